@@ -1,0 +1,135 @@
+import { HASH_ALGORITHMS, type HashAlgorithm } from './csp/hash.js'
+import { parsePolicy, type Policy, type PolicyInput } from './csp/policy.js'
+import { SealError, type Problem } from './problems.js'
+
+export type HeaderFormat = 'netlify' | 'vercel' | 'nginx'
+export const HEADER_FORMATS: readonly HeaderFormat[] = ['netlify', 'vercel', 'nginx']
+
+/** Options shared by the CLI, the library API and the Vite and webpack plugins. */
+export interface CspSealConfig {
+  /**
+   * Your policy, as header text or an object (`{ 'img-src': ["'self'", 'data:'] }`). csp-seal adds what each
+   * page needs to it. Default: {@link DEFAULT_POLICY}.
+   */
+  policy?: PolicyInput
+  /** Algorithm of inline script/style hashes. Default `sha256`. */
+  hashAlgorithm?: HashAlgorithm
+  /** Algorithm of `integrity` attributes. Default `sha384` (what the SRI spec recommends). */
+  integrityAlgorithm?: HashAlgorithm
+  /**
+   * `style="…"` attributes: `'hash'` allows each one by hash with `'unsafe-hashes'` in `style-src-attr`;
+   * `'policy'` adds nothing and leaves them to your policy. Default `'hash'`.
+   */
+  styleAttributes?: 'hash' | 'policy'
+  /**
+   * `on…=` handler attributes: `'report'` warns with file and line (they stay blocked unless your policy allows
+   * them); `'hash'` allows each by hash with `'unsafe-hashes'` in `script-src-attr`. Default `'report'`.
+   */
+  eventHandlers?: 'report' | 'hash'
+  /** URL path the site is served under, for root-relative URLs (`/docs/` → `/docs/a.js` is `a.js`). Default `/`. */
+  base?: string
+  /** Write the policy as a `<meta http-equiv>` tag into each page. Default `true`. */
+  meta?: boolean
+  /**
+   * Send the policy as `Content-Security-Policy-Report-Only` (headers only; browsers ignore report-only meta
+   * tags, so no meta tag is written). Default `false`.
+   */
+  reportOnly?: boolean
+  /** Where browsers send violation reports: adds `report-uri` and `report-to` to the header policy. */
+  report?: { uri: string; group?: string }
+  /** Header files to write for static hosts. Default none. */
+  headers?: readonly HeaderFormat[]
+  /** Extra response headers for every page, written next to the policy (e.g. `X-Content-Type-Options`). */
+  extraHeaders?: Record<string, string>
+  /** File name of the manifest written in the site folder, or `false`. Default `csp-seal.json`. */
+  manifest?: string | false
+}
+
+/**
+ * The policy used when you give none: same-origin everything, no plugins, no base or form hijacking, and
+ * framing by the same origin only. Inline code is then allowed exactly by the hashes csp-seal adds.
+ */
+export const DEFAULT_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
+  "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+
+/** Typed identity helper for config files: `export default defineConfig({ … })`. */
+export function defineConfig(config: CspSealConfig): CspSealConfig {
+  return config
+}
+
+/** A config with defaults filled in and the policy parsed once. */
+export interface ResolvedConfig {
+  policy: Policy
+  hashAlgorithm: HashAlgorithm
+  integrityAlgorithm: HashAlgorithm
+  styleAttributes: 'hash' | 'policy'
+  eventHandlers: 'report' | 'hash'
+  base: string
+  meta: boolean
+  reportOnly: boolean
+  report?: { uri: string; group: string }
+  headers: readonly HeaderFormat[]
+  extraHeaders: Record<string, string>
+  manifest: string | false
+}
+
+const KNOWN_KEYS = new Set<string>([
+  'policy', 'hashAlgorithm', 'integrityAlgorithm', 'styleAttributes', 'eventHandlers', 'base', 'meta',
+  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest',
+])
+
+/** Validates a config and fills in defaults; every problem is reported at once. */
+export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
+  const problems: Problem[] = []
+  const bad = (message: string, fix: string) => problems.push({ code: 'invalid-config', message, fix })
+  for (const key of Object.keys(config)) {
+    if (!KNOWN_KEYS.has(key)) bad(`unknown option "${key}"`, `remove it; known options: ${[...KNOWN_KEYS].join(', ')}`)
+  }
+  const oneOf = <T extends string>(name: keyof CspSealConfig, allowed: readonly T[], fallback: T): T => {
+    const value = config[name]
+    if (value === undefined) return fallback
+    if (!allowed.includes(value as T)) bad(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`, `set ${name} to ${allowed[0]}`)
+    return value as T
+  }
+  let policy: Policy = new Map()
+  try {
+    policy = parsePolicy(config.policy ?? DEFAULT_POLICY, 'policy')
+  } catch (error) {
+    if (error instanceof SealError) problems.push(...error.problems)
+    else throw error
+  }
+  const base = config.base ?? '/'
+  if (typeof base !== 'string' || !base.startsWith('/')) bad(`base must be a URL path starting with "/", not ${JSON.stringify(base)}`, 'e.g. base: "/docs/"')
+  const headers = config.headers ?? []
+  for (const format of headers) if (!HEADER_FORMATS.includes(format)) bad(`unknown header format "${format}"`, `use ${HEADER_FORMATS.join(', ')}`)
+  let report: ResolvedConfig['report']
+  if (config.report) {
+    const { uri, group = 'csp-endpoint' } = config.report
+    if (typeof uri !== 'string' || !/^(https:\/\/|\/)[^\s;,"'<>]+$/.test(uri)) bad(`report.uri must be an https:// URL or a path, not ${JSON.stringify(uri)}`, 'e.g. report: { uri: "https://example.com/csp-reports" }')
+    if (!/^[A-Za-z0-9_-]+$/.test(group)) bad(`report.group must be a plain token, not ${JSON.stringify(group)}`, 'e.g. "csp-endpoint"')
+    report = { uri, group }
+  }
+  const extraHeaders = config.extraHeaders ?? {}
+  for (const [name, value] of Object.entries(extraHeaders)) {
+    if (!/^[A-Za-z0-9-]+$/.test(name) || /[\r\n\0"$]/.test(String(value))) bad(`extraHeaders: ${JSON.stringify(name)} is not a safe header`, 'use a plain header name and a value without quotes, "$" or newlines')
+  }
+  const manifest = config.manifest ?? 'csp-seal.json'
+  if (manifest !== false && (typeof manifest !== 'string' || manifest.includes('..') || manifest.startsWith('/'))) bad(`manifest must be a file name inside the site folder or false`, 'e.g. manifest: "csp-seal.json"')
+  const resolved: ResolvedConfig = {
+    policy,
+    hashAlgorithm: oneOf('hashAlgorithm', HASH_ALGORITHMS, 'sha256'),
+    integrityAlgorithm: oneOf('integrityAlgorithm', HASH_ALGORITHMS, 'sha384'),
+    styleAttributes: oneOf('styleAttributes', ['hash', 'policy'], 'hash'),
+    eventHandlers: oneOf('eventHandlers', ['report', 'hash'], 'report'),
+    base: base.endsWith('/') ? base : `${base}/`,
+    meta: config.meta ?? true,
+    reportOnly: config.reportOnly ?? false,
+    report,
+    headers,
+    extraHeaders,
+    manifest,
+  }
+  if (problems.length) throw new SealError(problems)
+  return resolved
+}

@@ -1,0 +1,53 @@
+import { governingDirective, isHashSource, withSources, type Policy } from './policy.js'
+
+export type Family = 'script' | 'style'
+export type Place = 'elem' | 'attr'
+
+export interface AllowOutcome {
+  /** Directive the sources went into, if any were needed. */
+  directive?: string
+  /** Set when the governing directive keeps `'unsafe-inline'`, so hashes were withheld (adding one would disable it). */
+  keptUnsafeInline?: string
+}
+
+/**
+ * Allows `sources` for script/style elements or attributes, following CSP fallback so that nothing the
+ * user allowed is lost: sources go into `X-src-elem` if the user set it, else `X-src`; attribute sources
+ * into `X-src-attr`. A directive that does not exist yet is created from the list that governed it until
+ * now (`default-src` for `X-src`), so `'self'` and friends survive. Mutates `policy`.
+ */
+export function allow(policy: Policy, family: Family, place: Place, sources: readonly string[]): AllowOutcome {
+  if (sources.length === 0) return {}
+  const specific = `${family}-src-${place}`
+  const governing = governingDirective(policy, specific)
+  if (governing === undefined) return {} // nothing restricts these: nothing to add
+  const governingList = policy.get(governing)!
+  const needsInline = (s: string) => isHashSource(s) || s === "'unsafe-hashes'"
+  let wanted = sources
+  let keptUnsafeInline: string | undefined
+  if (governingList.includes("'unsafe-inline'")) {
+    // A hash in this directive would make browsers ignore the user's 'unsafe-inline': add none.
+    wanted = sources.filter((s) => !needsInline(s))
+    if (wanted.length < sources.length) keptUnsafeInline = governing
+    if (wanted.length === 0) return { keptUnsafeInline }
+  }
+  const target = place === 'attr' || policy.has(specific) ? specific : `${family}-src`
+  const base = policy.get(target) ?? (place === 'attr' ? attributeSources(governingList) : governingList)
+  policy.set(target, withSources(base, wanted))
+  return { directive: target, keptUnsafeInline }
+}
+
+/** True when same-origin URLs are allowed for `directive` by origin (`'self'` or `*`, and no `'strict-dynamic'`). */
+export function allowsSelf(policy: Policy, directive: string): boolean {
+  const governing = governingDirective(policy, directive)
+  if (governing === undefined) return true
+  const list = policy.get(governing)!
+  if (directive.startsWith('script') && list.includes("'strict-dynamic'")) return false
+  return list.includes("'self'") || list.includes('*')
+}
+
+/** The part of a source list that ever applied to attributes: hashes count only with 'unsafe-hashes'. */
+function attributeSources(list: readonly string[]): string[] {
+  const hashesApply = list.includes("'unsafe-hashes'")
+  return list.filter((s) => s === "'report-sample'" || (hashesApply && (s === "'unsafe-hashes'" || isHashSource(s))))
+}

@@ -1,0 +1,304 @@
+import { parse, parseFragment, type DefaultTreeAdapterMap } from 'parse5'
+
+type Node = DefaultTreeAdapterMap['node']
+type Element = DefaultTreeAdapterMap['element']
+type ParentNode = DefaultTreeAdapterMap['parentNode']
+
+/**
+ * Where an element sits: in the document itself, inside `<template>` content (inert until cloned),
+ * inside `<noscript>` (parsed as HTML only with scripting off), or inside an `<iframe srcdoc>` document
+ * (which inherits the page's policy but cannot be edited in place).
+ */
+export type Context = 'document' | 'template' | 'noscript' | 'srcdoc'
+
+/** A start tag as written: its offsets in the scanned text and where new attributes can go. */
+export interface Tag {
+  name: string
+  start: number
+  end: number
+  /** Offset right after the tag name: a nonce attribute goes here. */
+  nameEnd: number
+  /** Offset where an added attribute is inserted (before `>` or `/>`). */
+  attrInsert: number
+  line: number
+  column: number
+  attrs: Map<string, { value: string; start: number; end: number }>
+  context: Context
+  /** Tag offsets are only meaningful (editable) outside srcdoc documents. */
+  editable: boolean
+}
+
+export type ScriptType = 'classic' | 'module' | 'importmap' | 'speculationrules'
+
+/** An inline `<script>` or `<style>` whose text the browser checks against the policy. */
+export interface InlineCode {
+  element: 'script' | 'style'
+  /** Script type; undefined for styles. */
+  type?: ScriptType
+  /** The text exactly as the browser's parser yields it (newlines normalised, NUL replaced, SVG entities decoded). */
+  text: string
+  tag: Tag
+}
+
+/** A `<script src>` or `<link>` that loads a script or stylesheet. */
+export interface ExternalRef {
+  element: 'script' | 'link'
+  /** What the browser fetches it as. */
+  destination: 'script' | 'style'
+  /** `stylesheet`, `modulepreload`, `preload`, or `script` for `<script src>`. */
+  rel: 'script' | 'stylesheet' | 'modulepreload' | 'preload'
+  url: string
+  tag: Tag
+}
+
+/** An attribute the policy governs: `style="…"`, an `on…` handler, or a `javascript:` URL. */
+export interface InlineAttribute {
+  kind: 'style' | 'handler' | 'javascript-url'
+  name: string
+  value: string
+  tag: Tag
+}
+
+export interface CspMeta {
+  content: string
+  reportOnly: boolean
+  start: number
+  end: number
+  tag: Tag
+}
+
+export interface Scan {
+  inline: InlineCode[]
+  external: ExternalRef[]
+  attributes: InlineAttribute[]
+  /** `<meta http-equiv=Content-Security-Policy[-Report-Only]>` elements in `<head>` (the ones browsers read). */
+  metas: CspMeta[]
+  /** Where the policy meta tag goes: after `<meta charset>` or at the start of `<head>`. */
+  metaInsert: number
+  /** Declared charset (lowercase), if any. */
+  charset?: { value: string; tag: Tag }
+  /** First `<base href>`, which changes how relative URLs resolve. */
+  baseHref?: string
+  /** Number of `<template>` elements holding scripts or styles (reported: inert until cloned). */
+  templatesWithCode: Tag[]
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg'
+const MATHML_NS = 'http://www.w3.org/1998/Math/MathML'
+
+/** MIME types for which a `<script>` is JavaScript (HTML §4.12.1.1, "JavaScript MIME type essence match"). */
+const JS_MIME = new Set([
+  'application/ecmascript', 'application/javascript', 'application/x-ecmascript', 'application/x-javascript',
+  'text/ecmascript', 'text/javascript', 'text/javascript1.0', 'text/javascript1.1', 'text/javascript1.2',
+  'text/javascript1.3', 'text/javascript1.4', 'text/javascript1.5', 'text/jscript', 'text/livescript',
+  'text/x-ecmascript', 'text/x-javascript',
+])
+
+const URL_ATTRIBUTES = new Set(['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background'])
+
+/** The script type the browser would run this element as, or undefined for a data block. */
+export function scriptType(attrs: ReadonlyMap<string, { value: string }>): ScriptType | undefined {
+  const typeAttr = attrs.get('type')?.value
+  const language = attrs.get('language')?.value
+  let type: string
+  if (typeAttr === undefined) type = language === undefined || language === '' ? '' : `text/${language}`
+  else type = typeAttr
+  type = type.trim().toLowerCase()
+  if (type === '' || JS_MIME.has(type)) return 'classic'
+  if (type === 'module' || type === 'importmap' || type === 'speculationrules') return type
+  return undefined
+}
+
+/**
+ * Scans a document (already stripped of a UTF-8 BOM) for everything a CSP governs, with exact offsets
+ * into `html`. One parse; `<noscript>` raw text and `srcdoc` documents are parsed as the browser would
+ * parse them in their own contexts.
+ */
+export function scanHtml(html: string): Scan {
+  const scan: Scan = { inline: [], external: [], attributes: [], metas: [], metaInsert: 0, templatesWithCode: [] }
+  const lines = new LineIndex(html)
+  const doc = parse(html, { sourceCodeLocationInfo: true })
+  let head: Element | undefined
+  let firstLoadingElement = Infinity // offset of the first script/style/link (the meta must precede it)
+  let charsetEnd: number | undefined
+
+  const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
+    for (const node of parent.childNodes) {
+      if (!isElement(node)) continue
+      const tag = tagOf(node, context, offsetBase, editable, lines, html)
+      const name = node.tagName
+      const foreign = node.namespaceURI === SVG_NS || node.namespaceURI === MATHML_NS
+      if (name === 'head' && context === 'document') head = node
+      if (tag) scanAttributes(node, tag, scan)
+
+      if (tag && (name === 'script' || name === 'style' || name === 'link') && context === 'document') {
+        firstLoadingElement = Math.min(firstLoadingElement, tag.start)
+      }
+      if (tag && name === 'script') {
+        const type = foreign ? 'classic' : scriptType(tag.attrs)
+        const src = tag.attrs.get('src')?.value ?? (foreign ? tag.attrs.get('href')?.value : undefined)
+        if (type && src !== undefined && !foreign && type !== 'importmap' && type !== 'speculationrules') {
+          scan.external.push({ element: 'script', destination: 'script', rel: 'script', url: src, tag })
+        } else if (type && src === undefined) {
+          const text = childText(node)
+          if (text !== '') scan.inline.push({ element: 'script', type, text, tag })
+        }
+      } else if (tag && name === 'style') {
+        scan.inline.push({ element: 'style', text: childText(node), tag })
+      } else if (tag && name === 'link' && !foreign) {
+        const ref = linkRef(tag)
+        if (ref) scan.external.push(ref)
+      } else if (tag && name === 'meta' && !foreign && context === 'document') {
+        const httpEquiv = tag.attrs.get('http-equiv')?.value.trim().toLowerCase()
+        const content = tag.attrs.get('content')?.value
+        if ((httpEquiv === 'content-security-policy' || httpEquiv === 'content-security-policy-report-only') && content !== undefined && inHead) {
+          scan.metas.push({ content, reportOnly: httpEquiv.endsWith('report-only'), start: tag.start, end: tag.end, tag })
+        }
+        const charset = tag.attrs.get('charset')?.value ?? (httpEquiv === 'content-type' ? /charset\s*=\s*["']?([^\s"';]+)/i.exec(content ?? '')?.[1] : undefined)
+        if (charset !== undefined && !scan.charset) {
+          scan.charset = { value: charset.trim().toLowerCase(), tag }
+          if (inHead) charsetEnd = tag.end
+        }
+      } else if (tag && name === 'base' && !foreign && context === 'document' && scan.baseHref === undefined) {
+        scan.baseHref = tag.attrs.get('href')?.value
+      } else if (tag && name === 'iframe' && tag.attrs.has('srcdoc')) {
+        visitSrcdoc(tag.attrs.get('srcdoc')!.value, tag)
+      }
+
+      if (name === 'template' && !foreign) {
+        const content = (node as DefaultTreeAdapterMap['template']).content
+        const before = scan.inline.length + scan.external.length
+        visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false)
+        if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
+      } else if (name === 'noscript' && !foreign) {
+        visitNoscript(node, tag, context, offsetBase, editable, inHead)
+      } else {
+        visit(node, context, offsetBase, editable, inHead || node === head)
+      }
+    }
+  }
+
+  // With scripting on, browsers read <noscript> as raw text; with scripting off its content is HTML,
+  // and styles there must still be allowed. Parse that text as the fragment a browser would build.
+  const visitNoscript = (node: Element, tag: Tag | undefined, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
+    const textNode = node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined
+    if (!textNode) return visit(node, context, offsetBase, editable, inHead)
+    const loc = textNode.sourceCodeLocation
+    const start = loc ? loc.startOffset + offsetBase : 0
+    const end = loc ? loc.endOffset + offsetBase : 0
+    // Offsets stay valid only when the raw source slice is what the fragment parser sees.
+    const source = editable && loc ? html.slice(start, end) : textNode.value
+    const fragment = parseFragment(node, source, { sourceCodeLocationInfo: true, scriptingEnabled: false })
+    visit(fragment, context === 'document' ? 'noscript' : context, start, editable && loc !== undefined, inHead)
+    void tag
+  }
+
+  const visitSrcdoc = (srcdoc: string, iframe: Tag) => {
+    const inner = scanHtml(srcdoc)
+    const relocate = <T extends { tag: Tag }>(item: T): T => ({ ...item, tag: { ...iframe, context: 'srcdoc', editable: false } })
+    scan.inline.push(...inner.inline.map(relocate))
+    scan.attributes.push(...inner.attributes.map(relocate))
+    scan.external.push(...inner.external.map(relocate))
+  }
+
+  visit(doc, 'document', 0, true, false)
+  scan.metaInsert = metaInsertOffset(doc, head, charsetEnd, firstLoadingElement)
+  return scan
+}
+
+function metaInsertOffset(doc: DefaultTreeAdapterMap['document'], head: Element | undefined, charsetEnd: number | undefined, firstLoading: number): number {
+  if (charsetEnd !== undefined && charsetEnd <= firstLoading) return charsetEnd
+  const headLoc = head?.sourceCodeLocation
+  if (headLoc?.startTag) return headLoc.startTag.endOffset
+  // No <head> tag: the parser opens one at the first head content, or at <html>, or after the doctype.
+  const firstInHead = head?.childNodes.find((n) => isElement(n) && n.sourceCodeLocation)
+  if (firstInHead?.sourceCodeLocation) return firstInHead.sourceCodeLocation.startOffset
+  const htmlElement = doc.childNodes.find(isElement)
+  const htmlStart = htmlElement?.sourceCodeLocation?.startTag
+  if (htmlStart) return htmlStart.endOffset
+  const doctype = doc.childNodes.find((n) => n.nodeName === '#documentType')
+  return doctype?.sourceCodeLocation?.endOffset ?? 0
+}
+
+function linkRef(tag: Tag): ExternalRef | undefined {
+  const href = tag.attrs.get('href')?.value
+  if (href === undefined) return undefined
+  const rels = (tag.attrs.get('rel')?.value ?? '').toLowerCase().split(/[\t\n\f\r ]+/)
+  const as = tag.attrs.get('as')?.value.trim().toLowerCase()
+  if (rels.includes('stylesheet')) return { element: 'link', destination: 'style', rel: 'stylesheet', url: href, tag }
+  if (rels.includes('modulepreload') && (as === undefined || as === '' || as === 'script')) {
+    return { element: 'link', destination: 'script', rel: 'modulepreload', url: href, tag }
+  }
+  if (rels.includes('preload') && (as === 'script' || as === 'style')) return { element: 'link', destination: as, rel: 'preload', url: href, tag }
+  return undefined
+}
+
+function scanAttributes(node: Element, tag: Tag, scan: Scan): void {
+  for (const attr of node.attrs) {
+    const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
+    if (name === 'style') scan.attributes.push({ kind: 'style', name, value: attr.value, tag })
+    else if (name.startsWith('on') && name.length > 2) scan.attributes.push({ kind: 'handler', name, value: attr.value, tag })
+    else if (URL_ATTRIBUTES.has(name) && isJavascriptUrl(attr.value)) scan.attributes.push({ kind: 'javascript-url', name, value: attr.value, tag })
+  }
+}
+
+function isJavascriptUrl(value: string): boolean {
+  // URL parsing strips leading/trailing C0 controls and spaces and removes tabs and newlines anywhere.
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '').toLowerCase().startsWith('javascript:')
+}
+
+function tagOf(node: Element, context: Context, offsetBase: number, editable: boolean, lines: LineIndex, html: string): Tag | undefined {
+  const loc = node.sourceCodeLocation?.startTag
+  const attrLocations = node.sourceCodeLocation?.attrs
+  const attrs = new Map<string, { value: string; start: number; end: number }>()
+  for (const attr of node.attrs) {
+    const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
+    const at = attrLocations?.[name] ?? attrLocations?.[attr.name]
+    attrs.set(name, { value: attr.value, start: (at?.startOffset ?? 0) + offsetBase, end: (at?.endOffset ?? 0) + offsetBase })
+  }
+  if (!loc) {
+    // Implied elements (no start tag in the source) carry nothing to edit.
+    if (node.tagName === 'html' || node.tagName === 'head' || node.tagName === 'body' || node.tagName === 'tbody' || node.tagName === 'colgroup') return undefined
+    return { name: node.tagName, start: 0, end: 0, nameEnd: 0, attrInsert: 0, line: 0, column: 0, attrs, context, editable: false }
+  }
+  const start = loc.startOffset + offsetBase
+  const end = loc.endOffset + offsetBase
+  const { line, column } = editable ? lines.at(start) : { line: 0, column: 0 }
+  const selfClosing = html.charCodeAt(end - 2) === 47 /* / */
+  const lastAttrEnd = Math.max(0, ...[...attrs.values()].map((a) => a.end))
+  // `<link href=a/>`: the slash belongs to the unquoted value, so insert before `>`.
+  const attrInsert = selfClosing && lastAttrEnd < end - 1 ? end - 2 : end - 1
+  return { name: node.tagName, start, end, nameEnd: start + 1 + node.tagName.length, attrInsert, line, column, attrs, context, editable }
+}
+
+function isElement(node: Node): node is Element {
+  return 'tagName' in node
+}
+
+/** A script's or style's child text content: the concatenation of its text children. */
+function childText(node: Element): string {
+  let text = ''
+  for (const child of node.childNodes) if (child.nodeName === '#text') text += (child as DefaultTreeAdapterMap['textNode']).value
+  return text
+}
+
+/** Converts offsets to 1-based line and column for messages. */
+export class LineIndex {
+  private starts: number[] | undefined
+  constructor(private readonly text: string) {}
+  at(offset: number): { line: number; column: number } {
+    if (!this.starts) {
+      this.starts = [0]
+      for (let i = this.text.indexOf('\n'); i !== -1; i = this.text.indexOf('\n', i + 1)) this.starts.push(i + 1)
+    }
+    let lo = 0
+    let hi = this.starts.length - 1
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1
+      if (this.starts[mid]! <= offset) lo = mid
+      else hi = mid - 1
+    }
+    return { line: lo + 1, column: offset - this.starts[lo]! + 1 }
+  }
+}

@@ -1,0 +1,34 @@
+import { resolveConfig, type CspSealConfig, type ResolvedConfig } from './config.js'
+import { integrityOf } from './csp/hash.js'
+import { sealPage, type AssetReader, type SealedPage } from './seal/page.js'
+
+export { defineConfig, resolveConfig, DEFAULT_POLICY, type CspSealConfig, type ResolvedConfig, type HeaderFormat } from './config.js'
+export { parsePolicy, serializePolicy, mergePolicy, type Policy, type PolicyInput } from './csp/policy.js'
+export { cspHash, integrityOf, type HashAlgorithm } from './csp/hash.js'
+export { evaluatePolicy } from './csp/evaluate.js'
+export { scanHtml, type Scan } from './html/scan.js'
+export { sealDirectory, type SealDirectoryOptions, type SiteResult } from './seal/site.js'
+export { manifestPage, serializeManifest, pageHeaders, digestOf, type Manifest, type ManifestPage } from './output/manifest.js'
+export { netlifyHeaders, vercelHeaders, nginxHeaders, pageRoutes, HEADER_FILES } from './output/headers.js'
+export { SealError, formatProblem, type Problem } from './problems.js'
+export type { SealedPage, NonceSlots, AssetReader } from './seal/page.js'
+
+export interface SealHtmlOptions {
+  /** The page's path relative to the site root (posix); resolves relative URLs. Default `index.html`. */
+  file?: string
+  config?: CspSealConfig | ResolvedConfig
+  /** Bytes of the site's files by site-relative path, for `integrity`; pages with local assets need it. */
+  readAsset?: AssetReader
+}
+
+/** Seals one HTML document in memory. Throws a {@link SealError} listing every problem. */
+export async function sealHtml(html: string, options: SealHtmlOptions = {}): Promise<SealedPage> {
+  const { file = 'index.html', readAsset = async () => undefined } = options
+  const config = options.config && options.config.policy instanceof Map ? (options.config as ResolvedConfig) : resolveConfig(options.config as CspSealConfig | undefined)
+  const cache = new Map<string, Promise<string | undefined>>()
+  const integrity = (path: string) => {
+    if (!cache.has(path)) cache.set(path, readAsset(path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined)))
+    return cache.get(path)!
+  }
+  return sealPage(html, { file, config, integrity })
+}

@@ -1,0 +1,66 @@
+import { createHash } from 'node:crypto'
+import type { ResolvedConfig } from '../config.js'
+import { serializePolicy } from '../csp/policy.js'
+import type { NonceSlots, SealedPage } from '../seal/page.js'
+
+export const MANIFEST_VERSION = 1
+
+/** One page's record in `csp-seal.json`: everything a server needs to send the right headers and nonces. */
+export interface ManifestPage {
+  /** Headers to send with the page (the policy, report-only policy, reporting endpoints, extras). */
+  headers: Record<string, string>
+  /** Full policy, as sent in the header (the meta tag carries it minus header-only directives). */
+  policy: string
+  reportOnly: boolean
+  reportOnlyPolicy?: string
+  scriptHashes: string[]
+  styleHashes: string[]
+  attributeHashes: string[]
+  integrity: Record<string, string>
+  remote: string[]
+  nonceSlots: NonceSlots
+  /** `sha256-…` of the sealed file's bytes: a server checks it before inserting nonces at the slots. */
+  digest: string
+}
+
+export interface Manifest {
+  version: number
+  base: string
+  pages: Record<string, ManifestPage>
+}
+
+export function digestOf(bytes: Uint8Array | string): string {
+  return `sha256-${createHash('sha256').update(bytes).digest('base64')}`
+}
+
+/** The headers a page should be served with. */
+export function pageHeaders(page: SealedPage, config: ResolvedConfig): Record<string, string> {
+  const headers: Record<string, string> = {}
+  headers[config.reportOnly ? 'Content-Security-Policy-Report-Only' : 'Content-Security-Policy'] = serializePolicy(page.policy)
+  if (page.reportOnlyPolicy && !config.reportOnly) headers['Content-Security-Policy-Report-Only'] = serializePolicy(page.reportOnlyPolicy)
+  if (config.report) headers['Reporting-Endpoints'] = `${config.report.group}="${config.report.uri}"`
+  return { ...headers, ...config.extraHeaders }
+}
+
+export function manifestPage(page: SealedPage, config: ResolvedConfig): ManifestPage {
+  return {
+    headers: pageHeaders(page, config),
+    policy: serializePolicy(page.policy),
+    reportOnly: config.reportOnly,
+    ...(page.reportOnlyPolicy ? { reportOnlyPolicy: serializePolicy(page.reportOnlyPolicy) } : {}),
+    scriptHashes: page.scriptHashes,
+    styleHashes: page.styleHashes,
+    attributeHashes: page.attributeHashes,
+    integrity: page.integrity,
+    remote: page.remote,
+    nonceSlots: page.nonceSlots,
+    digest: digestOf(page.html),
+  }
+}
+
+/** Serialized manifest: pages sorted by path so that the same site always gives the same bytes. */
+export function serializeManifest(pages: Iterable<[string, ManifestPage]>, config: ResolvedConfig): string {
+  const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  const manifest: Manifest = { version: MANIFEST_VERSION, base: config.base, pages: Object.fromEntries(sorted) }
+  return `${JSON.stringify(manifest, null, 2)}\n`
+}

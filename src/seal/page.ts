@@ -1,0 +1,297 @@
+import MagicString from 'magic-string'
+import ssri from 'ssri'
+import type { ResolvedConfig } from '../config.js'
+import { allow, allowsSelf, type Family } from '../csp/allow.js'
+import { cspHash } from '../csp/hash.js'
+import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
+import { scanHtml, type ExternalRef, type Scan, type Tag } from '../html/scan.js'
+import { excerpt, SealError, type Problem } from '../problems.js'
+import { resolveUrl } from './urls.js'
+
+/** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
+export type AssetReader = (path: string) => Promise<Uint8Array | undefined>
+
+export interface PageContext {
+  /** The page's path relative to the site root, posix (`docs/index.html`): resolves URLs, names the page in messages. */
+  file: string
+  config: ResolvedConfig
+  /** Integrity value of a local asset (cached by the caller so each asset is hashed once per run). */
+  integrity: (path: string) => Promise<string | undefined>
+}
+
+/** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
+export interface NonceSlots {
+  /** Offsets right after the tag name of `<style>`, `<link>` stylesheets/preloads and external `<script>` tags. */
+  tags: number[]
+  /** The policy `<meta>` tag's byte range (the runtime swaps it for a `csp-nonce` meta), or an insertion point. */
+  meta: [number, number] | number
+}
+
+export interface SealedPage {
+  file: string
+  html: string
+  changed: boolean
+  /** Full policy, for headers. */
+  policy: Policy
+  /** Policy written into the meta tag (header-only directives removed), or undefined when no meta is written. */
+  metaPolicy?: Policy
+  reportOnlyPolicy?: Policy
+  scriptHashes: string[]
+  styleHashes: string[]
+  attributeHashes: string[]
+  /** URL as written → integrity, for local and remote assets that carry one. */
+  integrity: Record<string, string>
+  /** Remote URLs the page loads scripts or styles from. */
+  remote: string[]
+  nonceSlots: NonceSlots
+  warnings: Problem[]
+}
+
+const BOM = '\uFEFF'
+
+/** Seals one page: scan → plan → apply. Throws {@link SealError} with every problem found. */
+export async function sealPage(source: string, context: PageContext): Promise<SealedPage> {
+  const bom = source.startsWith(BOM) ? BOM : ''
+  // parse5 keeps a BOM as text, which would push <head> content into <body>: scan without it.
+  const html = bom ? source.slice(1) : source
+  const scan = scanHtml(html)
+  const plan = await planPage(html, scan, context)
+  if (plan.errors.length) throw new SealError(plan.errors)
+  return applyPlan(bom, html, plan, context.file)
+}
+
+interface Edit {
+  start: number
+  end: number
+  text: string
+}
+
+interface Plan {
+  policy: Policy
+  metaPolicy?: Policy
+  reportOnlyPolicy?: Policy
+  edits: Edit[]
+  scriptHashes: string[]
+  styleHashes: string[]
+  attributeHashes: string[]
+  integrity: Record<string, string>
+  remote: string[]
+  slotOffsets: number[]
+  metaInsert: number
+  errors: Problem[]
+  warnings: Problem[]
+}
+
+async function planPage(html: string, scan: Scan, { file, config, integrity }: PageContext): Promise<Plan> {
+  const errors: Problem[] = []
+  const warnings: Problem[] = []
+  const at = (tag: Tag) => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: tag.context === 'srcdoc' ? 'iframe srcdoc' : `<${tag.name}>` })
+
+  const charset = scan.charset?.value
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    errors.push({ code: 'charset', message: `the page declares charset "${charset}"; CSP hashes are computed over UTF-8 text, so csp-seal only seals UTF-8 pages`, ...at(scan.charset!.tag), fix: 'save the page as UTF-8 and declare <meta charset="utf-8">' })
+  }
+
+  // The user's policy, merged with the policies already in the page.
+  let policy = clonePolicy(config.policy)
+  let reportOnlyPolicy: Policy | undefined
+  const edits: Edit[] = []
+  for (const meta of scan.metas) {
+    edits.push({ start: meta.start, end: meta.end, text: '' })
+    try {
+      const pagePolicy = parsePolicy(meta.content, `${meta.reportOnly ? 'report-only ' : ''}policy meta tag`)
+      if (meta.reportOnly) {
+        reportOnlyPolicy = mergePolicy(reportOnlyPolicy ?? new Map(), pagePolicy)
+        warnings.push({ code: 'report-only-meta', message: 'browsers ignore a report-only policy in a meta tag; it was moved to the Content-Security-Policy-Report-Only header', ...at(meta.tag), fix: 'serve the headers csp-seal writes (--headers) or use the server runtime' })
+      } else {
+        policy = mergePolicy(policy, pagePolicy)
+      }
+    } catch (error) {
+      if (!(error instanceof SealError)) throw error
+      errors.push(...error.problems.map((p) => ({ ...p, ...at(meta.tag), message: p.message })))
+    }
+  }
+
+  const scriptHashes: string[] = []
+  const styleHashes: string[] = []
+  const scriptAttrHashes: string[] = []
+  const styleAttrHashes: string[] = []
+  const push = (list: string[], value: string) => list.includes(value) || list.push(value)
+
+  for (const code of scan.inline) {
+    push(code.element === 'script' ? scriptHashes : styleHashes, cspHash(code.text, config.hashAlgorithm))
+  }
+  for (const tag of scan.templatesWithCode) {
+    warnings.push({ code: 'template-code', message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs', ...at(tag) })
+  }
+  for (const attr of scan.attributes) {
+    if (attr.kind === 'style') {
+      if (config.styleAttributes === 'hash') push(styleAttrHashes, cspHash(attr.value, config.hashAlgorithm))
+    } else if (attr.kind === 'handler') {
+      if (config.eventHandlers === 'hash') push(scriptAttrHashes, cspHash(attr.value, config.hashAlgorithm))
+      else warnings.push({ code: 'event-handler', message: `inline event handler ${attr.name}= is blocked by the policy`, ...at(attr.tag), fix: 'move it into a script with addEventListener, or set eventHandlers: "hash" to allow it by hash' })
+    } else {
+      warnings.push({ code: 'javascript-url', message: `${attr.name}="javascript:…" is blocked by the policy`, ...at(attr.tag), fix: 'use a button with an event listener attached from a script' })
+    }
+  }
+
+  // External scripts and styles: integrity from the final bytes, and the sources that allow them.
+  const integrityValues: Record<string, string> = {}
+  const remote: string[] = []
+  const remoteSources: Record<Family, string[]> = { script: [], style: [] }
+  const localScriptHashes: string[] = []
+  const slotOffsets: number[] = []
+  for (const ref of scan.external) {
+    if (ref.tag.editable && ref.tag.context === 'document') slotOffsets.push(ref.tag.nameEnd)
+    if (ref.tag.context === 'srcdoc') continue
+    const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
+    if (target.kind === 'remote') {
+      push(remote, target.url.href)
+      push(remoteSources[ref.destination], target.url.origin)
+      const existing = ref.tag.attrs.get('integrity')?.value
+      if (existing) integrityValues[ref.url] = existing
+      else warnings.push({ code: 'remote-without-integrity', message: `${target.url.href} is loaded from another origin without integrity; it is allowed by its origin ${target.url.origin}`, ...at(ref.tag), fix: 'add an integrity attribute, or self-host the file' })
+      continue
+    }
+    if (target.kind === 'unsupported') {
+      warnings.push({ code: 'unsupported-url', message: `${excerpt(ref.url, 60)} ${target.reason}; csp-seal leaves it to your policy`, ...at(ref.tag) })
+      continue
+    }
+    const value = await integrity(target.path)
+    if (value === undefined) {
+      errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${target.path}" in the site folder, and there is no such file`, ...at(ref.tag), fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
+      continue
+    }
+    const existing = ref.tag.attrs.get('integrity')?.value
+    let finalIntegrity = value
+    if (existing !== undefined) {
+      const check = checkExisting(existing, value)
+      if (check !== true) {
+        errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" does not match ${target.path} (${check}); browsers would refuse to load it`, ...at(ref.tag), fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
+        continue
+      }
+      finalIntegrity = existing
+    } else if (ref.tag.editable) {
+      edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${value}"` })
+    }
+    integrityValues[ref.url] = finalIntegrity
+    if (ref.destination === 'script' && ref.rel === 'script') {
+      for (const hash of integrityHashes(finalIntegrity)) push(localScriptHashes, hash)
+    }
+  }
+
+  // Local scripts are allowed by 'self' when the policy allows it; otherwise by their integrity hash (CSP3).
+  if (!allowsSelf(policy, 'script-src-elem')) for (const hash of localScriptHashes) push(scriptHashes, hash)
+  if (!allowsSelf(policy, 'style-src-elem') && scan.external.some((r) => r.destination === 'style' && r.tag.context !== 'srcdoc')) {
+    warnings.push({ code: 'stylesheet-not-allowed', message: "the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash", file, fix: "add 'self' to style-src (or style-src-elem)" })
+  }
+
+  const weak = new Set<string>()
+  const record = (outcome: { keptUnsafeInline?: string }) => outcome.keptUnsafeInline && weak.add(outcome.keptUnsafeInline)
+  record(allow(policy, 'script', 'elem', [...scriptHashes, ...remoteSources.script]))
+  record(allow(policy, 'style', 'elem', [...styleHashes, ...remoteSources.style]))
+  if (scriptAttrHashes.length) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
+  if (styleAttrHashes.length) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))
+  for (const directive of weak) {
+    warnings.push({ code: 'unsafe-inline-kept', message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`, file, fix: directive.startsWith('style') ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem" : "remove 'unsafe-inline' from it: csp-seal hashes every inline script" })
+  }
+  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style') slotOffsets.push(code.tag.nameEnd)
+
+  if (config.report) {
+    policy.set('report-uri', [config.report.uri])
+    policy.set('report-to', [config.report.group])
+  }
+
+  let metaPolicy: Policy | undefined
+  if (config.meta && !config.reportOnly) {
+    metaPolicy = metaPolicyOf(policy)
+    const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
+    if (stripped.length) {
+      warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag; they are kept in the header files and manifest only`, file, fix: 'serve the headers (--headers netlify,vercel,nginx) or use the server runtime' })
+    }
+    edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: metaTag(metaPolicy) })
+  }
+
+  return {
+    policy, metaPolicy, reportOnlyPolicy, edits, errors, warnings, remote, slotOffsets,
+    scriptHashes, styleHashes, attributeHashes: [...scriptAttrHashes, ...styleAttrHashes],
+    integrity: integrityValues, metaInsert: scan.metaInsert,
+  }
+}
+
+/** True if an existing integrity value is satisfied by the file, as a browser checks it (strongest algorithm wins). */
+function checkExisting(existing: string, computed: string): true | string {
+  const parsed = ssri.parse(existing, { strict: true })
+  if (!parsed || Object.keys(parsed).length === 0) return 'it is not a valid integrity value'
+  const expected = ssri.parse(computed)
+  const algorithm = parsed.pickAlgorithm()
+  if (expected.pickAlgorithm() === algorithm) return parsed.match(expected) ? true : 'the digest differs'
+  return 'its algorithm differs from integrityAlgorithm; remove it so csp-seal can compute it'
+}
+
+/** The hash sources that allow a script by its integrity metadata (CSP3 external hashes). */
+function integrityHashes(integrity: string): string[] {
+  const parsed = ssri.parse(integrity, { strict: true })
+  return Object.values(parsed ?? {}).flat().map((hash) => `'${hash.algorithm}-${hash.digest}'`)
+}
+
+/** The meta tag for a policy; attribute-escaped (policies never hold `"`, but be exact). */
+export function metaTag(policy: Policy): string {
+  const content = serializePolicy(policy).replace(/&/g, '&amp;').replace(/"/g, '&quot;')
+  return `<meta http-equiv="Content-Security-Policy" content="${content}">`
+}
+
+function applyPlan(bom: string, html: string, plan: Plan, file: string): SealedPage {
+  const s = new MagicString(html)
+  const edits = [...plan.edits].sort((a, b) => a.start - b.start || a.end - b.end)
+  for (const edit of edits) if (edit.end > edit.start) s.remove(edit.start, edit.end)
+  for (const edit of edits) if (edit.text) s.appendLeft(edit.start, edit.text)
+  const sealed = bom + s.toString()
+
+  // Map original offsets to offsets in the sealed text (no slot lies inside an edit), then to UTF-8 bytes.
+  const shift = (offset: number) => {
+    let delta = bom.length
+    for (const edit of edits) {
+      if (edit.end <= offset && edit.end > edit.start) delta -= edit.end - edit.start
+      if (edit.start < offset || (edit.start === offset && edit.end > edit.start)) delta += edit.text.length
+    }
+    return offset + delta
+  }
+  const metaLength = plan.metaPolicy ? metaTag(plan.metaPolicy).length : 0
+  const metaStart = shift(plan.metaInsert)
+  const charOffsets = [...plan.slotOffsets.map(shift), metaStart, metaStart + metaLength]
+  const bytes = toByteOffsets(sealed, charOffsets)
+  const metaEnd = bytes.pop()!
+  const metaByteStart = bytes.pop()!
+  return {
+    file,
+    html: sealed,
+    changed: sealed !== bom + html,
+    policy: plan.policy,
+    metaPolicy: plan.metaPolicy,
+    reportOnlyPolicy: plan.reportOnlyPolicy,
+    scriptHashes: plan.scriptHashes,
+    styleHashes: plan.styleHashes,
+    attributeHashes: plan.attributeHashes,
+    integrity: plan.integrity,
+    remote: plan.remote,
+    nonceSlots: { tags: bytes.sort((a, b) => a - b), meta: plan.metaPolicy ? [metaByteStart, metaEnd] : metaByteStart },
+    warnings: plan.warnings,
+  }
+}
+
+/** UTF-8 byte offsets of string offsets, in one pass. */
+function toByteOffsets(text: string, offsets: number[]): number[] {
+  const order = offsets.map((offset, index) => ({ offset, index })).sort((a, b) => a.offset - b.offset)
+  const result = new Array<number>(offsets.length)
+  let chars = 0
+  let bytes = 0
+  for (const { offset, index } of order) {
+    bytes += Buffer.byteLength(text.slice(chars, offset), 'utf8')
+    chars = offset
+    result[index] = bytes
+  }
+  return result
+}
+
+export type { ExternalRef }

@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto'
+import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { dirname, join, relative, resolve, sep } from 'node:path'
+import { glob } from 'tinyglobby'
+import { resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
+import { evaluatorWarnings } from '../csp/evaluate.js'
+import { integrityOf } from '../csp/hash.js'
+import { HEADER_FILES, netlifyHeaders, nginxHeaders, vercelHeaders } from '../output/headers.js'
+import { digestOf, manifestPage, serializeManifest, type ManifestPage } from '../output/manifest.js'
+import { SealError, type Problem } from '../problems.js'
+import { sealPage, type SealedPage } from './page.js'
+
+export interface SealDirectoryOptions {
+  /** `write` seals in place (default); `check` reports what is unsealed or drifted; `dry-run` plans only. */
+  mode?: 'write' | 'check' | 'dry-run'
+  /** Called after each page is planned (for progress displays). */
+  onProgress?: (done: number, total: number) => void
+}
+
+/** What a run did, page by page. Pages are summaries: the sealed HTML itself is on disk. */
+export interface SiteResult {
+  root: string
+  pages: Array<Omit<SealedPage, 'html'>>
+  /** Files written (site-relative), empty in check and dry-run modes. */
+  written: string[]
+  /** Pages whose bytes sealing would change (in check mode: the unsealed or drifted ones). */
+  unsealed: string[]
+  warnings: Problem[]
+  /** In check mode, every drift found; otherwise empty (a failing run throws). */
+  problems: Problem[]
+}
+
+const PAGE_GLOB = ['**/*.html', '**/*.htm']
+const IGNORE = ['**/node_modules/**']
+const CONCURRENCY = 8
+
+/**
+ * Seals every `.html`/`.htm` page under `dir` in place. Every page is planned before anything is written;
+ * if any page fails, nothing in the folder changes and a {@link SealError} lists every problem.
+ * Written pages go to a staging folder first and are renamed into place (each file is old or new, never
+ * half-written); the manifest and header files follow, then the written files are read back and checked.
+ */
+export async function sealDirectory(dir: string, config: CspSealConfig | ResolvedConfig = {}, options: SealDirectoryOptions = {}): Promise<SiteResult> {
+  const mode = options.mode ?? 'write'
+  const resolved = isResolved(config) ? config : resolveConfig(config)
+  const root = await siteRoot(dir)
+  const files = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
+  const integrity = assetIntegrity(root, resolved)
+  const staging = join(root, `.csp-seal-staging-${randomBytes(6).toString('hex')}`)
+
+  const errors: Problem[] = []
+  const warnings: Problem[] = []
+  const pages: SiteResult['pages'] = []
+  const manifestPages: Array<[string, ManifestPage]> = []
+  const staged: Array<{ file: string; digest: string }> = []
+  const unsealed: string[] = []
+  let done = 0
+  try {
+    await forEachLimited(files, CONCURRENCY, async (file) => {
+      try {
+        const bytes = await readFile(join(root, file))
+        const page = await sealPage(decodeUtf8(bytes, file), { file, config: resolved, integrity })
+        const { html, ...summary } = page
+        pages.push(summary)
+        warnings.push(...page.warnings)
+        manifestPages.push([file, manifestPage(page, resolved)])
+        if (page.changed) {
+          unsealed.push(file)
+          if (mode === 'write') {
+            const target = join(staging, file)
+            await mkdir(dirname(target), { recursive: true })
+            await writeFile(target, html)
+            staged.push({ file, digest: digestOf(html) })
+          }
+        }
+      } catch (error) {
+        if (error instanceof SealError) errors.push(...error.problems.map((p) => ({ file, ...p })))
+        else errors.push({ code: 'read-failed', message: (error as Error).message, file })
+      }
+      options.onProgress?.(++done, files.length)
+    })
+    if (errors.length) throw new SealError(errors)
+
+    pages.sort((a, b) => (a.file < b.file ? -1 : 1))
+    unsealed.sort()
+    warnings.push(...evaluatorWarnings(manifestPages.map(([, page]) => page.policy)))
+    const outputs = await siteOutputs(root, manifestPages, resolved)
+    if (mode === 'check') {
+      const problems = unsealed.map((file) => ({ code: 'unsealed', file, message: 'the page is not sealed, or changed since it was sealed', fix: 'run csp-seal on the folder again' }))
+      for (const [file, content] of outputs) {
+        const current = await readFile(join(root, file), 'utf8').catch(() => undefined)
+        if (current !== content) problems.push({ code: 'stale-output', file, message: current === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
+      }
+      return { root, pages, written: [], unsealed, warnings, problems }
+    }
+    if (mode === 'dry-run') return { root, pages, written: [], unsealed, warnings, problems: [] }
+
+    const written: string[] = []
+    for (const { file } of staged) {
+      await rename(join(staging, file), join(root, file))
+      written.push(file)
+    }
+    for (const [file, content] of outputs) {
+      const current = await readFile(join(root, file), 'utf8').catch(() => undefined)
+      if (current === content) continue
+      await writeAtomic(join(root, file), content)
+      written.push(file)
+    }
+    await verifyWritten(root, staged)
+    return { root, pages, written, unsealed, warnings, problems: [] }
+  } finally {
+    await rm(staging, { recursive: true, force: true })
+  }
+}
+
+/** Manifest and header files for the sealed pages, as [site-relative path, content]. */
+async function siteOutputs(root: string, pages: Array<[string, ManifestPage]>, config: ResolvedConfig): Promise<Array<[string, string]>> {
+  const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : 1))
+  const outputs: Array<[string, string]> = []
+  if (config.manifest) outputs.push([config.manifest, serializeManifest(sorted, config)])
+  const existing = (format: HeaderFormat) => readFile(join(root, HEADER_FILES[format]), 'utf8').catch(() => undefined)
+  for (const format of config.headers) {
+    const file = HEADER_FILES[format]
+    if (format === 'netlify') outputs.push([file, netlifyHeaders(sorted, config.base, await existing(format))])
+    if (format === 'vercel') outputs.push([file, vercelHeaders(sorted, config.base, await existing(format))])
+    if (format === 'nginx') outputs.push([file, nginxHeaders(sorted, config.base)])
+  }
+  return outputs
+}
+
+/** Reads back what was written and compares digests: catches anything that changed the files under us. */
+async function verifyWritten(root: string, staged: Array<{ file: string; digest: string }>): Promise<void> {
+  const drift: Problem[] = []
+  for (const { file, digest } of staged) {
+    const actual = digestOf(await readFile(join(root, file)))
+    if (actual !== digest) drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
+  }
+  if (drift.length) throw new SealError(drift)
+}
+
+/** Integrity of local assets by site-relative path, each file read and hashed once per run. */
+export function assetIntegrity(root: string, config: ResolvedConfig): (path: string) => Promise<string | undefined> {
+  const cache = new Map<string, Promise<string | undefined>>()
+  return (path) => {
+    let value = cache.get(path)
+    if (!value) {
+      value = readInside(root, path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined))
+      cache.set(path, value)
+    }
+    return value
+  }
+}
+
+/** Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root. */
+async function readInside(root: string, path: string): Promise<Uint8Array | undefined> {
+  const full = resolve(root, path)
+  if (!isInside(root, full)) return undefined
+  let real: string
+  try {
+    real = await realpath(full)
+    if (!(await stat(real)).isFile()) return undefined
+  } catch {
+    return undefined
+  }
+  if (!isInside(root, real)) return undefined
+  return readFile(real)
+}
+
+function isInside(root: string, path: string): boolean {
+  const rel = relative(root, path)
+  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep)
+}
+
+async function siteRoot(dir: string): Promise<string> {
+  try {
+    const real = await realpath(dir)
+    if ((await stat(real)).isDirectory()) return real
+  } catch {
+    // reported below
+  }
+  throw new SealError([{ code: 'no-site', message: `${dir} is not a folder`, fix: 'give the folder your build writes (e.g. dist)' }])
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    throw new SealError([{ code: 'not-utf8', file, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text', fix: 'save the page as UTF-8 with <meta charset="utf-8">' }])
+  }
+}
+
+async function writeAtomic(path: string, content: string): Promise<void> {
+  const temp = `${path}.csp-seal-${randomBytes(6).toString('hex')}.tmp`
+  await writeFile(temp, content)
+  await rename(temp, path)
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
+function isResolved(config: CspSealConfig | ResolvedConfig): config is ResolvedConfig {
+  return config.policy instanceof Map
+}

@@ -170,6 +170,7 @@ function checkDirective(name: string, values: string[], origin: string, problems
         if (grammar === 'ancestors' && !(value === "'self'" || value === "'none'" || value === '*' || SCHEME.test(value) || HOST_SOURCE.test(value))) {
           return bad(value, 'a valid frame-ancestors source', "use 'self', 'none', a scheme like https: or a host")
         }
+        if (KEYWORDS.has(`'${value.toLowerCase()}'`)) return bad(value, `a keyword without quotes (browsers read it as a host named "${value}")`, `write '${value.toLowerCase()}' with single quotes`)
         if (!isSourceExpression(value)) return bad(value, 'a valid source expression', "quote keywords ('self'), write hashes as 'sha256-<base64>', hosts as https://example.com")
       }
       if (normalized.includes("'none'") && normalized.length > 1) return fail(`'none' in ${name} must stand alone; with other sources browsers ignore it`, "remove 'none' or the other sources")

@@ -171,7 +171,7 @@ export function scanHtml(html: string): Scan {
         visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false)
         if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
       } else if (name === 'noscript' && !foreign) {
-        visitNoscript(node, tag, context, offsetBase, editable, inHead)
+        visitNoscript(node, context, offsetBase, editable, inHead)
       } else {
         visit(node, context, offsetBase, editable, inHead || node === head)
       }
@@ -180,7 +180,7 @@ export function scanHtml(html: string): Scan {
 
   // With scripting on, browsers read <noscript> as raw text; with scripting off its content is HTML,
   // and styles there must still be allowed. Parse that text as the fragment a browser would build.
-  const visitNoscript = (node: Element, tag: Tag | undefined, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
+  const visitNoscript = (node: Element, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
     const textNode = node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined
     if (!textNode) return visit(node, context, offsetBase, editable, inHead)
     const loc = textNode.sourceCodeLocation
@@ -188,9 +188,9 @@ export function scanHtml(html: string): Scan {
     const end = loc ? loc.endOffset + offsetBase : 0
     // Offsets stay valid only when the raw source slice is what the fragment parser sees.
     const source = editable && loc ? html.slice(start, end) : textNode.value
-    const fragment = parseFragment(node, source, { sourceCodeLocationInfo: true, scriptingEnabled: false })
+    // No context element: with a <noscript> context parse5 would tokenize the text as raw text again.
+    const fragment = parseFragment(source, { sourceCodeLocationInfo: true, scriptingEnabled: false })
     visit(fragment, context === 'document' ? 'noscript' : context, start, editable && loc !== undefined, inHead)
-    void tag
   }
 
   const visitSrcdoc = (srcdoc: string, iframe: Tag) => {

@@ -1,5 +1,5 @@
-import { resolveConfig, type CspSealConfig, type ResolvedConfig } from './config.js'
-import { integrityOf } from './csp/hash.js'
+import type { CspSealConfig, ResolvedConfig } from './config.js'
+import { cachedIntegrity, toResolved } from './seal/bundle.js'
 import { sealPage, type AssetReader, type SealedPage } from './seal/page.js'
 
 export { defineConfig, resolveConfig, DEFAULT_POLICY, type CspSealConfig, type ResolvedConfig, type HeaderFormat } from './config.js'
@@ -8,6 +8,9 @@ export { cspHash, integrityOf, type HashAlgorithm } from './csp/hash.js'
 export { evaluatePolicy } from './csp/evaluate.js'
 export { scanHtml, type Scan } from './html/scan.js'
 export { sealDirectory, type SealDirectoryOptions, type SiteResult } from './seal/site.js'
+export { sealBundle, verifyBundle, type BundleOptions, type BundleResult } from './seal/bundle.js'
+export { verifyHtml } from './seal/verify.js'
+export { siteFiles } from './output/files.js'
 export { manifestPage, serializeManifest, pageHeaders, digestOf, type Manifest, type ManifestPage } from './output/manifest.js'
 export { netlifyHeaders, vercelHeaders, nginxHeaders, pageRoutes, HEADER_FILES } from './output/headers.js'
 export { SealError, formatProblem, type Problem } from './problems.js'
@@ -24,11 +27,6 @@ export interface SealHtmlOptions {
 /** Seals one HTML document in memory. Throws a {@link SealError} listing every problem. */
 export async function sealHtml(html: string, options: SealHtmlOptions = {}): Promise<SealedPage> {
   const { file = 'index.html', readAsset = async () => undefined } = options
-  const config = options.config && options.config.policy instanceof Map ? (options.config as ResolvedConfig) : resolveConfig(options.config as CspSealConfig | undefined)
-  const cache = new Map<string, Promise<string | undefined>>()
-  const integrity = (path: string) => {
-    if (!cache.has(path)) cache.set(path, readAsset(path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined)))
-    return cache.get(path)!
-  }
-  return sealPage(html, { file, config, integrity })
+  const config = toResolved(options.config ?? {})
+  return sealPage(html, { file, config, integrity: cachedIntegrity(readAsset, config) })
 }

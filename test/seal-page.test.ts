@@ -197,7 +197,9 @@ const documentArb = fc.record({
   bodyPieces: fc.array(piece, { maxLength: 8 }),
 })
 
-function buildDocument(d: fc.RecordValue<typeof documentArb extends fc.Arbitrary<infer T> ? T : never>) {
+type GeneratedDocument = typeof documentArb extends fc.Arbitrary<infer T> ? T : never
+
+function buildDocument(d: GeneratedDocument) {
   const nl = d.crlf ? '\r\n' : '\n'
   const html = [
     d.bom ? '\uFEFF' : '', d.doctype ? `<!doctype html>${nl}` : '', d.head ? '<html><head>' : '', d.charset ? '<meta charset="utf-8">' : '',

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { glob } from 'tinyglobby'
-import { resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
+import type { CspSealConfig, ResolvedConfig } from '../config.js'
 import { evaluatorWarnings } from '../csp/evaluate.js'
-import { integrityOf } from '../csp/hash.js'
-import { HEADER_FILES, netlifyHeaders, nginxHeaders, vercelHeaders } from '../output/headers.js'
-import { digestOf, manifestPage, serializeManifest, type ManifestPage } from '../output/manifest.js'
+import { siteFiles } from '../output/files.js'
+import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
+import { cachedIntegrity, toResolved } from './bundle.js'
 import { sealPage, type SealedPage } from './page.js'
+import { verifyHtml } from './verify.js'
 
 export interface SealDirectoryOptions {
   /** `write` seals in place (default); `check` reports what is unsealed or drifted; `dry-run` plans only. */
@@ -42,10 +43,10 @@ const CONCURRENCY = 8
  */
 export async function sealDirectory(dir: string, config: CspSealConfig | ResolvedConfig = {}, options: SealDirectoryOptions = {}): Promise<SiteResult> {
   const mode = options.mode ?? 'write'
-  const resolved = isResolved(config) ? config : resolveConfig(config)
+  const resolved = toResolved(config)
   const root = await siteRoot(dir)
   const files = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
-  const integrity = assetIntegrity(root, resolved)
+  const integrity = cachedIntegrity((path) => readInside(root, path), resolved)
   const staging = join(root, `.csp-seal-staging-${randomBytes(6).toString('hex')}`)
 
   const errors: Problem[] = []
@@ -54,18 +55,23 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   const manifestPages: Array<[string, ManifestPage]> = []
   const staged: Array<{ file: string; digest: string }> = []
   const unsealed: string[] = []
+  const checkProblems: Problem[] = []
   let done = 0
   try {
     await forEachLimited(files, CONCURRENCY, async (file) => {
       try {
-        const bytes = await readFile(join(root, file))
-        const page = await sealPage(decodeUtf8(bytes, file), { file, config: resolved, integrity })
+        const source = decodeUtf8(await readFile(join(root, file)), file)
+        const page = await sealPage(source, { file, config: resolved, integrity })
         const { html, ...summary } = page
         pages.push(summary)
         warnings.push(...page.warnings)
         manifestPages.push([file, manifestPage(page, resolved)])
         if (page.changed) {
           unsealed.push(file)
+          if (mode === 'check') {
+            const drift = await verifyHtml(source, { file, config: resolved, integrity })
+            checkProblems.push(...(drift.length ? drift : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]))
+          }
           if (mode === 'write') {
             const target = join(staging, file)
             await mkdir(dirname(target), { recursive: true })
@@ -84,9 +90,9 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     pages.sort((a, b) => (a.file < b.file ? -1 : 1))
     unsealed.sort()
     warnings.push(...evaluatorWarnings(manifestPages.map(([, page]) => page.policy)))
-    const outputs = await siteOutputs(root, manifestPages, resolved)
+    const outputs = await siteFiles(manifestPages, resolved, (file) => readFile(join(root, file), 'utf8').catch(() => undefined))
     if (mode === 'check') {
-      const problems = unsealed.map((file) => ({ code: 'unsealed', file, message: 'the page is not sealed, or changed since it was sealed', fix: 'run csp-seal on the folder again' }))
+      const problems = checkProblems.sort((a, b) => (a.file! < b.file! ? -1 : a.file! > b.file! ? 1 : 0))
       for (const [file, content] of outputs) {
         const current = await readFile(join(root, file), 'utf8').catch(() => undefined)
         if (current !== content) problems.push({ code: 'stale-output', file, message: current === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
@@ -113,21 +119,6 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   }
 }
 
-/** Manifest and header files for the sealed pages, as [site-relative path, content]. */
-async function siteOutputs(root: string, pages: Array<[string, ManifestPage]>, config: ResolvedConfig): Promise<Array<[string, string]>> {
-  const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : 1))
-  const outputs: Array<[string, string]> = []
-  if (config.manifest) outputs.push([config.manifest, serializeManifest(sorted, config)])
-  const existing = (format: HeaderFormat) => readFile(join(root, HEADER_FILES[format]), 'utf8').catch(() => undefined)
-  for (const format of config.headers) {
-    const file = HEADER_FILES[format]
-    if (format === 'netlify') outputs.push([file, netlifyHeaders(sorted, config.base, await existing(format))])
-    if (format === 'vercel') outputs.push([file, vercelHeaders(sorted, config.base, await existing(format))])
-    if (format === 'nginx') outputs.push([file, nginxHeaders(sorted, config.base)])
-  }
-  return outputs
-}
-
 /** Reads back what was written and compares digests: catches anything that changed the files under us. */
 async function verifyWritten(root: string, staged: Array<{ file: string; digest: string }>): Promise<void> {
   const drift: Problem[] = []
@@ -136,19 +127,6 @@ async function verifyWritten(root: string, staged: Array<{ file: string; digest:
     if (actual !== digest) drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
   }
   if (drift.length) throw new SealError(drift)
-}
-
-/** Integrity of local assets by site-relative path, each file read and hashed once per run. */
-export function assetIntegrity(root: string, config: ResolvedConfig): (path: string) => Promise<string | undefined> {
-  const cache = new Map<string, Promise<string | undefined>>()
-  return (path) => {
-    let value = cache.get(path)
-    if (!value) {
-      value = readInside(root, path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined))
-      cache.set(path, value)
-    }
-    return value
-  }
 }
 
 /** Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root. */
@@ -203,8 +181,4 @@ async function forEachLimited<T>(items: readonly T[], limit: number, task: (item
     while (next < items.length) await task(items[next++]!)
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}
-
-function isResolved(config: CspSealConfig | ResolvedConfig): config is ResolvedConfig {
-  return config.policy instanceof Map
 }

@@ -1,0 +1,83 @@
+import { resolveConfig, type CspSealConfig, type ResolvedConfig } from '../config.js'
+import { evaluatorWarnings } from '../csp/evaluate.js'
+import { integrityOf } from '../csp/hash.js'
+import { serializePolicy } from '../csp/policy.js'
+import { siteFiles, type ExistingReader } from '../output/files.js'
+import { digestOf, manifestPage } from '../output/manifest.js'
+import { SealError, type Problem } from '../problems.js'
+import { sealPage, type AssetReader, type SealedPage } from './page.js'
+import { verifyHtml } from './verify.js'
+
+export interface BundleOptions {
+  config: CspSealConfig | ResolvedConfig
+  /** Final bytes of an emitted file by its path relative to the output root. */
+  readAsset: AssetReader
+  /** Existing content of `_headers` / `vercel.json` to merge into (default: none). */
+  readExisting?: ExistingReader
+}
+
+export interface BundleResult {
+  config: ResolvedConfig
+  pages: SealedPage[]
+  /** Manifest and header files to emit next to the pages, as [path, content]. */
+  files: Array<[string, string]>
+  warnings: Problem[]
+}
+
+/**
+ * Seals the HTML pages of an in-memory build (a Vite bundle, a webpack compilation): the same plan
+ * as {@link sealDirectory}, for adapters that own the writing. Throws a SealError listing every problem.
+ */
+export async function sealBundle(pages: Iterable<{ file: string; html: string }>, options: BundleOptions): Promise<BundleResult> {
+  const config = toResolved(options.config)
+  const integrity = cachedIntegrity(options.readAsset, config)
+  const sealed: SealedPage[] = []
+  const errors: Problem[] = []
+  for (const { file, html } of pages) {
+    try {
+      sealed.push(await sealPage(html, { file, config, integrity }))
+    } catch (error) {
+      if (!(error instanceof SealError)) throw error
+      errors.push(...error.problems.map((p) => ({ file, ...p })))
+    }
+  }
+  if (errors.length) throw new SealError(errors)
+  sealed.sort((a, b) => (a.file < b.file ? -1 : 1))
+  const files = await siteFiles(sealed.map((page) => [page.file, manifestPage(page, config)]), config, options.readExisting ?? (async () => undefined))
+  const warnings = [...sealed.flatMap((page) => page.warnings), ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy)))]
+  return { config, pages: sealed, files, warnings }
+}
+
+/**
+ * Checks pages as written to disk against what sealing produced: a page whose bytes differ is re-read
+ * and every changed inline script, style or integrity is named. `readWritten` gives the file on disk.
+ */
+export async function verifyBundle(result: BundleResult, readWritten: AssetReader): Promise<Problem[]> {
+  const integrity = cachedIntegrity(readWritten, result.config)
+  const problems: Problem[] = []
+  for (const page of result.pages) {
+    const bytes = await readWritten(page.file)
+    if (!bytes) {
+      problems.push({ code: 'missing-page', file: page.file, message: 'the sealed page was not written' })
+      continue
+    }
+    if (digestOf(bytes) === digestOf(page.html)) continue
+    const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), { file: page.file, config: result.config, integrity, policy: page.metaPolicy ?? page.policy })
+    problems.push(...(found.length ? found : [{ code: 'drift', file: page.file, message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches', fix: 'run csp-seal after the step that rewrites it' }]))
+  }
+  return problems
+}
+
+/** Integrity by path, each asset hashed once. */
+export function cachedIntegrity(read: AssetReader, config: ResolvedConfig): (path: string) => Promise<string | undefined> {
+  const cache = new Map<string, Promise<string | undefined>>()
+  return (path) => {
+    let value = cache.get(path)
+    if (!value) cache.set(path, (value = read(path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined))))
+    return value
+  }
+}
+
+export function toResolved(config: CspSealConfig | ResolvedConfig): ResolvedConfig {
+  return config.policy instanceof Map ? (config as ResolvedConfig) : resolveConfig(config as CspSealConfig)
+}

@@ -43,6 +43,41 @@ export interface CspSealConfig {
   extraHeaders?: Record<string, string>
   /** File name of the manifest written in the site folder, or `false`. Default `csp-seal.json`. */
   manifest?: string | false
+  /**
+   * Per-response nonces, added by the server runtime (`csp-seal/server`, `csp-seal serve`) for styles,
+   * external scripts and code the app injects at run time. The build never writes a nonce. Default `false`.
+   */
+  nonce?: boolean
+  /** Subresource Integrity for files on other origins (CDNs). */
+  remote?: RemoteOptions
+}
+
+export interface RemoteOptions {
+  /**
+   * `fetch` (default): fetch each remote file at build time, pin its integrity in the lock file;
+   * `lock-only`: never use the network, every URL must be in the lock file; `off`: no remote integrity.
+   */
+  mode?: 'fetch' | 'lock-only' | 'off'
+  /** Lock file path, relative to the current folder. Default `csp-seal.lock.json`. */
+  lockFile?: string
+  /** Accept fetched bytes that differ from the lock and rewrite the lock. Default `false`. */
+  updateLock?: boolean
+  /** Cache folder for fetched files. Default `node_modules/.cache/csp-seal`. */
+  cacheDir?: string
+  /** Per-request timeout in milliseconds. Default 15000. */
+  timeout?: number
+  /** Largest response accepted, in bytes. Default 10 MiB. */
+  maxBytes?: number
+  /** Requests in flight at once. Default 6. */
+  concurrency?: number
+  /** A URL that cannot be fetched: `error` (default) fails the run; `warn` leaves its tag untouched. */
+  onFetchError?: 'error' | 'warn'
+  /**
+   * How remote scripts are allowed: `integrity` (default) by the hash in their integrity attribute (CSP3,
+   * Chromium and Firefox 116+), so nothing else on the CDN can run; `origin` by the CDN's origin, for older
+   * browsers, at the price of allowing every script that origin serves.
+   */
+  allow?: 'integrity' | 'origin'
 }
 
 /**
@@ -72,11 +107,13 @@ export interface ResolvedConfig {
   headers: readonly HeaderFormat[]
   extraHeaders: Record<string, string>
   manifest: string | false
+  nonce: boolean
+  remote: Required<RemoteOptions>
 }
 
 const KNOWN_KEYS = new Set<string>([
   'policy', 'hashAlgorithm', 'integrityAlgorithm', 'styleAttributes', 'eventHandlers', 'base', 'meta',
-  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest',
+  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote',
 ])
 
 /** Validates a config and fills in defaults; every problem is reported at once. */
@@ -116,6 +153,17 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   }
   const manifest = config.manifest ?? 'csp-seal.json'
   if (manifest !== false && (typeof manifest !== 'string' || manifest.includes('..') || manifest.startsWith('/'))) bad(`manifest must be a file name inside the site folder or false`, 'e.g. manifest: "csp-seal.json"')
+  const remote = config.remote ?? {}
+  const positive = (name: keyof RemoteOptions, fallback: number) => {
+    const value = remote[name] ?? fallback
+    if (typeof value !== 'number' || !(value > 0)) bad(`remote.${name} must be a positive number`, `e.g. ${fallback}`)
+    return value as number
+  }
+  const oneOfRemote = <T extends string>(name: keyof RemoteOptions, allowed: readonly T[]): T => {
+    const value = remote[name] ?? allowed[0]
+    if (!allowed.includes(value as T)) bad(`remote.${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`, `set it to ${allowed[0]}`)
+    return value as T
+  }
   const resolved: ResolvedConfig = {
     policy,
     hashAlgorithm: oneOf('hashAlgorithm', HASH_ALGORITHMS, 'sha256'),
@@ -129,6 +177,18 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     headers,
     extraHeaders,
     manifest,
+    nonce: config.nonce ?? false,
+    remote: {
+      mode: oneOfRemote('mode', ['fetch', 'lock-only', 'off']),
+      lockFile: remote.lockFile ?? 'csp-seal.lock.json',
+      updateLock: remote.updateLock ?? false,
+      cacheDir: remote.cacheDir ?? 'node_modules/.cache/csp-seal',
+      timeout: positive('timeout', 15_000),
+      maxBytes: positive('maxBytes', 10 * 1024 * 1024),
+      concurrency: positive('concurrency', 6),
+      onFetchError: oneOfRemote('onFetchError', ['error', 'warn']),
+      allow: oneOfRemote('allow', ['integrity', 'origin']),
+    },
   }
   if (problems.length) throw new SealError(problems)
   return resolved

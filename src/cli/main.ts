@@ -61,6 +61,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   let parsed: ReturnType<typeof cli.parse>
   try {
     parsed = cli.parse(['node', 'csp-seal', ...argv], { run: false })
+    cli.matchedCommand?.checkUnknownOptions()
+    cli.matchedCommand?.checkOptionValue()
   } catch (error) {
     io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n`)
     return 2

@@ -57,10 +57,18 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   const unsealed: string[] = []
   const checkProblems: Problem[] = []
   let done = 0
+  // What --check says of a page that sealing would change: each drifted element, else why it would change.
+  const driftIn = async (source: string, file: string, planProblems: Problem[] = []): Promise<Problem[]> => {
+    const drift = await verifyHtml(source, { file, config: resolved, integrity })
+    const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
+    const found = [...drift, ...other]
+    return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
+  }
   try {
     await forEachLimited(files, CONCURRENCY, async (file) => {
+      let source: string | undefined
       try {
-        const source = decodeUtf8(await readFile(join(root, file)), file)
+        source = decodeUtf8(await readFile(join(root, file)), file)
         const page = await sealPage(source, { file, config: resolved, integrity })
         const { html, ...summary } = page
         pages.push(summary)
@@ -68,10 +76,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
         manifestPages.push([file, manifestPage(page, resolved)])
         if (page.changed) {
           unsealed.push(file)
-          if (mode === 'check') {
-            const drift = await verifyHtml(source, { file, config: resolved, integrity })
-            checkProblems.push(...(drift.length ? drift : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]))
-          }
+          if (mode === 'check') checkProblems.push(...(await driftIn(source, file)))
           if (mode === 'write') {
             const target = join(staging, file)
             await mkdir(dirname(target), { recursive: true })
@@ -80,8 +85,10 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
           }
         }
       } catch (error) {
-        if (error instanceof SealError) errors.push(...error.problems.map((p) => ({ file, ...p })))
-        else errors.push({ code: 'read-failed', message: (error as Error).message, file })
+        const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
+        // A seal refuses to write anything; a check reports what it finds, element by element.
+        if (mode !== 'check') errors.push(...problems)
+        else checkProblems.push(...(source === undefined ? problems : await driftIn(source, file, problems)))
       }
       options.onProgress?.(++done, files.length)
     })

@@ -1,0 +1,27 @@
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+
+export const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname
+
+/** Copies a fixture folder to a fresh temp dir; the caller seals the copy, never the fixture. */
+export async function copyFixture(name: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `csp-seal-${name}-`))
+  await cp(join(FIXTURES, name), dir, { recursive: true })
+  return dir
+}
+
+/** Every file under `dir` with its bytes, keyed by relative path: to prove what a run did or did not touch. */
+export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>()
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue
+    const full = join(entry.parentPath, entry.name)
+    files.set(relative(dir, full), await readFile(full))
+  }
+  return files
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}

@@ -1,0 +1,357 @@
+/**
+ * Real headless Chromium for browser tests (Debian's /usr/bin/chromium driven by playwright-core; no browser
+ * is ever downloaded).
+ *
+ * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`), one fresh
+ * context + page per `visit()`.
+ *
+ * What a visit records:
+ * - `violations`: every `securitypolicyviolation` event of the page and of its child frames (an init script
+ *   installs the listener before any page script runs). Events are kept in the page (`window.__cspViolations`)
+ *   *and* streamed to Node through a binding, so late events (read again by `collect()`) and events of documents
+ *   that have gone away are both counted, without duplicates.
+ * - `cspConsoleErrors`: console messages about CSP. Chromium 156 words blocks as "Executing inline script violates
+ *   the following Content Security Policy directive …" / "Loading the stylesheet '…' violates …" (older versions:
+ *   "Refused to …"); both are matched, as are notes like "The Content Security Policy directive 'frame-ancestors' is
+ *   ignored when delivered via a <meta> element" and "… delivered via a <meta> element outside the document's
+ *   <head>, which is disallowed". Some blocks only show there (with JavaScript disabled there is no listener).
+ * - `integrityErrors`: Subresource Integrity failures ("Failed to find a valid digest in the 'integrity'
+ *   attribute …"); SRI blocks do not fire `securitypolicyviolation`.
+ * - `consoleMessages`, `pageErrors` (uncaught exceptions), `failedRequests` (network failures and CSP-blocked loads,
+ *   errorText 'csp'; SRI-blocked loads are not listed there),
+ *   `badResponses` (HTTP status >= 400).
+ * - `ran`: the page's `window.__ran` array (fixture scripts push a unique id into it when they run).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type Frame,
+  type Page,
+  type Response,
+} from 'playwright-core';
+
+export type { Browser, Page, Frame } from 'playwright-core';
+
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launch Debian's Chromium headless. Call once per test file and close it in `afterAll`. */
+export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(
+      `${CHROMIUM_PATH} not found. Install Debian's Chromium (apt-get install -y chromium); ` +
+        'the tests never download a browser.',
+    );
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    args: [...CHROMIUM_ARGS],
+    // Chromium's own flags only; do not let playwright-core look for a bundled browser.
+    chromiumSandbox: false,
+  });
+}
+
+export interface CspViolation {
+  blockedURI: string;
+  violatedDirective: string;
+  effectiveDirective: string;
+  /** First 40 characters of the blocked inline script/style/attribute (only when the policy has 'report-sample'). */
+  sample: string;
+  sourceFile: string;
+  lineNumber: number;
+  columnNumber: number;
+  /** 'enforce' or 'report'. */
+  disposition: string;
+  originalPolicy: string;
+  /** As reported by Chromium: for an iframe srcdoc it is just `about` (use `frameUrl`). */
+  documentURI: string;
+  /** `location.href` of the document where the event fired (`about:srcdoc` for an iframe srcdoc). */
+  frameUrl: string;
+  /** True when the event fired in a child frame, not the top document. */
+  inFrame: boolean;
+}
+
+export interface ConsoleEntry {
+  /** 'log', 'error', 'warning', … */
+  type: string;
+  text: string;
+  url: string;
+  lineNumber: number;
+}
+
+export interface FailedRequest {
+  url: string;
+  failure: string;
+}
+
+export interface BadResponse {
+  url: string;
+  status: number;
+}
+
+export interface VisitOptions {
+  /** Extra milliseconds to wait after load and network idle, before collecting. Default 50. */
+  waitFor?: number;
+  /** Options for the fresh browser context (e.g. `{ javaScriptEnabled: false }`). */
+  context?: BrowserContextOptions;
+}
+
+export interface Visit {
+  page: Page;
+  context: BrowserContext;
+  /** The main navigation response (null for about:blank and the like). */
+  response: Response | null;
+  violations: CspViolation[];
+  /** Console messages about CSP (blocks, and directives ignored in a meta policy). */
+  cspConsoleErrors: string[];
+  /** Console messages that report a Subresource Integrity block. */
+  integrityErrors: string[];
+  consoleMessages: ConsoleEntry[];
+  pageErrors: string[];
+  failedRequests: FailedRequest[];
+  badResponses: BadResponse[];
+  /** The page's `window.__ran` (ids pushed by the scripts that ran), as of the last `collect()`. */
+  ran: string[];
+  /** Re-read `ran` and the in-page violation lists (after clicking, waiting, …). Updates this object in place. */
+  collect(): Promise<Visit>;
+  close(): Promise<void>;
+}
+
+interface RawViolation extends CspViolation {
+  doc: string;
+  seq: number;
+}
+
+const BINDING = '__cspSealReportViolation';
+
+/**
+ * Runs in every document (top and frames) before any of its scripts. Must be self-contained: it is
+ * serialised into the page. Reports go to `window.__cspViolations` (non-writable, so a page cannot swap it)
+ * and, when available, to the Node side through the binding.
+ */
+function installViolationRecorder(binding: string): void {
+  const w = window as unknown as Record<string, unknown>;
+  if (Object.prototype.hasOwnProperty.call(w, '__cspViolations')) return;
+  const list: unknown[] = [];
+  Object.defineProperty(w, '__cspViolations', { value: list, writable: false, configurable: false, enumerable: false });
+  const doc = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  let seq = 0;
+  let inFrame = true;
+  try {
+    inFrame = window.top !== window;
+  } catch {
+    inFrame = true;
+  }
+  const onViolation = (e: SecurityPolicyViolationEvent) => {
+    const v = {
+      doc,
+      seq: seq++,
+      blockedURI: String(e.blockedURI ?? ''),
+      violatedDirective: String(e.violatedDirective ?? ''),
+      effectiveDirective: String(e.effectiveDirective ?? ''),
+      sample: String(e.sample ?? ''),
+      sourceFile: String(e.sourceFile ?? ''),
+      lineNumber: Number(e.lineNumber ?? 0),
+      columnNumber: Number(e.columnNumber ?? 0),
+      disposition: String(e.disposition ?? ''),
+      originalPolicy: String(e.originalPolicy ?? ''),
+      documentURI: String(e.documentURI ?? ''),
+      frameUrl: String(location.href),
+      inFrame,
+    };
+    list.push(v);
+    const report = w[binding];
+    if (typeof report === 'function') {
+      try {
+        void (report as (v: unknown) => Promise<unknown>)(v)?.catch?.(() => undefined);
+      } catch {
+        /* the page may have gone away */
+      }
+    }
+  };
+  // Capture phase on the document: the event is dispatched at the element (or the document) and bubbles.
+  document.addEventListener('securitypolicyviolation', onViolation, true);
+}
+
+function isCspConsoleText(text: string): boolean {
+  return /^Refused to /i.test(text) || /Content[- ]Security[- ]Policy/i.test(text);
+}
+
+function isIntegrityConsoleText(text: string): boolean {
+  return /\bintegrity\b/i.test(text) && /(digest|blocked|integrity metadata)/i.test(text);
+}
+
+async function readViolations(frame: Frame): Promise<RawViolation[]> {
+  try {
+    return await frame.evaluate(() => {
+      const list = (window as unknown as { __cspViolations?: unknown }).__cspViolations;
+      return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as RawViolation[]) : [];
+    });
+  } catch {
+    return []; // detached or navigating frame
+  }
+}
+
+/** Read the page's `window.__ran` (as strings). */
+export async function readRan(page: Page | Frame): Promise<string[]> {
+  return page.evaluate(() => {
+    const ran = (window as unknown as { __ran?: unknown }).__ran;
+    return Array.isArray(ran) ? ran.map((x) => String(x)) : [];
+  });
+}
+
+/**
+ * Open `url` in a fresh context and page, wait for `load`, network idle (capped) and `opts.waitFor` ms, then
+ * collect everything the page reported. Always `close()` the visit (the browser stays open).
+ */
+export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
+  const context = await browser.newContext(opts.context);
+  const seen = new Map<string, RawViolation>();
+  const record = (v: RawViolation) => {
+    const key = `${v.doc}#${v.seq}`;
+    if (!seen.has(key)) seen.set(key, v);
+  };
+  const consoleMessages: ConsoleEntry[] = [];
+  const pageErrors: string[] = [];
+  const failedRequests: FailedRequest[] = [];
+  const badResponses: BadResponse[] = [];
+
+  try {
+    await context.exposeBinding(BINDING, (_source, v: RawViolation) => {
+      if (v && typeof v === 'object' && typeof v.doc === 'string') record(v);
+    });
+    await context.addInitScript(installViolationRecorder, BINDING);
+  } catch (err) {
+    await context.close().catch(() => undefined);
+    throw err;
+  }
+
+  const page = await context.newPage();
+  page.on('console', (msg) => {
+    const loc = msg.location();
+    consoleMessages.push({ type: msg.type(), text: msg.text(), url: loc.url, lineNumber: loc.lineNumber });
+  });
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('requestfailed', (req) => failedRequests.push({ url: req.url(), failure: req.failure()?.errorText ?? 'failed' }));
+  page.on('response', (res) => {
+    if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() });
+  });
+
+  let response: Response | null;
+  try {
+    response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
+    await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined);
+    await page.waitForTimeout(opts.waitFor ?? 50);
+  } catch (err) {
+    await context.close().catch(() => undefined);
+    throw err;
+  }
+
+  const result: Visit = {
+    page,
+    context,
+    response,
+    violations: [],
+    cspConsoleErrors: [],
+    integrityErrors: [],
+    consoleMessages,
+    pageErrors,
+    failedRequests,
+    badResponses,
+    ran: [],
+    async collect() {
+      for (const frame of page.frames()) {
+        for (const v of await readViolations(frame)) record(v);
+      }
+      // Map order = first arrival order (binding or in-page list), which is per-document event order.
+      result.violations = [...seen.values()].map(({ doc: _doc, seq: _seq, ...v }) => v);
+      result.cspConsoleErrors = consoleMessages.filter((m) => isCspConsoleText(m.text)).map((m) => m.text);
+      result.integrityErrors = consoleMessages.filter((m) => isIntegrityConsoleText(m.text)).map((m) => m.text);
+      try {
+        result.ran = await readRan(page);
+      } catch {
+        /* page closed or navigating: keep the last value */
+      }
+      return result;
+    },
+    async close() {
+      await context.close().catch(() => undefined);
+    },
+  };
+  await result.collect();
+  return result;
+}
+
+/**
+ * `getComputedStyle(element).getPropertyValue(property)` for the first element matching `selector`
+ * (`property` in CSS syntax, e.g. 'background-color'). Throws if nothing matches.
+ */
+export async function computedStyle(page: Page | Frame, selector: string, property: string): Promise<string> {
+  const value = await page.evaluate(
+    ([sel, prop]) => {
+      const el = document.querySelector(sel);
+      return el ? getComputedStyle(el).getPropertyValue(prop) : null;
+    },
+    [selector, property] as const,
+  );
+  if (value === null) throw new Error(`computedStyle: no element matches ${JSON.stringify(selector)} on ${page.url()}`);
+  return value;
+}
+
+/** A one-line summary of what a visit saw, for assertion messages. */
+export function describeVisit(v: Visit): string {
+  return JSON.stringify(
+    {
+      url: v.page.url(),
+      ran: v.ran,
+      violations: v.violations.map((x) => `${x.effectiveDirective} ${x.blockedURI} ${x.sourceFile}:${x.lineNumber}`),
+      cspConsoleErrors: v.cspConsoleErrors,
+      integrityErrors: v.integrityErrors,
+      pageErrors: v.pageErrors,
+      failedRequests: v.failedRequests,
+      badResponses: v.badResponses,
+    },
+    null,
+    2,
+  );
+}
+
+/** One page of a fixture's EXPECTED.json (see fixtures/example-site/EXPECTED.json for the meaning). */
+export interface ExpectedPage {
+  /** HTML file relative to the site root, posix separators. */
+  path: string;
+  /** Exactly the ids in `window.__ran` after load (order not significant). */
+  ran: string[];
+  /** Ids present in the page that must never be in `window.__ran`. */
+  inert: string[];
+  /** [selector, CSS property, expected computed value]. */
+  styles: [selector: string, property: string, value: string][];
+  /** What the page exercises (tags listed in the file's $comment). */
+  exercises: string[];
+}
+
+export interface ExpectedSite {
+  pages: ExpectedPage[];
+}
+
+/** Read `<siteDir>/EXPECTED.json`. */
+export function readExpected(siteDir: string): ExpectedSite {
+  const data = JSON.parse(readFileSync(path.join(siteDir, 'EXPECTED.json'), 'utf8')) as ExpectedSite;
+  if (!Array.isArray(data.pages)) throw new Error(`${siteDir}/EXPECTED.json: "pages" is not an array`);
+  return data;
+}

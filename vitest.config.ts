@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'plugins/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // The machine has 2 cores; browser tests start one Chromium per file.
+    fileParallelism: true,
+    maxWorkers: 2,
+  },
+});

@@ -1,4 +1,5 @@
 import type { CspSealConfig, ResolvedConfig } from './config.js'
+import type { RemoteIntegrity } from './sri/remote.js'
 import { cachedIntegrity, toResolved } from './seal/bundle.js'
 import { sealPage, type AssetReader, type SealedPage } from './seal/page.js'
 
@@ -14,6 +15,7 @@ export { siteFiles } from './output/files.js'
 export { manifestPage, serializeManifest, pageHeaders, digestOf, type Manifest, type ManifestPage } from './output/manifest.js'
 export { netlifyHeaders, vercelHeaders, nginxHeaders, pageRoutes, HEADER_FILES } from './output/headers.js'
 export { SealError, formatProblem, type Problem } from './problems.js'
+export { RemoteIntegrity, fetchBytes, type LockFile, type LockEntry, type RemoteOutcome } from './sri/remote.js'
 export type { SealedPage, NonceSlots, AssetReader } from './seal/page.js'
 
 export interface SealHtmlOptions {
@@ -22,11 +24,14 @@ export interface SealHtmlOptions {
   config?: CspSealConfig | ResolvedConfig
   /** Bytes of the site's files by site-relative path, for `integrity`; pages with local assets need it. */
   readAsset?: AssetReader
+  /** Pins remote files (call its `save()` after sealing); without it remote files are allowed by origin. */
+  remote?: RemoteIntegrity
 }
 
 /** Seals one HTML document in memory. Throws a {@link SealError} listing every problem. */
 export async function sealHtml(html: string, options: SealHtmlOptions = {}): Promise<SealedPage> {
   const { file = 'index.html', readAsset = async () => undefined } = options
   const config = toResolved(options.config ?? {})
-  return sealPage(html, { file, config, integrity: cachedIntegrity(readAsset, config) })
+  const remote = options.remote && ((url: string) => options.remote!.resolve(url))
+  return sealPage(html, { file, config, integrity: cachedIntegrity(readAsset, config), remote })
 }

@@ -91,6 +91,8 @@ describe('csp-seal CLI', () => {
     expect((await run(['x', '--hash', 'md5'])).code).toBe(2)
     expect((await run(['x', '--headers', 'apache'])).code).toBe(2)
     expect((await run(['x', '--check', '--dry-run'])).code).toBe(2)
+    expect((await run(['x', '--remote', 'always'])).code).toBe(2)
+    expect((await run(['x', '--remote-errors', 'ignore'])).code).toBe(2)
     expect((await run(['x', '--config', 'nope.ts'])).code).toBe(2)
   })
 

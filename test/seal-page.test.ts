@@ -133,7 +133,7 @@ describe('sealHtml: integrity of local files', () => {
     const page = await sealHtml('<script src="assets/a.js"></script>', { config: { policy: "script-src 'strict-dynamic'" }, readAsset: assets(files) })
     expect(metaPolicy(page).get('script-src')).toEqual(["'strict-dynamic'", `'${sri384('console.log(1)')}'`])
   })
-  it('allows remote files by origin for now and warns that they lack integrity', async () => {
+  it('without a remote resolver, allows remote files by origin and warns that they lack integrity', async () => {
     const page = await sealHtml('<script src="https://cdn.example.com/lib.js"></script><link rel="stylesheet" href="//fonts.example.net/f.css">')
     expect(metaPolicy(page).get('script-src')).toEqual(["'self'", 'https://cdn.example.com'])
     expect(metaPolicy(page).get('style-src')).toEqual(["'self'", 'https://fonts.example.net'])

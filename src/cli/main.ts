@@ -21,6 +21,11 @@ interface Flags {
   report?: string
   quiet?: boolean
   meta?: boolean
+  remote?: string
+  lockFile?: string
+  updateLock?: boolean
+  remoteErrors?: string
+  remoteAllow?: string
 }
 
 /** Usage errors exit with 2; everything else that fails exits with 1. */
@@ -51,6 +56,11 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--base <path>', 'URL path the site is served under (default /)')
     .option('--headers <formats>', `Header files to write: ${HEADER_FORMATS.join(',')}`)
     .option('--no-meta', 'Do not write the policy meta tag (headers and manifest only)')
+    .option('--remote <mode>', 'Integrity for CDN files: fetch (default), lock-only (never use the network), off')
+    .option('--lock-file <file>', 'Lock file pinning CDN files (default csp-seal.lock.json)')
+    .option('--update-lock', 'Accept CDN files that changed since the lock file, and update it')
+    .option('--remote-errors <action>', 'A CDN file that cannot be fetched: error (default) or warn')
+    .option('--remote-allow <how>', 'Allow CDN scripts by their integrity hash (default) or by origin')
     .option('--check', 'Exit 1 if any page is unsealed or drifted; write nothing')
     .option('--dry-run', 'Plan and report, write nothing')
     .option('--report <file>', 'Write a JSON report of every page, hash and warning')
@@ -78,7 +88,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const progress = io.isTTY && !flags.quiet ? progressLine(io) : undefined
     let result: SiteResult
     try {
-      result = await sealDirectory(dir, config, { mode, onProgress: progress })
+      result = await sealDirectory(dir, config, { mode, onProgress: progress, cwd: io.cwd })
     } finally {
       progress?.(0, 0)
     }
@@ -130,6 +140,18 @@ async function loadConfig(flags: Flags, cwd: string): Promise<CspSealConfig> {
     overrides.headers = formats as HeaderFormat[]
   }
   if (flags.meta === false) overrides.meta = false
+  const remote = { ...config.remote }
+  const choose = <T extends string>(flag: string | undefined, name: string, allowed: readonly T[]): T | undefined => {
+    if (flag === undefined) return undefined
+    if (!allowed.includes(flag as T)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}`)
+    return flag as T
+  }
+  remote.mode = choose(flags.remote, '--remote', ['fetch', 'lock-only', 'off'] as const) ?? remote.mode
+  remote.onFetchError = choose(flags.remoteErrors, '--remote-errors', ['error', 'warn'] as const) ?? remote.onFetchError
+  remote.allow = choose(flags.remoteAllow, '--remote-allow', ['integrity', 'origin'] as const) ?? remote.allow
+  if (flags.lockFile !== undefined) remote.lockFile = flags.lockFile
+  if (flags.updateLock) remote.updateLock = true
+  if (Object.values(remote).some((v) => v !== undefined)) overrides.remote = remote
   const merged = { ...config, ...overrides }
   resolveConfig(merged) // validate now, so a bad config is reported before any page is read
   return merged
@@ -157,6 +179,7 @@ function summary(result: SiteResult, mode: string, ms: number): string {
   const remote = new Set(result.pages.flatMap((p) => p.remote))
   if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
   if (mode === 'write') lines.push(`  written         ${result.written.length ? result.written.length + ' files' : 'nothing (already sealed)'}`)
+  if (result.lockFile) lines.push(`  lock file       ${result.lockFile} (commit it)`)
   else lines.push(`  ${mode === 'check' ? 'unsealed' : 'would change'}    ${result.unsealed.length} page${result.unsealed.length === 1 ? '' : 's'}`)
   lines.push(...warningLines(result.warnings))
   return `${lines.join('\n')}\n`

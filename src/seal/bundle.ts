@@ -5,6 +5,7 @@ import { serializePolicy } from '../csp/policy.js'
 import { siteFiles, type ExistingReader } from '../output/files.js'
 import { digestOf, manifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
+import { RemoteIntegrity } from '../sri/remote.js'
 import { sealPage, type AssetReader, type SealedPage } from './page.js'
 import { verifyHtml } from './verify.js'
 
@@ -14,6 +15,8 @@ export interface BundleOptions {
   readAsset: AssetReader
   /** Existing content of `_headers` / `vercel.json` to merge into (default: none). */
   readExisting?: ExistingReader
+  /** Folder the remote lock file and cache are relative to (default: the current folder). */
+  cwd?: string
 }
 
 export interface BundleResult {
@@ -31,17 +34,20 @@ export interface BundleResult {
 export async function sealBundle(pages: Iterable<{ file: string; html: string }>, options: BundleOptions): Promise<BundleResult> {
   const config = toResolved(options.config)
   const integrity = cachedIntegrity(options.readAsset, config)
+  const remoteIntegrity = new RemoteIntegrity(config, options.cwd)
+  const remote = (url: string) => remoteIntegrity.resolve(url)
   const sealed: SealedPage[] = []
   const errors: Problem[] = []
   for (const { file, html } of pages) {
     try {
-      sealed.push(await sealPage(html, { file, config, integrity }))
+      sealed.push(await sealPage(html, { file, config, integrity, remote }))
     } catch (error) {
       if (!(error instanceof SealError)) throw error
       errors.push(...error.problems.map((p) => ({ file, ...p })))
     }
   }
   if (errors.length) throw new SealError(errors)
+  await remoteIntegrity.save()
   sealed.sort((a, b) => (a.file < b.file ? -1 : 1))
   const files = await siteFiles(sealed.map((page) => [page.file, manifestPage(page, config)]), config, options.readExisting ?? (async () => undefined))
   const warnings = [...sealed.flatMap((page) => page.warnings), ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy)))]

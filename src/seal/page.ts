@@ -6,6 +6,7 @@ import { cspHash } from '../csp/hash.js'
 import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
 import { scanHtml, type ExternalRef, type Scan, type Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
+import { matches, type RemoteOutcome } from '../sri/remote.js'
 import { resolveUrl } from './urls.js'
 
 /** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
@@ -17,6 +18,8 @@ export interface PageContext {
   config: ResolvedConfig
   /** Integrity value of a local asset (cached by the caller so each asset is hashed once per run). */
   integrity: (path: string) => Promise<string | undefined>
+  /** Integrity of a remote URL (fetched, pinned, cached); without it remote files are allowed by origin. */
+  remote?: (url: string) => Promise<RemoteOutcome>
 }
 
 /** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
@@ -82,7 +85,7 @@ interface Plan {
   warnings: Problem[]
 }
 
-async function planPage(html: string, scan: Scan, { file, config, integrity }: PageContext): Promise<Plan> {
+async function planPage(html: string, scan: Scan, { file, config, integrity, remote: remoteIntegrity }: PageContext): Promise<Plan> {
   const errors: Problem[] = []
   const warnings: Problem[] = []
   const at = (tag: Tag) => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: tag.context === 'srcdoc' ? 'iframe srcdoc' : `<${tag.name}>` })
@@ -139,6 +142,7 @@ async function planPage(html: string, scan: Scan, { file, config, integrity }: P
   const integrityValues: Record<string, string> = {}
   const remote: string[] = []
   const remoteSources: Record<Family, string[]> = { script: [], style: [] }
+  const remoteScriptHashes: Array<{ hash: string; origin: string }> = []
   const localScriptHashes: string[] = []
   const slotOffsets: number[] = []
   for (const ref of scan.external) {
@@ -146,11 +150,46 @@ async function planPage(html: string, scan: Scan, { file, config, integrity }: P
     if (ref.tag.context === 'srcdoc') continue
     const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
     if (target.kind === 'remote') {
-      push(remote, target.url.href)
-      push(remoteSources[ref.destination], target.url.origin)
+      const { href, origin } = target.url
+      push(remote, href)
       const existing = ref.tag.attrs.get('integrity')?.value
-      if (existing) integrityValues[ref.url] = existing
-      else warnings.push({ code: 'remote-without-integrity', message: `${target.url.href} is loaded from another origin without integrity; it is allowed by its origin ${target.url.origin}`, ...at(ref.tag), fix: 'add an integrity attribute, or self-host the file' })
+      const outcome: RemoteOutcome = remoteIntegrity ? await remoteIntegrity(href) : { kind: 'off' }
+      const where = at(ref.tag)
+      if (outcome.kind === 'changed') {
+        errors.push({ code: 'remote-changed', message: `${href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`, ...where, fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file' })
+        continue
+      }
+      if (outcome.kind === 'failed') {
+        const problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
+        if (config.remote.onFetchError === 'error') {
+          errors.push(problem)
+          continue
+        }
+        warnings.push(problem)
+      }
+      let pinned = existing
+      if (outcome.kind === 'pinned') {
+        if (outcome.unverified) warnings.push({ code: 'remote-unverified', message: `${href} ${outcome.unverified}`, ...where })
+        // Integrity on a cross-origin file needs a CORS response, or the browser refuses the file.
+        if (outcome.noCors) warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
+        if (existing !== undefined) {
+          const agrees = outcome.bytes ? matches(outcome.bytes, existing) : checkExisting(existing, outcome.integrity) === true
+          if (!agrees) {
+            errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" does not match the bytes ${href} serves (${outcome.integrity}); browsers would refuse to load it`, ...where, fix: 'remove the attribute to let csp-seal pin the current file, or point the tag at the version you meant' })
+            continue
+          }
+        } else if (ref.tag.editable) {
+          edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${outcome.integrity}"` })
+          pinned = outcome.integrity
+        }
+        if (ref.tag.editable && !ref.tag.attrs.has('crossorigin')) edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
+      } else if (outcome.kind === 'off' && existing === undefined) {
+        warnings.push({ code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity; it is allowed by its origin ${origin}`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' })
+      }
+      if (pinned) integrityValues[ref.url] = pinned
+      // A pinned script is allowed by its own hash, so nothing else on that CDN can run; styles only by origin.
+      if (pinned && ref.destination === 'script' && outcome.kind === 'pinned' && config.remote.allow === 'integrity') remoteScriptHashes.push(...integrityHashes(pinned).map((hash) => ({ hash, origin })))
+      else push(remoteSources[ref.destination], origin)
       continue
     }
     if (target.kind === 'unsupported') {
@@ -188,7 +227,11 @@ async function planPage(html: string, scan: Scan, { file, config, integrity }: P
 
   const weak = new Set<string>()
   const record = (outcome: { keptUnsafeInline?: string }) => outcome.keptUnsafeInline && weak.add(outcome.keptUnsafeInline)
-  record(allow(policy, 'script', 'elem', [...scriptHashes, ...remoteSources.script]))
+  const remoteHashes = [...new Set(remoteScriptHashes.map((r) => r.hash))]
+  const scripts = allow(policy, 'script', 'elem', [...scriptHashes, ...remoteHashes, ...remoteSources.script])
+  record(scripts)
+  // Where the user keeps 'unsafe-inline' for scripts no hash can be added: fall back to the CDN origins.
+  if (scripts.keptUnsafeInline && remoteScriptHashes.length) allow(policy, 'script', 'elem', [...new Set(remoteScriptHashes.map((r) => r.origin))])
   record(allow(policy, 'style', 'elem', [...styleHashes, ...remoteSources.style]))
   if (scriptAttrHashes.length) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
   if (styleAttrHashes.length) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))

@@ -8,6 +8,7 @@ import { siteFiles } from '../output/files.js'
 import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { cachedIntegrity, toResolved } from './bundle.js'
+import { RemoteIntegrity } from '../sri/remote.js'
 import { sealPage, type SealedPage } from './page.js'
 import { verifyHtml } from './verify.js'
 
@@ -16,6 +17,8 @@ export interface SealDirectoryOptions {
   mode?: 'write' | 'check' | 'dry-run'
   /** Called after each page is planned (for progress displays). */
   onProgress?: (done: number, total: number) => void
+  /** Folder the lock file and cache paths are relative to. Default: the current folder. */
+  cwd?: string
 }
 
 /** What a run did, page by page. Pages are summaries: the sealed HTML itself is on disk. */
@@ -29,6 +32,8 @@ export interface SiteResult {
   warnings: Problem[]
   /** In check mode, every drift found; otherwise empty (a failing run throws). */
   problems: Problem[]
+  /** The lock file, when this run pinned new remote files in it. */
+  lockFile?: string
 }
 
 const PAGE_GLOB = ['**/*.html', '**/*.htm']
@@ -48,6 +53,9 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   const files = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
   const integrity = cachedIntegrity((path) => readInside(root, path), resolved)
   const staging = join(root, `.csp-seal-staging-${randomBytes(6).toString('hex')}`)
+  // A check never touches the network: it holds the pages to the lock file.
+  const remoteIntegrity = new RemoteIntegrity(resolved, options.cwd, mode === 'check')
+  const remote = (url: string) => remoteIntegrity.resolve(url)
 
   const errors: Problem[] = []
   const warnings: Problem[] = []
@@ -69,7 +77,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
       let source: string | undefined
       try {
         source = decodeUtf8(await readFile(join(root, file)), file)
-        const page = await sealPage(source, { file, config: resolved, integrity })
+        const page = await sealPage(source, { file, config: resolved, integrity, remote })
         const { html, ...summary } = page
         pages.push(summary)
         warnings.push(...page.warnings)
@@ -120,7 +128,8 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
       written.push(file)
     }
     await verifyWritten(root, staged)
-    return { root, pages, written, unsealed, warnings, problems: [] }
+    const lockFile = await remoteIntegrity.save()
+    return { root, pages, written, unsealed, warnings, problems: [], lockFile }
   } finally {
     await rm(staging, { recursive: true, force: true })
   }

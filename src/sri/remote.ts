@@ -25,7 +25,7 @@ export interface LockFile {
 
 /** The integrity a remote URL gets, or why it gets none. */
 export type RemoteOutcome =
-  | { kind: 'pinned'; integrity: string; bytes?: Uint8Array; note?: string }
+  | { kind: 'pinned'; integrity: string; bytes?: Uint8Array; unverified?: string; noCors?: boolean }
   | { kind: 'failed'; reason: string }
   | { kind: 'changed'; locked: string; fetched: string }
   | { kind: 'off' }
@@ -76,7 +76,7 @@ export class RemoteIntegrity {
     const fetched = await this.limited(() => fetchBytes(url, this.config.remote.timeout, this.config.remote.maxBytes))
     if (!fetched.ok) {
       // With a pin, a failed re-check is not fatal: the lock still says what the bytes must be.
-      if (locked) return { kind: 'pinned', integrity: locked.integrity, note: `could not be re-checked (${fetched.reason}); the lock file's integrity was used` }
+      if (locked) return { kind: 'pinned', integrity: locked.integrity, unverified: `could not be re-checked (${fetched.reason}); the lock file's integrity was used` }
       return { kind: 'failed', reason: fetched.reason }
     }
     const integrity = integrityOf(fetched.bytes, algorithm)
@@ -94,7 +94,7 @@ export class RemoteIntegrity {
       }
       this.changed = true
     }
-    return { kind: 'pinned', integrity, bytes: fetched.bytes }
+    return { kind: 'pinned', integrity, bytes: fetched.bytes, noCors: !fetched.cors }
   }
 
   /** Writes the lock file if this run added or updated entries (call only when the whole run succeeded). */
@@ -160,7 +160,7 @@ export function matches(bytes: Uint8Array, integrity: string): boolean {
   return ssri.checkData(Buffer.from(bytes), integrity) !== false
 }
 
-type Fetched = { ok: true; bytes: Uint8Array; finalUrl: string; redirects: string[] } | { ok: false; reason: string }
+type Fetched = { ok: true; bytes: Uint8Array; finalUrl: string; redirects: string[]; cors: boolean } | { ok: false; reason: string }
 
 const MAX_REDIRECTS = 5
 
@@ -212,6 +212,6 @@ export async function fetchBytes(url: string, timeout: number, maxBytes: number)
       if ((error as Error).name === 'TimeoutError') return { ok: false, reason: `timed out after ${timeout} ms` }
       return { ok: false, reason: `failed while downloading (${(error as Error).message})` }
     }
-    return { ok: true, bytes: Buffer.concat(chunks), finalUrl: current, redirects }
+    return { ok: true, bytes: Buffer.concat(chunks), finalUrl: current, redirects, cors: response.headers.has('access-control-allow-origin') }
   }
 }

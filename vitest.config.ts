@@ -8,5 +8,7 @@ export default defineConfig({
     // The machine has 2 cores; browser tests start one Chromium per file.
     fileParallelism: true,
     maxWorkers: 2,
+    // Installs Debian's chromium (and nginx) on a fresh machine, so `npm test` is all a newcomer runs.
+    globalSetup: ['test/support/system-packages.ts'],
   },
 });

@@ -64,7 +64,8 @@ describe('csp-seal CLI', () => {
     expect(await snapshot(dir)).toEqual(before)
     const report = JSON.parse(await readFile(reportFile, 'utf8'))
     expect(report.pages).toHaveLength(11)
-    expect(report.pages[0].policy['default-src']).toEqual(["'self'"])
+    expect(report.pages[0].policy).toMatch(/^default-src 'self'; /)
+    expect(report.pages[0].nonceSlots.tags.length).toBeGreaterThan(0)
     await removeDir(reportFile)
   })
 

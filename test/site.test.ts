@@ -117,6 +117,26 @@ describe('sealDirectory', () => {
     expect((error as SealError).problems.every((p) => p.code === 'missing-asset' && p.message.includes('assets/app.js'))).toBe(true)
   })
 
+  it('worker threads give the same bytes, manifest and warnings as one thread', async () => {
+    const one = await fixture('example-site')
+    const two = await fixture('example-site')
+    const config = { headers: ['netlify', 'vercel', 'nginx'] as const, eventHandlers: 'hash' as const }
+    const a = await sealDirectory(one, { ...config, headers: [...config.headers] }, { workers: 1 })
+    const b = await sealDirectory(two, { ...config, headers: [...config.headers] }, { workers: 2 })
+    expect(await snapshot(two)).toEqual(await snapshot(one))
+    expect(b.pages).toEqual(a.pages.map((p) => ({ ...p })))
+    expect(b.warnings).toEqual(a.warnings)
+    expect(b.written).toEqual(a.written)
+  })
+
+  it('worker threads report every problem of a failing run and write nothing', async () => {
+    const dir = await fixture('bad-site')
+    const before = await snapshot(dir)
+    const error = await sealDirectory(dir, {}, { workers: 2 }).catch((e) => e)
+    expect((error as SealError).problems.map((p) => `${p.file}: ${p.code}`)).toEqual(['latin1.html: not-utf8', 'missing-script.html: missing-asset'])
+    expect(await snapshot(dir)).toEqual(before)
+  })
+
   it('reports a folder that does not exist', async () => {
     await expect(sealDirectory('/nonexistent/site')).rejects.toThrow(/\/nonexistent\/site is not a folder/)
   })

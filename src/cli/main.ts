@@ -7,6 +7,7 @@ import { HEADER_FORMATS, resolveConfig, type CspSealConfig, type HeaderFormat } 
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { formatProblem, SealError, type Problem } from '../problems.js'
 import { sealDirectory, type SiteResult } from '../seal/site.js'
+import { registerServerCommands } from './serve.js'
 
 const CONFIG_FILES = ['csp-seal.config.ts', 'csp-seal.config.mjs', 'csp-seal.config.js', 'csp-seal.config.json']
 
@@ -65,6 +66,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--dry-run', 'Plan and report, write nothing')
     .option('--report <file>', 'Write a JSON report of every page, hash and warning')
     .option('--quiet', 'Print only errors')
+  const serverCommands = registerServerCommands(cli)
   cli.help()
   cli.version(await packageVersion())
 
@@ -78,6 +80,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0
+  if (serverCommands.handles(cli.matchedCommandName)) return serverCommands.run(cli.matchedCommandName!, parsed, io, (flags) => loadConfig(flags, io.cwd))
   const flags = parsed.options as Flags
   const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
   try {
@@ -88,7 +91,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const progress = io.isTTY && !flags.quiet ? progressLine(io) : undefined
     let result: SiteResult
     try {
-      result = await sealDirectory(dir, config, { mode, onProgress: progress, cwd: io.cwd })
+      result = await sealDirectory(dir, config, { mode, onProgress: progress, cwd: io.cwd, keepManifest: Boolean(flags.report) })
     } finally {
       progress?.(0, 0)
     }
@@ -173,8 +176,8 @@ function summary(result: SiteResult, mode: string, ms: number): string {
   const verb = mode === 'check' ? 'checked' : mode === 'dry-run' ? 'planned (dry run)' : 'sealed'
   const lines = [
     `${pc.green('csp-seal')} ${verb} ${result.pages.length} page${result.pages.length === 1 ? '' : 's'} in ${result.root} (${(ms / 1000).toFixed(2)}s)`,
-    `  inline hashes   ${count((p) => p.scriptHashes.length)} script, ${count((p) => p.styleHashes.length)} style, ${count((p) => p.attributeHashes.length)} attribute`,
-    `  integrity       ${count((p) => Object.keys(p.integrity).length)} tags`,
+    `  inline hashes   ${count((p) => p.scriptHashes)} script, ${count((p) => p.styleHashes)} style, ${count((p) => p.attributeHashes)} attribute`,
+    `  integrity       ${count((p) => p.integrity)} tags`,
   ]
   const remote = new Set(result.pages.flatMap((p) => p.remote))
   if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
@@ -189,7 +192,8 @@ function warningLines(warnings: Problem[]): string[] {
   if (warnings.length === 0) return []
   const byCode = new Map<string, Problem[]>()
   for (const w of warnings) byCode.set(w.code, [...(byCode.get(w.code) ?? []), w])
-  const lines = [pc.yellow(`  warnings        ${[...byCode].map(([code, list]) => `${code} ×${list.length}`).join(', ')}`)]
+  const total = (list: Problem[]) => list.reduce((n, w) => n + ((w as { count?: number }).count ?? 1), 0)
+  const lines = [pc.yellow(`  warnings        ${[...byCode].map(([code, list]) => `${code} ×${total(list)}`).join(', ')}`)]
   for (const list of byCode.values()) {
     // The same finding on many pages is shown once, with the pages counted.
     const byMessage = new Map<string, Problem[]>()
@@ -197,7 +201,8 @@ function warningLines(warnings: Problem[]): string[] {
     const groups = [...byMessage.values()]
     for (const group of groups.slice(0, 3)) {
       const first = group[0]!
-      const shown = group.length > 1 ? { ...first, file: undefined, message: `${first.message} (${group.length} pages, e.g. ${first.file})` } : first
+      const pages = group.reduce((n, w) => n + ((w as { count?: number }).count ?? 1), 0)
+      const shown = pages > 1 ? { ...first, file: undefined, line: undefined, message: `${first.message} (${pages} times, e.g. ${first.file})` } : first
       lines.push(`    ${formatProblem(shown).replace(/\n/g, '\n    ')}`)
     }
     if (groups.length > 3) lines.push(pc.dim(`    … and ${groups.length - 3} more (--report writes them all)`))
@@ -206,10 +211,9 @@ function warningLines(warnings: Problem[]): string[] {
 }
 
 function reportOf(result: SiteResult) {
-  const serialize = (policy?: Map<string, string[]>) => (policy ? Object.fromEntries(policy) : undefined)
   return {
     root: result.root,
-    pages: result.pages.map((p) => ({ ...p, policy: serialize(p.policy), metaPolicy: serialize(p.metaPolicy), reportOnlyPolicy: serialize(p.reportOnlyPolicy) })),
+    pages: result.pages.map(({ manifest, ...page }) => ({ ...page, ...manifest })),
     written: result.written,
     unsealed: result.unsealed,
     warnings: result.warnings,

@@ -1,9 +1,17 @@
-import type { HeaderFormat, ResolvedConfig } from '../config.js'
-import { HEADER_FILES, netlifyHeaders, nginxHeaders, vercelHeaders } from './headers.js'
-import { serializeManifest, type ManifestPage } from './manifest.js'
+import type { ResolvedConfig } from '../config.js'
+import { HEADER_FILES, HEADER_WRITERS, writeAll, type SiteFileWriter } from './headers.js'
+import { manifestWriter, type ManifestPage } from './manifest.js'
 
 /** Reads a file csp-seal may merge into (an existing `_headers` or `vercel.json`), or undefined. */
 export type ExistingReader = (file: string) => Promise<string | undefined>
+
+/** The files written next to the pages (manifest, header files), each with its writer. */
+export function siteFileWriters(config: ResolvedConfig, files: readonly string[]): Array<[string, SiteFileWriter]> {
+  const writers: Array<[string, SiteFileWriter]> = []
+  if (config.manifest) writers.push([config.manifest, manifestWriter(config)])
+  for (const format of config.headers) writers.push([HEADER_FILES[format], HEADER_WRITERS[format](config.base, files)])
+  return writers
+}
 
 /**
  * The manifest and header files for a set of sealed pages, as [site-relative path, content]. Files that
@@ -11,13 +19,6 @@ export type ExistingReader = (file: string) => Promise<string | undefined>
  */
 export async function siteFiles(pages: ReadonlyArray<[string, ManifestPage]>, config: ResolvedConfig, readExisting: ExistingReader): Promise<Array<[string, string]>> {
   const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const files: Array<[string, string]> = []
-  if (config.manifest) files.push([config.manifest, serializeManifest(sorted, config)])
-  const writers: Record<HeaderFormat, (existing?: string) => string> = {
-    netlify: (existing) => netlifyHeaders(sorted, config.base, existing),
-    vercel: (existing) => vercelHeaders(sorted, config.base, existing),
-    nginx: () => nginxHeaders(sorted, config.base),
-  }
-  for (const format of config.headers) files.push([HEADER_FILES[format], writers[format](await readExisting(HEADER_FILES[format]))])
-  return files
+  const writers = siteFileWriters(config, sorted.map(([file]) => file))
+  return Promise.all(writers.map(async ([file, writer]): Promise<[string, string]> => [file, writeAll(writer, sorted, await readExisting(file))]))
 }

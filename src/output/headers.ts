@@ -19,69 +19,107 @@ export function pageRoutes(file: string, base: string): string[] {
   return [path, path.replace(/\.html?$/, '')]
 }
 
-type Pages = ReadonlyArray<[string, ManifestPage]>
+/**
+ * A site file written page by page, so a 100,000-page site never holds it in memory: `begin` (given the
+ * file's existing content, to merge into), one `entry` per page in path order, then `end`.
+ */
+export interface SiteFileWriter {
+  begin(existing?: string): string
+  entry(file: string, page: ManifestPage): string
+  end(): string
+}
 
 /**
  * Netlify / Cloudflare Pages `_headers`: one rule per route. A block csp-seal wrote before is replaced,
  * everything else in an existing file is kept.
  */
-export function netlifyHeaders(pages: Pages, base: string, existing = ''): string {
-  const lines = [BEGIN]
-  for (const [file, page] of pages) {
-    for (const route of pageRoutes(file, base)) {
-      lines.push(route)
-      for (const [name, value] of Object.entries(page.headers)) lines.push(`  ${name}: ${value}`)
-    }
+export function netlifyWriter(base: string, _files?: readonly string[]): SiteFileWriter {
+  let after = '\n'
+  return {
+    begin(existing = '') {
+      const start = existing.indexOf(BEGIN)
+      const end = existing.indexOf(END, start)
+      if (start !== -1 && end !== -1) {
+        after = existing.slice(end + END.length)
+        return `${existing.slice(0, start)}${BEGIN}\n`
+      }
+      return `${existing}${existing && !existing.endsWith('\n') ? '\n' : ''}${BEGIN}\n`
+    },
+    entry(file, page) {
+      const headers = Object.entries(page.headers).map(([name, value]) => `  ${name}: ${value}\n`).join('')
+      return pageRoutes(file, base).map((route) => `${route}\n${headers}`).join('')
+    },
+    end: () => `${END}${after}`,
   }
-  lines.push(END)
-  return replaceBlock(existing, lines.join('\n'))
 }
 
-function replaceBlock(existing: string, block: string): string {
-  const start = existing.indexOf(BEGIN)
-  const end = existing.indexOf(END, start)
-  if (start !== -1 && end !== -1) return existing.slice(0, start) + block + existing.slice(end + END.length)
-  return `${existing}${existing && !existing.endsWith('\n') ? '\n' : ''}${block}\n`
-}
-
-/** `vercel.json` `headers` entries; entries for other sources in an existing file are kept. */
-export function vercelHeaders(pages: Pages, base: string, existing?: string): string {
-  let config: { headers?: Array<{ source: string }> } & Record<string, unknown> = {}
-  if (existing) {
-    try {
-      config = JSON.parse(existing)
-    } catch (error) {
-      throw new SealError([{ code: 'invalid-vercel-json', message: `the existing vercel.json is not valid JSON (${(error as Error).message})`, file: 'vercel.json', fix: 'fix or delete it, then run csp-seal again' }])
-    }
+/** `vercel.json` `headers` entries; other keys and entries for other sources in an existing file are kept. */
+export function vercelWriter(base: string, files: readonly string[]): SiteFileWriter {
+  const escape = (route: string) => route.replace(/[:*?+()[\]{}\\]/g, '\\$&')
+  const ours = new Set(files.flatMap((file) => pageRoutes(file, base).map(escape)))
+  let first = true
+  let after = ''
+  const json = (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, '\n    ')
+  return {
+    begin(existing) {
+      let config: { headers?: Array<{ source: string }> } & Record<string, unknown> = {}
+      if (existing) {
+        try {
+          config = JSON.parse(existing)
+        } catch (error) {
+          throw new SealError([{ code: 'invalid-vercel-json', message: `the existing vercel.json is not valid JSON (${(error as Error).message})`, file: 'vercel.json', fix: 'fix or delete it, then run csp-seal again' }])
+        }
+      }
+      const kept = (config.headers ?? []).filter((entry) => !ours.has(entry.source))
+      const [head, tail] = JSON.stringify({ ...config, headers: '\0' }, null, 2).split('"\\u0000"')
+      after = `\n  ]${tail}\n`
+      first = kept.length === 0
+      return `${head}[${kept.map((entry) => `\n    ${json(entry)}`).join(',')}`
+    },
+    entry(file, page) {
+      const headers = Object.entries(page.headers).map(([key, value]) => ({ key, value }))
+      return pageRoutes(file, base)
+        .map((route) => {
+          const text = `${first ? '' : ','}\n    ${json({ source: escape(route), headers })}`
+          first = false
+          return text
+        })
+        .join('')
+    },
+    end: () => after,
   }
-  const ours = pages.flatMap(([file, page]) =>
-    pageRoutes(file, base).map((route) => ({
-      source: route.replace(/[:*?+()[\]{}\\]/g, '\\$&'),
-      headers: Object.entries(page.headers).map(([key, value]) => ({ key, value })),
-    })),
-  )
-  const sources = new Set(ours.map((entry) => entry.source))
-  const kept = (config.headers ?? []).filter((entry) => !sources.has(entry.source))
-  return `${JSON.stringify({ ...config, headers: [...kept, ...ours] }, null, 2)}\n`
 }
 
 /** An nginx include with one exact `location` per route; `include` it inside your `server { }` block. */
-export function nginxHeaders(pages: Pages, base: string): string {
+export function nginxWriter(base: string, _files?: readonly string[]): SiteFileWriter {
   const quote = (value: string) => {
     if (value.includes('$')) {
       throw new SealError([{ code: 'nginx-dollar', message: `a header value contains "$", which nginx would read as a variable: ${value}`, fix: 'percent-encode "$" in the URL (%24)' }])
     }
     return `"${value.replace(/["\\]/g, '\\$&')}"`
   }
-  const out = [
-    '# Generated by csp-seal. Include inside your server { } block: include csp-seal.nginx.conf;',
-    '# add_header in these locations replaces add_header inherited from the server block: repeat any you need.',
-  ]
-  for (const [file, page] of pages) {
-    const [path, clean] = pageRoutes(file, base)
-    const headers = Object.entries(page.headers).map(([name, value]) => `    add_header ${name} ${quote(value)} always;`)
-    out.push(`location = ${quote(path!)} {`, ...headers, '}')
-    if (clean && !clean.endsWith('/')) out.push(`location = ${quote(clean)} {`, ...headers, `    try_files ${quote(path!)} =404;`, '}')
+  return {
+    begin: () =>
+      '# Generated by csp-seal. Include inside your server { } block: include csp-seal.nginx.conf;\n' +
+      '# add_header in these locations replaces add_header inherited from the server block: repeat any you need.\n',
+    entry(file, page) {
+      const [path, clean] = pageRoutes(file, base) as [string, string]
+      const headers = Object.entries(page.headers).map(([name, value]) => `    add_header ${name} ${quote(value)} always;\n`).join('')
+      let text = `location = ${quote(path)} {\n${headers}}\n`
+      if (!clean.endsWith('/')) text += `location = ${quote(clean)} {\n${headers}    try_files ${quote(path)} =404;\n}\n`
+      return text
+    },
+    end: () => '',
   }
-  return `${out.join('\n')}\n`
+}
+
+export const HEADER_WRITERS: Record<HeaderFormat, (base: string, files: readonly string[]) => SiteFileWriter> = {
+  netlify: netlifyWriter,
+  vercel: vercelWriter,
+  nginx: nginxWriter,
+}
+
+/** A whole site file at once, for builds small enough to hold in memory. */
+export function writeAll(writer: SiteFileWriter, pages: ReadonlyArray<[string, ManifestPage]>, existing?: string): string {
+  return writer.begin(existing) + pages.map(([file, page]) => writer.entry(file, page)).join('') + writer.end()
 }

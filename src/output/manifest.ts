@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { ResolvedConfig } from '../config.js'
 import { serializePolicy } from '../csp/policy.js'
 import type { NonceSlots, SealedPage } from '../seal/page.js'
+import type { SiteFileWriter } from './headers.js'
 
 export const MANIFEST_VERSION = 1
 
@@ -58,9 +59,16 @@ export function manifestPage(page: SealedPage, config: ResolvedConfig): Manifest
   }
 }
 
-/** Serialized manifest: pages sorted by path so that the same site always gives the same bytes. */
-export function serializeManifest(pages: Iterable<[string, ManifestPage]>, config: ResolvedConfig): string {
-  const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const manifest: Manifest = { version: MANIFEST_VERSION, base: config.base, pages: Object.fromEntries(sorted) }
-  return `${JSON.stringify(manifest, null, 2)}\n`
+/** The manifest, written page by page in path order (the same bytes for the same site, at any size). */
+export function manifestWriter(config: ResolvedConfig): SiteFileWriter {
+  let first = true
+  return {
+    begin: () => `{\n  "version": ${MANIFEST_VERSION},\n  "base": ${JSON.stringify(config.base)},\n  "pages": {`,
+    entry(file, page) {
+      const text = `${first ? '' : ','}\n    ${JSON.stringify(file)}: ${JSON.stringify(page, null, 2).replace(/\n/g, '\n    ')}`
+      first = false
+      return text
+    },
+    end: () => `${first ? '' : '\n  '}}\n}\n`,
+  }
 }

@@ -1,35 +1,51 @@
-import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { dirname, join, relative, resolve, sep } from 'node:path'
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { mkdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { join, relative, resolve, sep } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { glob } from 'tinyglobby'
 import type { CspSealConfig, ResolvedConfig } from '../config.js'
 import { evaluatorWarnings } from '../csp/evaluate.js'
-import { siteFiles } from '../output/files.js'
-import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
+import { siteFileWriters } from '../output/files.js'
+import type { SiteFileWriter } from '../output/headers.js'
+import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
-import { cachedIntegrity, toResolved } from './bundle.js'
 import { RemoteIntegrity } from '../sri/remote.js'
-import { sealPage, type SealedPage } from './page.js'
-import { verifyHtml } from './verify.js'
+import { cachedIntegrity, toResolved } from './bundle.js'
+import { sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
 export interface SealDirectoryOptions {
   /** `write` seals in place (default); `check` reports what is unsealed or drifted; `dry-run` plans only. */
-  mode?: 'write' | 'check' | 'dry-run'
+  mode?: SiteMode
   /** Called after each page is planned (for progress displays). */
   onProgress?: (done: number, total: number) => void
   /** Folder the lock file and cache paths are relative to. Default: the current folder. */
   cwd?: string
+  /** Worker threads: 1 seals on the calling thread. Default: one per core for sites of 200 pages or more. */
+  workers?: number
+  /** Keep every page's manifest entry in the result (for reports). Default false: memory stays flat. */
+  keepManifest?: boolean
 }
 
-/** What a run did, page by page. Pages are summaries: the sealed HTML itself is on disk. */
+export interface PageSummary extends PageStats {
+  file: string
+  changed: boolean
+  /** The page's manifest entry, when `keepManifest` was set. */
+  manifest?: ManifestPage
+}
+
+/** What a run did. */
 export interface SiteResult {
   root: string
-  pages: Array<Omit<SealedPage, 'html'>>
+  pages: PageSummary[]
   /** Files written (site-relative), empty in check and dry-run modes. */
   written: string[]
   /** Pages whose bytes sealing would change (in check mode: the unsealed or drifted ones). */
   unsealed: string[]
-  warnings: Problem[]
+  /** Warnings; the same finding on many pages is listed once with `count`. */
+  warnings: Array<Problem & { count?: number }>
   /** In check mode, every drift found; otherwise empty (a failing run throws). */
   problems: Problem[]
   /** The lock file, when this run pinned new remote files in it. */
@@ -38,109 +54,236 @@ export interface SiteResult {
 
 const PAGE_GLOB = ['**/*.html', '**/*.htm']
 const IGNORE = ['**/node_modules/**']
-const CONCURRENCY = 8
+/** Pages read ahead of the oldest unfinished one: bounds what waits in memory to be written in order. */
+const WINDOW = 256
+const WORKER_THRESHOLD = 200
 
 /**
  * Seals every `.html`/`.htm` page under `dir` in place. Every page is planned before anything is written;
  * if any page fails, nothing in the folder changes and a {@link SealError} lists every problem.
- * Written pages go to a staging folder first and are renamed into place (each file is old or new, never
- * half-written); the manifest and header files follow, then the written files are read back and checked.
+ * Sealed pages and the manifest and header files are staged first and renamed into place (each file is
+ * old or new, never half-written); then the written pages are read back and checked.
  */
 export async function sealDirectory(dir: string, config: CspSealConfig | ResolvedConfig = {}, options: SealDirectoryOptions = {}): Promise<SiteResult> {
   const mode = options.mode ?? 'write'
   const resolved = toResolved(config)
   const root = await siteRoot(dir)
   const files = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
-  const integrity = cachedIntegrity((path) => readInside(root, path), resolved)
   const staging = join(root, `.csp-seal-staging-${randomBytes(6).toString('hex')}`)
   // A check never touches the network: it holds the pages to the lock file.
-  const remoteIntegrity = new RemoteIntegrity(resolved, options.cwd, mode === 'check')
-  const remote = (url: string) => remoteIntegrity.resolve(url)
-
-  const errors: Problem[] = []
-  const warnings: Problem[] = []
-  const pages: SiteResult['pages'] = []
-  const manifestPages: Array<[string, ManifestPage]> = []
-  const staged: Array<{ file: string; digest: string }> = []
-  const unsealed: string[] = []
-  const checkProblems: Problem[] = []
-  let done = 0
-  // What --check says of a page that sealing would change: each drifted element, else why it would change.
-  const driftIn = async (source: string, file: string, planProblems: Problem[] = []): Promise<Problem[]> => {
-    const drift = await verifyHtml(source, { file, config: resolved, integrity })
-    const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
-    const found = [...drift, ...other]
-    return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
+  const remote = new RemoteIntegrity(resolved, options.cwd, mode === 'check')
+  const context: FileJobContext = {
+    root, staging, config: resolved, mode,
+    integrity: cachedIntegrity((path) => readInside(root, path), resolved),
+    remote: (url) => remote.resolve(url),
   }
+  const collector = new SiteCollector(root, staging, mode, resolved, files, options)
   try {
-    await forEachLimited(files, CONCURRENCY, async (file) => {
-      let source: string | undefined
-      try {
-        source = decodeUtf8(await readFile(join(root, file)), file)
-        const page = await sealPage(source, { file, config: resolved, integrity, remote })
-        const { html, ...summary } = page
-        pages.push(summary)
-        warnings.push(...page.warnings)
-        manifestPages.push([file, manifestPage(page, resolved)])
-        if (page.changed) {
-          unsealed.push(file)
-          if (mode === 'check') checkProblems.push(...(await driftIn(source, file)))
-          if (mode === 'write') {
-            const target = join(staging, file)
-            await mkdir(dirname(target), { recursive: true })
-            await writeFile(target, html)
-            staged.push({ file, digest: digestOf(html) })
-          }
-        }
-      } catch (error) {
-        const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
-        // A seal refuses to write anything; a check reports what it finds, element by element.
-        if (mode !== 'check') errors.push(...problems)
-        else checkProblems.push(...(source === undefined ? problems : await driftIn(source, file, problems)))
-      }
-      options.onProgress?.(++done, files.length)
-    })
-    if (errors.length) throw new SealError(errors)
-
-    pages.sort((a, b) => (a.file < b.file ? -1 : 1))
-    unsealed.sort()
-    warnings.push(...evaluatorWarnings(manifestPages.map(([, page]) => page.policy)))
-    const outputs = await siteFiles(manifestPages, resolved, (file) => readFile(join(root, file), 'utf8').catch(() => undefined))
-    if (mode === 'check') {
-      const problems = checkProblems.sort((a, b) => (a.file! < b.file! ? -1 : a.file! > b.file! ? 1 : 0))
-      for (const [file, content] of outputs) {
-        const current = await readFile(join(root, file), 'utf8').catch(() => undefined)
-        if (current !== content) problems.push({ code: 'stale-output', file, message: current === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
-      }
-      return { root, pages, written: [], unsealed, warnings, problems }
-    }
-    if (mode === 'dry-run') return { root, pages, written: [], unsealed, warnings, problems: [] }
-
+    if (mode === 'write') await mkdir(staging, { recursive: true })
+    await collector.begin()
+    const workers = options.workers ?? (files.length >= WORKER_THRESHOLD ? availableParallelism() : 1)
+    const run = workers > 1 ? runInWorkers(workers, files, context, collector) : runHere(files, context, collector)
+    await run.then(() => undefined, (error) => collector.fail(error))
+    const done = await collector.end()
+    if (done.errors.length) throw new SealError(done.errors)
+    if (mode !== 'write') return done.result
     const written: string[] = []
-    for (const { file } of staged) {
+    for (const file of done.staged) {
       await rename(join(staging, file), join(root, file))
       written.push(file)
     }
-    for (const [file, content] of outputs) {
-      const current = await readFile(join(root, file), 'utf8').catch(() => undefined)
-      if (current === content) continue
-      await writeAtomic(join(root, file), content)
+    for (const file of done.changedOutputs) {
+      await rename(join(staging, file), join(root, file))
       written.push(file)
     }
-    await verifyWritten(root, staged)
-    const lockFile = await remoteIntegrity.save()
-    return { root, pages, written, unsealed, warnings, problems: [], lockFile }
+    await verifyWritten(root, done.staged, done.digests)
+    const lockFile = await remote.save()
+    return { ...done.result, written, lockFile }
   } finally {
+    await collector.close()
     await rm(staging, { recursive: true, force: true })
   }
 }
 
+/**
+ * Takes page outcomes in any order and consumes them in path order: totals, warnings, and the manifest and
+ * header files streamed into the staging folder (with a running digest, so an unchanged file is not rewritten).
+ */
+class SiteCollector {
+  next = 0
+  private readonly buffer = new Map<number, FileOutcome>()
+  private readonly advanced: Array<() => void> = []
+  private readonly pages: PageSummary[] = []
+  private readonly errors: Problem[] = []
+  private readonly problems: Problem[] = []
+  private readonly warnings = new Map<string, Problem & { count?: number }>()
+  private readonly staged: string[] = []
+  private readonly digests = new Map<string, string>()
+  private readonly policies = new Set<string>()
+  private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string }> = []
+  private failure: unknown
+
+  constructor(
+    private readonly root: string,
+    private readonly staging: string,
+    private readonly mode: SiteMode,
+    config: ResolvedConfig,
+    private readonly files: string[],
+    private readonly options: Pick<SealDirectoryOptions, 'keepManifest' | 'onProgress'>,
+  ) {
+    for (const [file, writer] of siteFileWriters(config, files)) this.outputs.push({ file, writer, hash: createHash('sha256') })
+  }
+
+  async begin(): Promise<void> {
+    for (const output of this.outputs) {
+      output.existing = await readFile(join(this.root, output.file), 'utf8').catch(() => undefined)
+      if (this.mode === 'write') output.stream = createWriteStream(join(this.staging, output.file))
+      await this.emit(output, output.writer.begin(output.existing))
+    }
+  }
+
+  /** Resolves once fewer than WINDOW pages are ahead of the oldest unfinished one. */
+  async room(index: number): Promise<void> {
+    while (index >= this.next + WINDOW && this.failure === undefined) await new Promise<void>((ready) => this.advanced.push(ready))
+  }
+
+  async add(index: number, outcome: FileOutcome): Promise<void> {
+    this.buffer.set(index, outcome)
+    while (this.buffer.has(this.next)) {
+      const current = this.buffer.get(this.next)!
+      this.buffer.delete(this.next)
+      await this.consume(current)
+      this.next++
+      this.options.onProgress?.(this.next, this.files.length)
+    }
+    for (const ready of this.advanced.splice(0)) ready()
+  }
+
+  fail(error: unknown): void {
+    this.failure = error
+    for (const ready of this.advanced.splice(0)) ready()
+  }
+
+  private async consume(outcome: FileOutcome): Promise<void> {
+    if (!outcome.ok) {
+      ;(this.mode === 'check' ? this.problems : this.errors).push(...outcome.problems)
+      return
+    }
+    const { file, changed, manifest, stats } = outcome
+    this.pages.push({ file, changed, ...stats, ...(this.options.keepManifest ? { manifest } : {}) })
+    this.policies.add(manifest.policy)
+    for (const warning of outcome.warnings) this.warn(warning)
+    this.problems.push(...outcome.drift)
+    if (outcome.staged) {
+      this.staged.push(file)
+      this.digests.set(file, manifest.digest)
+    }
+    if (this.errors.length === 0) for (const output of this.outputs) await this.emit(output, output.writer.entry(file, manifest))
+  }
+
+  private warn(warning: Problem): void {
+    // One finding repeated on many pages (the same message) is kept once, counted.
+    const key = `${warning.code}\0${warning.message}`
+    const seen = this.warnings.get(key)
+    if (seen) seen.count = (seen.count ?? 1) + 1
+    else this.warnings.set(key, { ...warning })
+  }
+
+  private async emit(output: (typeof this.outputs)[number], text: string): Promise<void> {
+    output.hash.update(text)
+    if (output.stream && !output.stream.write(text)) await new Promise<void>((drained) => output.stream!.once('drain', () => drained()))
+  }
+
+  async end() {
+    if (this.failure !== undefined) throw this.failure
+    const changedOutputs: string[] = []
+    for (const output of this.outputs) {
+      if (this.errors.length === 0) await this.emit(output, output.writer.end())
+      await this.closeStream(output)
+      const unchanged = output.existing !== undefined && digestOf(output.existing) === `sha256-${output.hash.digest('base64')}`
+      if (unchanged) continue
+      changedOutputs.push(output.file)
+      if (this.mode === 'check') this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
+    }
+    for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
+    const unsealed = this.pages.filter((p) => p.changed).map((p) => p.file)
+    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [] }
+    return { result, errors: this.errors, staged: this.staged, digests: this.digests, changedOutputs }
+  }
+
+  private async closeStream(output: (typeof this.outputs)[number]): Promise<void> {
+    const stream = output.stream
+    output.stream = undefined
+    if (stream) await new Promise<void>((done, failed) => stream.end((error?: Error | null) => (error ? failed(error) : done())))
+  }
+
+  async close(): Promise<void> {
+    for (const output of this.outputs) await this.closeStream(output).catch(() => undefined)
+  }
+}
+
+/** Seals on this thread, a few pages in flight to overlap file I/O. */
+async function runHere(files: string[], context: FileJobContext, collector: SiteCollector): Promise<void> {
+  let next = 0
+  const lane = async () => {
+    while (next < files.length) {
+      const index = next++
+      await collector.room(index)
+      await collector.add(index, await sealFile(files[index]!, context))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(8, files.length) }, lane))
+}
+
+/** Seals in worker threads; integrity and remote pins are answered here, so each is computed once per run. */
+async function runInWorkers(count: number, files: string[], context: FileJobContext, collector: SiteCollector): Promise<void> {
+  const init: WorkerInit = { root: context.root, staging: context.staging, config: context.config, mode: context.mode }
+  const workers = Array.from({ length: Math.min(count, files.length) }, () => new Worker(workerUrl(), { workerData: init }))
+  let next = 0
+  let finished = 0
+  try {
+    await new Promise<void>((resolveAll, rejectAll) => {
+      const feed = async (worker: Worker) => {
+        if (next >= files.length) return
+        const index = next++
+        await collector.room(index)
+        worker.postMessage({ type: 'page', index, file: files[index]! } satisfies ToWorker)
+      }
+      for (const worker of workers) {
+        worker.on('error', rejectAll)
+        worker.on('message', (message: FromWorker) => {
+          if (message.type === 'ask') {
+            const answer = message.what === 'integrity' ? context.integrity(message.key) : context.remote(message.key)
+            answer.then((value) => worker.postMessage({ type: 'answer', id: message.id, value } satisfies ToWorker), rejectAll)
+            return
+          }
+          collector.add(message.index, message.outcome).then(() => {
+            if (++finished === files.length) resolveAll()
+            else return feed(worker)
+          }).catch(rejectAll)
+        })
+        // A few pages per worker in flight, so reading files overlaps with parsing.
+        for (let i = 0; i < 4; i++) void feed(worker).catch(rejectAll)
+      }
+      if (files.length === 0) resolveAll()
+    })
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()))
+  }
+}
+
+/** The worker module; from TypeScript sources (tests) the built one, since workers load plain JavaScript. */
+function workerUrl(): URL {
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/src/seal/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url)
+}
+
 /** Reads back what was written and compares digests: catches anything that changed the files under us. */
-async function verifyWritten(root: string, staged: Array<{ file: string; digest: string }>): Promise<void> {
+async function verifyWritten(root: string, files: string[], digests: Map<string, string>): Promise<void> {
   const drift: Problem[] = []
-  for (const { file, digest } of staged) {
-    const actual = digestOf(await readFile(join(root, file)))
-    if (actual !== digest) drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
+  for (const file of files) {
+    if (digestOf(await readFile(join(root, file))) !== digests.get(file)) {
+      drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
+    }
   }
   if (drift.length) throw new SealError(drift)
 }
@@ -173,28 +316,4 @@ async function siteRoot(dir: string): Promise<string> {
     // reported below
   }
   throw new SealError([{ code: 'no-site', message: `${dir} is not a folder`, fix: 'give the folder your build writes (e.g. dist)' }])
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-
-function decodeUtf8(bytes: Uint8Array, file: string): string {
-  try {
-    return utf8.decode(bytes)
-  } catch {
-    throw new SealError([{ code: 'not-utf8', file, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text', fix: 'save the page as UTF-8 with <meta charset="utf-8">' }])
-  }
-}
-
-async function writeAtomic(path: string, content: string): Promise<void> {
-  const temp = `${path}.csp-seal-${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(temp, content)
-  await rename(temp, path)
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) await task(items[next++]!)
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
 }

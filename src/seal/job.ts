@@ -1,0 +1,79 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { ResolvedConfig } from '../config.js'
+import { manifestPage, type ManifestPage } from '../output/manifest.js'
+import { SealError, type Problem } from '../problems.js'
+import type { RemoteOutcome } from '../sri/remote.js'
+import { sealPage } from './page.js'
+import { verifyHtml } from './verify.js'
+
+export type SiteMode = 'write' | 'check' | 'dry-run'
+
+/** What sealing one file of a site needs; the same on the main thread and in a worker. */
+export interface FileJobContext {
+  root: string
+  /** Folder the sealed file is written to (mirroring its path) before being renamed into place. */
+  staging: string
+  config: ResolvedConfig
+  mode: SiteMode
+  integrity: (path: string) => Promise<string | undefined>
+  remote: (url: string) => Promise<RemoteOutcome>
+}
+
+export interface PageStats {
+  scriptHashes: number
+  styleHashes: number
+  attributeHashes: number
+  integrity: number
+  remote: string[]
+}
+
+export type FileOutcome =
+  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged: boolean }
+  | { file: string; ok: false; problems: Problem[] }
+
+/**
+ * Reads, seals and (in write mode) stages one page. Only small results leave this function: the sealed
+ * HTML goes straight to the staging folder, so memory stays flat however large the site.
+ */
+export async function sealFile(file: string, context: FileJobContext): Promise<FileOutcome> {
+  const { root, staging, config, mode, integrity, remote } = context
+  let source: string | undefined
+  try {
+    source = decodeUtf8(await readFile(join(root, file)), file)
+    const page = await sealPage(source, { file, config, integrity, remote })
+    const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
+    let staged = false
+    if (mode === 'write' && page.changed) {
+      const target = join(staging, file)
+      await mkdir(dirname(target), { recursive: true })
+      await writeFile(target, page.html)
+      staged = true
+    }
+    const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
+    return { file, ok: true, changed: page.changed, manifest: manifestPage(page, config), stats, warnings: page.warnings, drift, staged }
+  } catch (error) {
+    const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
+    // A check reports what it finds element by element; a seal refuses to write anything.
+    if (mode === 'check' && source !== undefined) return { file, ok: false, problems: await driftIn(source, file, context, problems) }
+    return { file, ok: false, problems }
+  }
+}
+
+/** What --check says of a page that sealing would change: each drifted element, else why it would change. */
+async function driftIn(source: string, file: string, { config, integrity }: FileJobContext, planProblems: Problem[] = []): Promise<Problem[]> {
+  const drift = await verifyHtml(source, { file, config, integrity })
+  const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
+  const found = [...drift, ...other]
+  return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+function decodeUtf8(bytes: Uint8Array, file: string): string {
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    throw new SealError([{ code: 'not-utf8', file, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text', fix: 'save the page as UTF-8 with <meta charset="utf-8">' }])
+  }
+}

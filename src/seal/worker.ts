@@ -1,0 +1,45 @@
+import { parentPort, workerData } from 'node:worker_threads'
+import type { ResolvedConfig } from '../config.js'
+import type { RemoteOutcome } from '../sri/remote.js'
+import { sealFile, type SiteMode } from './job.js'
+
+/** Messages between the site sealer and its workers. */
+export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value: unknown }
+export type FromWorker =
+  | { type: 'done'; index: number; outcome: Awaited<ReturnType<typeof sealFile>> }
+  | { type: 'ask'; id: number; what: 'integrity' | 'remote'; key: string }
+
+export interface WorkerInit {
+  root: string
+  staging: string
+  config: ResolvedConfig
+  mode: SiteMode
+}
+
+// Pages are sealed here; asset integrity and remote pins are asked of the main thread, so each asset is
+// hashed and each URL fetched once per run, whatever the number of workers.
+if (parentPort) {
+  const port = parentPort
+  const init = workerData as WorkerInit
+  const waiting = new Map<number, (value: unknown) => void>()
+  let nextId = 0
+  const ask = <T>(what: 'integrity' | 'remote', key: string) =>
+    new Promise<T>((resolve) => {
+      const id = nextId++
+      waiting.set(id, resolve as (value: unknown) => void)
+      port.postMessage({ type: 'ask', id, what, key } satisfies FromWorker)
+    })
+  const context = {
+    ...init,
+    integrity: (path: string) => ask<string | undefined>('integrity', path),
+    remote: (url: string) => ask<RemoteOutcome>('remote', url),
+  }
+  port.on('message', (message: ToWorker) => {
+    if (message.type === 'answer') {
+      waiting.get(message.id)?.(message.value)
+      waiting.delete(message.id)
+      return
+    }
+    void sealFile(message.file, context).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
+  })
+}

@@ -50,6 +50,8 @@ export interface CspSealConfig {
   nonce?: boolean
   /** Subresource Integrity for files on other origins (CDNs). */
   remote?: RemoteOptions
+  /** Largest page sealed, in bytes; a larger one is an error (bounded memory on hostile input). Default 64 MiB. */
+  maxPageBytes?: number
 }
 
 export interface RemoteOptions {
@@ -109,11 +111,12 @@ export interface ResolvedConfig {
   manifest: string | false
   nonce: boolean
   remote: Required<RemoteOptions>
+  maxPageBytes: number
 }
 
 const KNOWN_KEYS = new Set<string>([
   'policy', 'hashAlgorithm', 'integrityAlgorithm', 'styleAttributes', 'eventHandlers', 'base', 'meta',
-  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote',
+  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'maxPageBytes',
 ])
 
 /** Validates a config and fills in defaults; every problem is reported at once. */
@@ -164,6 +167,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     if (!allowed.includes(value as T)) bad(`remote.${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`, `set it to ${allowed[0]}`)
     return value as T
   }
+  if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0)) bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
   const resolved: ResolvedConfig = {
     policy,
     hashAlgorithm: oneOf('hashAlgorithm', HASH_ALGORITHMS, 'sha256'),
@@ -178,6 +182,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     extraHeaders,
     manifest,
     nonce: config.nonce ?? false,
+    maxPageBytes: config.maxPageBytes ?? 64 * 1024 * 1024,
     remote: {
       mode: oneOfRemote('mode', ['fetch', 'lock-only', 'off']),
       lockFile: remote.lockFile ?? 'csp-seal.lock.json',

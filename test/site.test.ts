@@ -1,4 +1,4 @@
-import { readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { parsePolicy, sealDirectory, SealError, type Manifest } from '../src/index.js'
@@ -106,15 +106,33 @@ describe('sealDirectory', () => {
     expect(await snapshot(dir)).toEqual(before)
   })
 
-  it('never reads a file outside the site folder, even through a symlink', async () => {
+  for (const workers of [1, 2]) {
+    it(`never reads a file outside the site folder through a symlink: warns and leaves the tag alone (workers: ${workers})`, async () => {
+      const dir = await fixture('example-site')
+      const outside = await copyFixture('bad-site')
+      dirs.push(outside)
+      await rm(join(dir, 'assets/app.js'))
+      await symlink(join(outside, 'assets/site.css'), join(dir, 'assets/app.js'))
+      const result = await sealDirectory(dir, {}, { workers })
+      const refused = result.warnings.find((w) => w.code === 'outside-site')!
+      expect(refused.message).toContain(`which leads outside the site folder (a link to ${outside}/assets/site.css)`)
+      expect(await readFile(join(dir, 'docs/guide/index.html'), 'utf8')).toMatch(/<script src="\.\.\/\.\.\/assets\/app\.js"><\/script>/)
+    })
+  }
+
+  it('refuses a page over the size limit, naming it', async () => {
     const dir = await fixture('example-site')
-    const outside = await copyFixture('bad-site')
-    dirs.push(outside)
-    await rm(join(dir, 'assets/app.js'))
-    await symlink(join(outside, 'assets/site.css'), join(dir, 'assets/app.js'))
-    const error = await sealDirectory(dir).catch((e) => e)
-    expect(error).toBeInstanceOf(SealError)
-    expect((error as SealError).problems.every((p) => p.code === 'missing-asset' && p.message.includes('assets/app.js'))).toBe(true)
+    const error = await sealDirectory(dir, { maxPageBytes: 3000 }).catch((e) => e)
+    expect((error as SealError).problems.every((p) => p.code === 'page-too-large')).toBe(true)
+    expect((error as SealError).message).toMatch(/features\.html: the page is \d+ bytes, over the 3000-byte limit/)
+  })
+
+  it('cleans up the staging folder a killed run left behind', async () => {
+    const dir = await fixture('example-site')
+    await mkdir(join(dir, '.csp-seal-staging-0badc0ffee00/docs'), { recursive: true })
+    await writeFile(join(dir, '.csp-seal-staging-0badc0ffee00/docs/half.html'), '<p>half')
+    await sealDirectory(dir)
+    expect([...(await snapshot(dir)).keys()].filter((f) => f.includes('staging'))).toEqual([])
   })
 
   it('worker threads give the same bytes, manifest and warnings as one thread', async () => {

@@ -122,8 +122,22 @@ export function scanHtml(html: string): Scan {
   let firstLoadingElement = Infinity // offset of the first script/style/link (the meta must precede it)
   let charsetEnd: number | undefined
 
-  const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
-    for (const node of parent.childNodes) {
+  // Depth-first in document order with an explicit stack: pages nested 100,000 deep must not overflow the call stack.
+  interface Frame { parent: ParentNode; index: number; context: Context; offsetBase: number; editable: boolean; inHead: boolean; done?: () => void }
+  const stack: Frame[] = []
+  const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean, done?: () => void) => {
+    stack.push({ parent, index: 0, context, offsetBase, editable, inHead, done })
+  }
+  const walk = () => {
+    while (stack.length) {
+      const frame = stack[stack.length - 1]!
+      if (frame.index >= frame.parent.childNodes.length) {
+        stack.pop()
+        frame.done?.()
+        continue
+      }
+      const node = frame.parent.childNodes[frame.index++]!
+      const { context, offsetBase, editable, inHead } = frame
       if (!isElement(node)) continue
       const tag = tagOf(node, context, offsetBase, editable, lines, html)
       const name = node.tagName
@@ -168,8 +182,9 @@ export function scanHtml(html: string): Scan {
       if (name === 'template' && !foreign) {
         const content = (node as DefaultTreeAdapterMap['template']).content
         const before = scan.inline.length + scan.external.length
-        visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false)
-        if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
+        visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false, () => {
+          if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
+        })
       } else if (name === 'noscript' && !foreign) {
         visitNoscript(node, context, offsetBase, editable, inHead)
       } else {
@@ -202,6 +217,7 @@ export function scanHtml(html: string): Scan {
   }
 
   visit(doc, 'document', 0, true, false)
+  walk()
   scan.metaInsert = metaInsertOffset(doc, head, charsetEnd, firstLoadingElement)
   return scan
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
 import { manifestPage, type ManifestPage } from '../output/manifest.js'
@@ -40,6 +40,10 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
   const { root, staging, config, mode, integrity, remote } = context
   let source: string | undefined
   try {
+    const { size } = await stat(join(root, file))
+    if (size > config.maxPageBytes) {
+      throw new SealError([{ code: 'page-too-large', file, message: `the page is ${size} bytes, over the ${config.maxPageBytes}-byte limit`, fix: 'raise maxPageBytes if the page is really meant to be this large' }])
+    }
     source = decodeUtf8(await readFile(join(root, file)), file)
     const page = await sealPage(source, { file, config, integrity, remote })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []

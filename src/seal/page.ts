@@ -12,6 +12,9 @@ import { resolveUrl } from './urls.js'
 /** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
 export type AssetReader = (path: string) => Promise<Uint8Array | undefined>
 
+/** Thrown by an asset reader for a path that leads outside the site (a symlink): such files are never read. */
+export class OutsideSite extends Error {}
+
 export interface PageContext {
   /** The page's path relative to the site root, posix (`docs/index.html`): resolves URLs, names the page in messages. */
   file: string
@@ -196,7 +199,14 @@ async function planPage(html: string, scan: Scan, { file, config, integrity, rem
       warnings.push({ code: 'unsupported-url', message: `${excerpt(ref.url, 60)} ${target.reason}; csp-seal leaves it to your policy`, ...at(ref.tag) })
       continue
     }
-    const value = await integrity(target.path)
+    let value: string | undefined
+    try {
+      value = await integrity(target.path)
+    } catch (error) {
+      if (!(error instanceof OutsideSite)) throw error
+      warnings.push({ code: 'outside-site', message: `${ref.url} resolves to "${target.path}", which leads outside the site folder (${error.message}); it was not read and gets no integrity`, ...at(ref.tag), fix: 'copy the file into the build output instead of linking to it' })
+      continue
+    }
     if (value === undefined) {
       errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${target.path}" in the site folder, and there is no such file`, ...at(ref.tag), fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
       continue

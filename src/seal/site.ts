@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
+import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -14,6 +14,7 @@ import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { cachedIntegrity, toResolved } from './bundle.js'
 import { sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
 export interface SealDirectoryOptions {
@@ -79,7 +80,10 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   }
   const collector = new SiteCollector(root, staging, mode, resolved, files, options)
   try {
-    if (mode === 'write') await mkdir(staging, { recursive: true })
+    if (mode === 'write') {
+      await removeLeftovers(root)
+      await mkdir(staging, { recursive: true })
+    }
     await collector.begin()
     const workers = options.workers ?? (files.length >= WORKER_THRESHOLD ? availableParallelism() : 1)
     const run = workers > 1 ? runInWorkers(workers, files, context, collector) : runHere(files, context, collector)
@@ -254,7 +258,10 @@ async function runInWorkers(count: number, files: string[], context: FileJobCont
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ask') {
             const answer = message.what === 'integrity' ? context.integrity(message.key) : context.remote(message.key)
-            answer.then((value) => worker.postMessage({ type: 'answer', id: message.id, value } satisfies ToWorker), rejectAll)
+            answer.then(
+              (value) => worker.postMessage({ type: 'answer', id: message.id, value } satisfies ToWorker),
+              (error) => (error instanceof OutsideSite ? worker.postMessage({ type: 'answer', id: message.id, outside: error.message } satisfies ToWorker) : rejectAll(error)),
+            )
             return
           }
           collector.add(message.index, message.outcome).then(() => {
@@ -291,7 +298,7 @@ async function verifyWritten(root: string, files: string[], digests: Map<string,
 /** Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root. */
 async function readInside(root: string, path: string): Promise<Uint8Array | undefined> {
   const full = resolve(root, path)
-  if (!isInside(root, full)) return undefined
+  if (!isInside(root, full)) throw new OutsideSite('a path above the site root')
   let real: string
   try {
     real = await realpath(full)
@@ -299,8 +306,13 @@ async function readInside(root: string, path: string): Promise<Uint8Array | unde
   } catch {
     return undefined
   }
-  if (!isInside(root, real)) return undefined
+  if (!isInside(root, real)) throw new OutsideSite(`a link to ${real}`)
   return readFile(real)
+}
+
+/** Removes staging folders a killed run left behind (they hold nothing the site needs). */
+async function removeLeftovers(root: string): Promise<void> {
+  for (const entry of await readdir(root)) if (entry.startsWith('.csp-seal-staging-')) await rm(join(root, entry), { recursive: true, force: true })
 }
 
 function isInside(root: string, path: string): boolean {

@@ -2,9 +2,10 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { sealFile, type SiteMode } from './job.js'
+import { OutsideSite } from './page.js'
 
 /** Messages between the site sealer and its workers. */
-export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value: unknown }
+export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value?: unknown; outside?: string }
 export type FromWorker =
   | { type: 'done'; index: number; outcome: Awaited<ReturnType<typeof sealFile>> }
   | { type: 'ask'; id: number; what: 'integrity' | 'remote'; key: string }
@@ -21,12 +22,12 @@ export interface WorkerInit {
 if (parentPort) {
   const port = parentPort
   const init = workerData as WorkerInit
-  const waiting = new Map<number, (value: unknown) => void>()
+  const waiting = new Map<number, (answer: ToWorker & { type: 'answer' }) => void>()
   let nextId = 0
   const ask = <T>(what: 'integrity' | 'remote', key: string) =>
-    new Promise<T>((resolve) => {
+    new Promise<T>((resolve, reject) => {
       const id = nextId++
-      waiting.set(id, resolve as (value: unknown) => void)
+      waiting.set(id, (answer) => (answer.outside === undefined ? resolve(answer.value as T) : reject(new OutsideSite(answer.outside))))
       port.postMessage({ type: 'ask', id, what, key } satisfies FromWorker)
     })
   const context = {
@@ -36,7 +37,7 @@ if (parentPort) {
   }
   port.on('message', (message: ToWorker) => {
     if (message.type === 'answer') {
-      waiting.get(message.id)?.(message.value)
+      waiting.get(message.id)?.(message)
       waiting.delete(message.id)
       return
     }

@@ -1,0 +1,83 @@
+/**
+ * The browser as the oracle for csp-seal's hash rules: generated pages full of parser corner cases are
+ * sealed and loaded in Chromium; every inline script csp-seal's parser found must run, every inline
+ * style must apply, and nothing may raise a violation. A hash rule that disagrees with the browser fails here.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { scanHtml } from '../src/html/scan.js'
+import { sealDirectory } from '../src/index.js'
+import { describeVisit, launchBrowser, visit, type Browser } from './support/browser.js'
+import { removeDir } from './support/sites.js'
+import { startStaticServer, type StaticServer } from './support/static-server.js'
+
+// Script bodies mix what parsers normalise differently: CR/CRLF, NUL, lone surrogates are avoided (not UTF-8).
+const noise = fc.array(fc.constantFrom('a', ' ', '\r\n', '\r', '\n', '\t', '\0', 'é', '日本', '😀', '\u2028', '<', '>', '&amp;', '&lt;', '"', '\\', '</scr" + "ipt>', '<!-'), { maxLength: 12 }).map((parts) => parts.join(''))
+
+type Block = (id: string, noise: string) => string
+const comment = (n: string) => `/*${n.replace(/\*\//g, '')}*/`
+const blocks: Block[] = [
+  (id, n) => `<script>${comment(n)}(window.__ran = window.__ran || []).push('${id}')</script>`,
+  (id, n) => `<SCRIPT type="module">${comment(n)}(window.__ran = window.__ran || []).push('${id}')</SCRIPT>`,
+  (id, n) => `<script language="javascript">//${n.replace(/[\r\n\u2028]/g, '')}\r\n(window.__ran = window.__ran || []).push('${id}')</script>`,
+  // SVG scripts: the text is decoded (entities count once decoded), CDATA is allowed.
+  (id, n) => `<svg><script>${comment(n).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg>`,
+  (id) => `<svg><script><![CDATA[(window.__ran = window.__ran || []).push('${id}')]]></script></svg>`,
+  (id) => `<svg><foreignObject><script>(window.__ran = window.__ran || []).push('${id}')</script></foreignObject></svg>`,
+  (id, n) => `<div><p>${n.replace(/[<&\0]/g, '')}<table><tr><td><script>(window.__ran = window.__ran || []).push('${id}')</script></td></tr></table></div>`,
+  (id) => `<template><script>(window.__ran = window.__ran || []).push('${id}')</script></template>`,
+  (id) => `<noscript><script>(window.__ran = window.__ran || []).push('${id}')</script></noscript>`,
+  (id, n) => `<style>${comment(n).replace(/<\//g, '')}#${id}{margin-left:7px}</style><p id="${id}">styled</p>`,
+  (id, n) => `<p id="${id}" style="margin-left:7px;${comment(n).replace(/["&<]/g, '')}">attr-styled</p>`,
+  (id) => `<script type="application/ld+json">{"id":"${id}"}</script>`,
+]
+const page = fc.array(fc.tuple(fc.nat(blocks.length - 1), noise), { minLength: 3, maxLength: 10 })
+
+const PAGES = 24
+let browser: Browser
+let server: StaticServer
+let dir: string
+const sources: string[] = []
+
+beforeAll(async () => {
+  browser = await launchBrowser()
+  dir = await mkdtemp(join(tmpdir(), 'csp-seal-oracle-'))
+  await mkdir(join(dir, 'pages'))
+  const samples = fc.sample(page, { numRuns: PAGES, seed: 20261122 })
+  for (const [n, sample] of samples.entries()) {
+    const body = sample.map(([kind, text], i) => blocks[kind]!(`p${n}b${i}`, text)).join('\n')
+    const html = `<!doctype html><html><head><meta charset="utf-8"><title>oracle ${n}</title></head><body>\n${body}\n</body></html>`
+    sources.push(html)
+    await writeFile(join(dir, 'pages', `${n}.html`), html)
+  }
+  await sealDirectory(dir)
+  server = await startStaticServer(dir)
+})
+afterAll(async () => {
+  await server?.close()
+  await browser?.close()
+  await removeDir(dir)
+})
+
+describe('Chromium agrees with every hash csp-seal computes', () => {
+  for (let n = 0; n < PAGES; n++) {
+    it(`generated page ${n}: every script the parser found ran, every style applied, zero violations`, async () => {
+      // What the parser says will run: inline scripts in the document itself (not <template>, not <noscript>).
+      const scan = scanHtml(sources[n]!)
+      const expected = scan.inline.filter((c) => c.element === 'script' && c.tag.context === 'document').map((c) => /p\d+b\d+/.exec(c.text)![0])
+      const styled = [...sources[n]!.matchAll(/id="(p\d+b\d+)"/g)].map((m) => m[1]!)
+      const v = await visit(browser, `${server.origin}/pages/${n}.html`)
+      try {
+        expect([...v.ran].sort(), describeVisit(v)).toEqual(expected.sort())
+        for (const id of styled) expect(await v.page.$eval(`#${id}`, (e) => getComputedStyle(e).marginLeft), id).toBe('7px')
+        expect(v.violations, describeVisit(v)).toEqual([])
+        expect(v.pageErrors, describeVisit(v)).toEqual([])
+      } finally {
+        await v.close()
+      }
+    })
+  }
+})

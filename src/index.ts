@@ -1,6 +1,6 @@
 import type { CspSealConfig, ResolvedConfig } from './config.js'
 import type { RemoteIntegrity } from './sri/remote.js'
-import { cachedIntegrity, toResolved } from './seal/bundle.js'
+import { cachedDigests, toResolved } from './seal/bundle.js'
 import { sealPage, type AssetReader, type SealedPage } from './seal/page.js'
 
 export { defineConfig, resolveConfig, DEFAULT_POLICY, type CspSealConfig, type ResolvedConfig, type HeaderFormat } from './config.js'
@@ -33,5 +33,5 @@ export async function sealHtml(html: string, options: SealHtmlOptions = {}): Pro
   const { file = 'index.html', readAsset = async () => undefined } = options
   const config = toResolved(options.config ?? {})
   const remote = options.remote && ((url: string) => options.remote!.resolve(url))
-  return sealPage(html, { file, config, integrity: cachedIntegrity(readAsset, config), remote })
+  return sealPage(html, { file, config, digests: cachedDigests(readAsset), remote })
 }

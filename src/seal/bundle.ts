@@ -1,6 +1,6 @@
 import { resolveConfig, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { evaluatorWarnings } from '../csp/evaluate.js'
-import { integrityOf } from '../csp/hash.js'
+import { digestsOf, type Digests } from '../csp/hash.js'
 import { serializePolicy } from '../csp/policy.js'
 import { siteFiles, type ExistingReader } from '../output/files.js'
 import { digestOf, manifestPage } from '../output/manifest.js'
@@ -33,14 +33,14 @@ export interface BundleResult {
  */
 export async function sealBundle(pages: Iterable<{ file: string; html: string }>, options: BundleOptions): Promise<BundleResult> {
   const config = toResolved(options.config)
-  const integrity = cachedIntegrity(options.readAsset, config)
+  const digests = cachedDigests(options.readAsset)
   const remoteIntegrity = new RemoteIntegrity(config, options.cwd)
   const remote = (url: string) => remoteIntegrity.resolve(url)
   const sealed: SealedPage[] = []
   const errors: Problem[] = []
   for (const { file, html } of pages) {
     try {
-      sealed.push(await sealPage(html, { file, config, integrity, remote }))
+      sealed.push(await sealPage(html, { file, config, digests, remote }))
     } catch (error) {
       if (!(error instanceof SealError)) throw error
       errors.push(...error.problems.map((p) => ({ file, ...p })))
@@ -55,11 +55,12 @@ export async function sealBundle(pages: Iterable<{ file: string; html: string }>
 }
 
 /**
- * Checks pages as written to disk against what sealing produced: a page whose bytes differ is re-read
- * and every changed inline script, style or integrity is named. `readWritten` gives the file on disk.
+ * Checks pages and assets as written to disk against what sealing produced: every inline hash of a page
+ * whose bytes changed, and every integrity attribute (an asset may change after sealing even when the page
+ * did not). Each problem names the file, the element and the fix. `readWritten` gives a file on disk.
  */
 export async function verifyBundle(result: BundleResult, readWritten: AssetReader): Promise<Problem[]> {
-  const integrity = cachedIntegrity(readWritten, result.config)
+  const digests = cachedDigests(readWritten)
   const problems: Problem[] = []
   for (const page of result.pages) {
     const bytes = await readWritten(page.file)
@@ -67,19 +68,21 @@ export async function verifyBundle(result: BundleResult, readWritten: AssetReade
       problems.push({ code: 'missing-page', file: page.file, message: 'the sealed page was not written' })
       continue
     }
-    if (digestOf(bytes) === digestOf(page.html)) continue
-    const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), { file: page.file, config: result.config, integrity, policy: page.metaPolicy ?? page.policy })
-    problems.push(...(found.length ? found : [{ code: 'drift', file: page.file, message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches', fix: 'run csp-seal after the step that rewrites it' }]))
+    const changed = digestOf(bytes) !== digestOf(page.html)
+    if (!changed && Object.keys(page.integrity).length === 0) continue
+    const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), { file: page.file, config: result.config, digests, policy: page.metaPolicy ?? page.policy })
+    if (found.length) problems.push(...found)
+    else if (changed) problems.push({ code: 'drift', file: page.file, message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches', fix: 'run csp-seal after the step that rewrites it' })
   }
   return problems
 }
 
-/** Integrity by path, each asset hashed once. */
-export function cachedIntegrity(read: AssetReader, config: ResolvedConfig): (path: string) => Promise<string | undefined> {
-  const cache = new Map<string, Promise<string | undefined>>()
+/** Digests by path, each asset read and hashed once. */
+export function cachedDigests(read: AssetReader): (path: string) => Promise<Digests | undefined> {
+  const cache = new Map<string, Promise<Digests | undefined>>()
   return (path) => {
     let value = cache.get(path)
-    if (!value) cache.set(path, (value = read(path).then((bytes) => (bytes ? integrityOf(bytes, config.integrityAlgorithm) : undefined))))
+    if (!value) cache.set(path, (value = read(path).then((bytes) => (bytes ? digestsOf(bytes) : undefined))))
     return value
   }
 }

@@ -1,6 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
+import type { Digests } from '../csp/hash.js'
 import { manifestPage, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import type { RemoteOutcome } from '../sri/remote.js'
@@ -16,7 +17,7 @@ export interface FileJobContext {
   staging: string
   config: ResolvedConfig
   mode: SiteMode
-  integrity: (path: string) => Promise<string | undefined>
+  digests: (path: string) => Promise<Digests | undefined>
   remote: (url: string) => Promise<RemoteOutcome>
 }
 
@@ -37,7 +38,7 @@ export type FileOutcome =
  * HTML goes straight to the staging folder, so memory stays flat however large the site.
  */
 export async function sealFile(file: string, context: FileJobContext): Promise<FileOutcome> {
-  const { root, staging, config, mode, integrity, remote } = context
+  const { root, staging, config, mode, digests, remote } = context
   let source: string | undefined
   try {
     const { size } = await stat(join(root, file))
@@ -45,7 +46,7 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
       throw new SealError([{ code: 'page-too-large', file, message: `the page is ${size} bytes, over the ${config.maxPageBytes}-byte limit`, fix: 'raise maxPageBytes if the page is really meant to be this large' }])
     }
     source = decodeUtf8(await readFile(join(root, file)), file)
-    const page = await sealPage(source, { file, config, integrity, remote })
+    const page = await sealPage(source, { file, config, digests, remote })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
     let staged = false
     if (mode === 'write' && page.changed) {
@@ -65,8 +66,8 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
 }
 
 /** What --check says of a page that sealing would change: each drifted element, else why it would change. */
-async function driftIn(source: string, file: string, { config, integrity }: FileJobContext, planProblems: Problem[] = []): Promise<Problem[]> {
-  const drift = await verifyHtml(source, { file, config, integrity })
+async function driftIn(source: string, file: string, { config, digests }: FileJobContext, planProblems: Problem[] = []): Promise<Problem[]> {
+  const drift = await verifyHtml(source, { file, config, digests })
   const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
   const found = [...drift, ...other]
   return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]

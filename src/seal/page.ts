@@ -2,11 +2,11 @@ import MagicString from 'magic-string'
 import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
 import { allow, allowsSelf, type Family } from '../csp/allow.js'
-import { cspHash } from '../csp/hash.js'
+import { cspHash, digestsOf, integrityAccepts, type Digests } from '../csp/hash.js'
 import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
 import { scanHtml, type ExternalRef, type Scan, type Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
-import { matches, type RemoteOutcome } from '../sri/remote.js'
+import type { RemoteOutcome } from '../sri/remote.js'
 import { resolveUrl } from './urls.js'
 
 /** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
@@ -19,8 +19,8 @@ export interface PageContext {
   /** The page's path relative to the site root, posix (`docs/index.html`): resolves URLs, names the page in messages. */
   file: string
   config: ResolvedConfig
-  /** Integrity value of a local asset (cached by the caller so each asset is hashed once per run). */
-  integrity: (path: string) => Promise<string | undefined>
+  /** Digests of a local asset, or undefined if there is none (cached by the caller: each asset is hashed once per run). */
+  digests: (path: string) => Promise<Digests | undefined>
   /** Integrity of a remote URL (fetched, pinned, cached); without it remote files are allowed by origin. */
   remote?: (url: string) => Promise<RemoteOutcome>
 }
@@ -88,7 +88,7 @@ interface Plan {
   warnings: Problem[]
 }
 
-async function planPage(html: string, scan: Scan, { file, config, integrity, remote: remoteIntegrity }: PageContext): Promise<Plan> {
+async function planPage(html: string, scan: Scan, { file, config, digests, remote: remoteIntegrity }: PageContext): Promise<Plan> {
   const errors: Problem[] = []
   const warnings: Problem[] = []
   const at = (tag: Tag) => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: tag.context === 'srcdoc' ? 'iframe srcdoc' : `<${tag.name}>` })
@@ -176,7 +176,7 @@ async function planPage(html: string, scan: Scan, { file, config, integrity, rem
         // Integrity on a cross-origin file needs a CORS response, or the browser refuses the file.
         if (outcome.noCors) warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
         if (existing !== undefined) {
-          const agrees = outcome.bytes ? matches(outcome.bytes, existing) : checkExisting(existing, outcome.integrity) === true
+          const agrees = outcome.bytes ? integrityAccepts(existing, digestsOf(outcome.bytes)) : existing.trim() === outcome.integrity
           if (!agrees) {
             errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" does not match the bytes ${href} serves (${outcome.integrity}); browsers would refuse to load it`, ...where, fix: 'remove the attribute to let csp-seal pin the current file, or point the tag at the version you meant' })
             continue
@@ -199,24 +199,25 @@ async function planPage(html: string, scan: Scan, { file, config, integrity, rem
       warnings.push({ code: 'unsupported-url', message: `${excerpt(ref.url, 60)} ${target.reason}; csp-seal leaves it to your policy`, ...at(ref.tag) })
       continue
     }
-    let value: string | undefined
+    let asset: Digests | undefined
     try {
-      value = await integrity(target.path)
+      asset = await digests(target.path)
     } catch (error) {
       if (!(error instanceof OutsideSite)) throw error
       warnings.push({ code: 'outside-site', message: `${ref.url} resolves to "${target.path}", which leads outside the site folder (${error.message}); it was not read and gets no integrity`, ...at(ref.tag), fix: 'copy the file into the build output instead of linking to it' })
       continue
     }
-    if (value === undefined) {
+    if (asset === undefined) {
       errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${target.path}" in the site folder, and there is no such file`, ...at(ref.tag), fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
       continue
     }
     const existing = ref.tag.attrs.get('integrity')?.value
+    const value = `${config.integrityAlgorithm}-${asset[config.integrityAlgorithm]}`
     let finalIntegrity = value
     if (existing !== undefined) {
-      const check = checkExisting(existing, value)
-      if (check !== true) {
-        errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" does not match ${target.path} (${check}); browsers would refuse to load it`, ...at(ref.tag), fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
+      const accepted = integrityAccepts(existing, asset)
+      if (accepted !== true) {
+        errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${target.path} (${value})`}; browsers would refuse to load it`, ...at(ref.tag), fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
         continue
       }
       finalIntegrity = existing
@@ -260,7 +261,7 @@ async function planPage(html: string, scan: Scan, { file, config, integrity, rem
     metaPolicy = metaPolicyOf(policy)
     const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
     if (stripped.length) {
-      warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag; they are kept in the header files and manifest only`, file, fix: 'serve the headers (--headers netlify,vercel,nginx) or use the server runtime' })
+      warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })
     }
     edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: metaTag(metaPolicy) })
   }
@@ -270,16 +271,6 @@ async function planPage(html: string, scan: Scan, { file, config, integrity, rem
     scriptHashes, styleHashes, attributeHashes: [...scriptAttrHashes, ...styleAttrHashes],
     integrity: integrityValues, metaInsert: scan.metaInsert,
   }
-}
-
-/** True if an existing integrity value is satisfied by the file, as a browser checks it (strongest algorithm wins). */
-function checkExisting(existing: string, computed: string): true | string {
-  const parsed = ssri.parse(existing, { strict: true })
-  if (!parsed || Object.keys(parsed).length === 0) return 'it is not a valid integrity value'
-  const expected = ssri.parse(computed)
-  const algorithm = parsed.pickAlgorithm()
-  if (expected.pickAlgorithm() === algorithm) return parsed.match(expected) ? true : 'the digest differs'
-  return 'its algorithm differs from integrityAlgorithm; remove it so csp-seal can compute it'
 }
 
 /** The hash sources that allow a script by its integrity metadata (CSP3 external hashes). */

@@ -12,7 +12,7 @@ import type { SiteFileWriter } from '../output/headers.js'
 import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
-import { cachedIntegrity, toResolved } from './bundle.js'
+import { cachedDigests, toResolved } from './bundle.js'
 import { sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
@@ -75,7 +75,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   const remote = new RemoteIntegrity(resolved, options.cwd, mode === 'check')
   const context: FileJobContext = {
     root, staging, config: resolved, mode,
-    integrity: cachedIntegrity((path) => readInside(root, path), resolved),
+    digests: cachedDigests((path) => readInside(root, path)),
     remote: (url) => remote.resolve(url),
   }
   const collector = new SiteCollector(root, staging, mode, resolved, files, options)
@@ -257,7 +257,7 @@ async function runInWorkers(count: number, files: string[], context: FileJobCont
         worker.on('error', rejectAll)
         worker.on('message', (message: FromWorker) => {
           if (message.type === 'ask') {
-            const answer = message.what === 'integrity' ? context.integrity(message.key) : context.remote(message.key)
+            const answer = message.what === 'digests' ? context.digests(message.key) : context.remote(message.key)
             answer.then(
               (value) => worker.postMessage({ type: 'answer', id: message.id, value } satisfies ToWorker),
               (error) => (error instanceof OutsideSite ? worker.postMessage({ type: 'answer', id: message.id, outside: error.message } satisfies ToWorker) : rejectAll(error)),

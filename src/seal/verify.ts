@@ -1,6 +1,5 @@
-import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
-import { cspHash } from '../csp/hash.js'
+import { cspHash, integrityAccepts, type Digests } from '../csp/hash.js'
 import { governingSources, isHashSource, parsePolicy, type Policy } from '../csp/policy.js'
 import { scanHtml, type Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
@@ -9,8 +8,8 @@ import { resolveUrl } from './urls.js'
 export interface VerifyContext {
   file: string
   config: ResolvedConfig
-  /** Integrity of a local asset (`sha384-…`), or undefined if it does not exist. */
-  integrity: (path: string) => Promise<string | undefined>
+  /** Digests of a local asset, or undefined if it does not exist. */
+  digests: (path: string) => Promise<Digests | undefined>
   /** Policy to check against; default: the page's own CSP meta tag. */
   policy?: Policy
 }
@@ -20,7 +19,7 @@ export interface VerifyContext {
  * policy and every `integrity` attribute against the file it names. Returns what would be blocked,
  * with line and element: this catches anything that changed the page or its assets after sealing.
  */
-export async function verifyHtml(source: string, { file, config, integrity, policy }: VerifyContext): Promise<Problem[]> {
+export async function verifyHtml(source: string, { file, config, digests, policy }: VerifyContext): Promise<Problem[]> {
   const html = source.startsWith('\uFEFF') ? source.slice(1) : source
   const scan = scanHtml(html)
   const problems: Problem[] = []
@@ -54,11 +53,8 @@ export async function verifyHtml(source: string, { file, config, integrity, poli
     if (written === undefined || ref.tag.context === 'srcdoc') continue
     const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
     if (target.kind !== 'local') continue
-    const actual = await integrity(target.path)
-    const parsed = ssri.parse(written, { strict: true })
-    const expected = actual && ssri.parse(actual)
-    const ok = parsed && expected && parsed.pickAlgorithm() === expected.pickAlgorithm() && parsed.match(expected)
-    if (!ok) {
+    const actual = await digests(target.path).catch(() => undefined)
+    if (!actual || integrityAccepts(written, actual) !== true) {
       problems.push({ code: 'integrity-drift', message: `integrity of ${ref.url} no longer matches ${target.path}${actual ? '' : ' (the file is missing)'}: browsers will refuse to load it`, ...at(ref.tag), fix: 'something changed the file after sealing (a minifier, compression or copy step): run csp-seal last' })
     }
   }

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
+import type { Digests } from '../csp/hash.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { sealFile, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
@@ -8,7 +9,7 @@ import { OutsideSite } from './page.js'
 export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value?: unknown; outside?: string }
 export type FromWorker =
   | { type: 'done'; index: number; outcome: Awaited<ReturnType<typeof sealFile>> }
-  | { type: 'ask'; id: number; what: 'integrity' | 'remote'; key: string }
+  | { type: 'ask'; id: number; what: 'digests' | 'remote'; key: string }
 
 export interface WorkerInit {
   root: string
@@ -24,7 +25,7 @@ if (parentPort) {
   const init = workerData as WorkerInit
   const waiting = new Map<number, (answer: ToWorker & { type: 'answer' }) => void>()
   let nextId = 0
-  const ask = <T>(what: 'integrity' | 'remote', key: string) =>
+  const ask = <T>(what: 'digests' | 'remote', key: string) =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++
       waiting.set(id, (answer) => (answer.outside === undefined ? resolve(answer.value as T) : reject(new OutsideSite(answer.outside))))
@@ -32,7 +33,7 @@ if (parentPort) {
     })
   const context = {
     ...init,
-    integrity: (path: string) => ask<string | undefined>('integrity', path),
+    digests: (path: string) => ask<Digests | undefined>('digests', path),
     remote: (url: string) => ask<RemoteOutcome>('remote', url),
   }
   port.on('message', (message: ToWorker) => {

@@ -17,6 +17,11 @@ export interface CspSealConfig {
   /** Algorithm of `integrity` attributes. Default `sha384` (what the SRI spec recommends). */
   integrityAlgorithm?: HashAlgorithm
   /**
+   * Add `integrity` to the site's own scripts and stylesheets. Default `true`. Turn it off only for pages
+   * loaded from `file://` (Electron `loadFile`), where Chromium refuses local files that carry integrity.
+   */
+  localIntegrity?: boolean
+  /**
    * `style="…"` attributes: `'hash'` allows each one by hash with `'unsafe-hashes'` in `style-src-attr`;
    * `'policy'` adds nothing and leaves them to your policy. Default `'hash'`.
    */
@@ -50,6 +55,12 @@ export interface CspSealConfig {
   nonce?: boolean
   /** Subresource Integrity for files on other origins (CDNs). */
   remote?: RemoteOptions
+  /**
+   * URL prefixes on other origins that serve this site's own files, mapped to their folder in the site, e.g.
+   * `{ 'https://static.example.com/assets/': 'assets/' }` (a bundler's full-URL public path). Their integrity is
+   * computed from the built file; they are allowed like CDN files (scripts by hash, styles by origin).
+   */
+  localUrls?: Record<string, string>
   /** Largest page sealed, in bytes; a larger one is an error (bounded memory on hostile input). Default 64 MiB. */
   maxPageBytes?: number
 }
@@ -100,6 +111,7 @@ export interface ResolvedConfig {
   policy: Policy
   hashAlgorithm: HashAlgorithm
   integrityAlgorithm: HashAlgorithm
+  localIntegrity: boolean
   styleAttributes: 'hash' | 'policy'
   eventHandlers: 'report' | 'hash'
   base: string
@@ -111,12 +123,13 @@ export interface ResolvedConfig {
   manifest: string | false
   nonce: boolean
   remote: Required<RemoteOptions>
+  localUrls: Record<string, string>
   maxPageBytes: number
 }
 
 const KNOWN_KEYS = new Set<string>([
-  'policy', 'hashAlgorithm', 'integrityAlgorithm', 'styleAttributes', 'eventHandlers', 'base', 'meta',
-  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'maxPageBytes',
+  'policy', 'hashAlgorithm', 'integrityAlgorithm', 'localIntegrity', 'styleAttributes', 'eventHandlers', 'base', 'meta',
+  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'localUrls', 'maxPageBytes',
 ])
 
 /** Validates a config and fills in defaults; every problem is reported at once. */
@@ -168,10 +181,15 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     return value as T
   }
   if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0)) bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
+  for (const [prefix, folder] of Object.entries(config.localUrls ?? {})) {
+    if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix)) bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
+    if (typeof folder !== 'string' || folder.startsWith('/') || folder.includes('..') || (folder !== '' && !folder.endsWith('/'))) bad(`localUrls: the folder for ${prefix} must be a site-relative folder ending with "/" (or "")`, "e.g. 'assets/'")
+  }
   const resolved: ResolvedConfig = {
     policy,
     hashAlgorithm: oneOf('hashAlgorithm', HASH_ALGORITHMS, 'sha256'),
     integrityAlgorithm: oneOf('integrityAlgorithm', HASH_ALGORITHMS, 'sha384'),
+    localIntegrity: config.localIntegrity ?? true,
     styleAttributes: oneOf('styleAttributes', ['hash', 'policy'], 'hash'),
     eventHandlers: oneOf('eventHandlers', ['report', 'hash'], 'report'),
     base: base.endsWith('/') ? base : `${base}/`,
@@ -183,6 +201,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     manifest,
     nonce: config.nonce ?? false,
     maxPageBytes: config.maxPageBytes ?? 64 * 1024 * 1024,
+    localUrls: config.localUrls ?? {},
     remote: {
       mode: oneOfRemote('mode', ['fetch', 'lock-only', 'off']),
       lockFile: remote.lockFile ?? 'csp-seal.lock.json',

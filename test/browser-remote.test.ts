@@ -42,7 +42,8 @@ beforeAll(async () => {
   const strict = join(work, 'strict')
   await mkdir(strict)
   await writeFile(join(strict, 'index.html'), html)
-  await sealDirectory(strict, { policy: `default-src 'self'; script-src 'strict-dynamic'; style-src 'self' ${cdn.origin}; object-src 'none'; base-uri 'none'` }, { cwd: work })
+  // Google's strict CSP shape: 'unsafe-inline' and https: are fallbacks for old browsers, ignored next to 'strict-dynamic'.
+  await sealDirectory(strict, { policy: `default-src 'self'; script-src 'strict-dynamic' 'unsafe-inline' https:; style-src 'self' ${cdn.origin}; object-src 'none'; base-uri 'none'` }, { cwd: work })
   strictSite = await startStaticServer(strict)
   // The attacker's markup is injected into the page after sealing; the sealed page itself is untouched otherwise.
   site = await startStaticServer(dir, {

@@ -104,6 +104,11 @@ describe('allow (fallback and unsafe-inline rules)', () => {
     expect(outcome.keptUnsafeInline).toBe('style-src')
     expect(policy.get('style-src')).toEqual(["'self'", "'unsafe-inline'", 'https://cdn.example'])
   })
+  it("adds hashes where 'unsafe-inline' is only a fallback for old browsers (next to 'strict-dynamic' or a hash)", () => {
+    const policy = p("script-src 'strict-dynamic' 'unsafe-inline' https:")
+    expect(allow(policy, 'script', 'elem', [H]).keptUnsafeInline).toBeUndefined()
+    expect(policy.get('script-src')).toEqual(["'strict-dynamic'", "'unsafe-inline'", 'https:', H])
+  })
   it('respects a style-src-elem / style-src-attr split', () => {
     const policy = p("style-src 'self'; style-src-attr 'unsafe-inline'")
     expect(allow(policy, 'style', 'attr', ["'unsafe-hashes'", H]).keptUnsafeInline).toBe('style-src-attr')

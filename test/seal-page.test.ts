@@ -116,6 +116,11 @@ describe('sealHtml: integrity of local files', () => {
     const based = await sealHtml('<base href="/assets/"><script src="a.js"></script>', { file: 'docs/page.html', readAsset: assets(files) })
     expect(based.integrity['a.js']).toBe(sri384('console.log(1)'))
   })
+  it('adds no integrity to local files when localIntegrity is off (file:// pages)', async () => {
+    const html = '<script src="assets/a.js"></script><link rel=stylesheet href=assets/s.css>'
+    const page = await sealHtml(html, { config: { localIntegrity: false, meta: false }, readAsset: assets(files) })
+    expect(page.html).toBe(html)
+  })
   it('honours a base path', async () => {
     const page = await sealHtml('<script src="/app/assets/a.js"></script>', { config: { base: '/app/' }, readAsset: assets(files) })
     expect(page.integrity['/app/assets/a.js']).toBe(sri384('console.log(1)'))

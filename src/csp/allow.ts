@@ -22,10 +22,12 @@ export function allow(policy: Policy, family: Family, place: Place, sources: rea
   const governing = governingDirective(policy, specific)
   if (governing === undefined) return {} // nothing restricts these: nothing to add
   const governingList = policy.get(governing)!
-  const needsInline = (s: string) => isHashSource(s) || s === "'unsafe-hashes'"
+  // Any hash, nonce or 'strict-dynamic' makes browsers ignore 'unsafe-inline' in the same directive.
+  const needsInline = (s: string) => isHashSource(s) || s.startsWith("'nonce-") || s === "'strict-dynamic'" || s === "'unsafe-hashes'"
   let wanted = sources
   let keptUnsafeInline: string | undefined
-  if (governingList.includes("'unsafe-inline'")) {
+  // 'unsafe-inline' already ignored (next to 'strict-dynamic', a hash or a nonce) is a fallback for old browsers: adding keeps it so.
+  if (governingList.includes("'unsafe-inline'") && !governingList.some(needsInline)) {
     // A hash in this directive would make browsers ignore the user's 'unsafe-inline': add none.
     wanted = sources.filter((s) => !needsInline(s))
     if (wanted.length < sources.length) keptUnsafeInline = governing

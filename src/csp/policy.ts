@@ -57,7 +57,7 @@ const SANDBOX_TOKENS = new Set([
 const HASH_LENGTHS: Record<string, number> = { sha256: 32, sha384: 48, sha512: 64 }
 const SCHEME = /^[a-z][a-z0-9+.-]*:$/i
 const HOST_SOURCE =
-  /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:\*|(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?)(?::(?:\d+|\*))?(?:\/(?!\/)[A-Za-z0-9\-._~%!$&'()*+=:@/]*)?$/i
+  /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:\*|(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?)(?::(?:\d+|\*))?(?:\/(?!\/)[A-Za-z0-9\-._~%!$&()*+=:@/]*)?$/i
 const HASH_SOURCE = /^'(sha256|sha384|sha512)-([A-Za-z0-9+/_-]+={0,2})'$/i
 const NONCE_SOURCE = /^'nonce-/i
 
@@ -180,7 +180,7 @@ function checkDirective(name: string, values: string[], origin: string, problems
       return values.map((v) => v.toLowerCase())
     case 'uris':
       if (values.length === 0) return fail(`${name} needs at least one URL`)
-      for (const value of values) if (!/^(?:https?:\/\/|\/)[^\s;,]*$/i.test(value)) return bad(value, 'a report URL', 'use an absolute https:// URL or a path starting with /')
+      for (const value of values) if (!/^(?:https?:\/\/|\/)[^\s;,'"<>\\]*$/i.test(value)) return bad(value, 'a report URL', 'use an absolute https:// URL or a path starting with /')
       return values
     case 'token':
       if (values.length !== 1 || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(values[0]!)) return fail(`${name} takes exactly one endpoint name`, 'e.g. report-to csp-endpoint')

@@ -1,7 +1,7 @@
 import MagicString from 'magic-string'
 import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
-import { allow, allowsSelf, type Family } from '../csp/allow.js'
+import { allow, allowsSelf } from '../csp/allow.js'
 import { cspHash, digestsOf, integrityAccepts, type Digests } from '../csp/hash.js'
 import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
 import { scanHtml, type ExternalRef, type Scan, type Tag } from '../html/scan.js'
@@ -64,6 +64,14 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const plan = await planPage(html, scan, context)
   if (plan.errors.length) throw new SealError(plan.errors)
   return applyPlan(bom, html, plan, context.file)
+}
+
+/** How a page's external files are allowed: scripts by integrity hash (remembering each hash's origin), or by origin. */
+interface ExternalSources {
+  scriptHashes: string[]
+  scriptOrigins: string[]
+  styleOrigins: string[]
+  hashOrigins: Map<string, string>
 }
 
 interface Edit {
@@ -141,109 +149,109 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
   }
 
+  type Found = { integrity: string; digests?: Digests; what: string } | 'unknown' | 'skip'
+  type Where = ReturnType<typeof at>
+
+  /** A file of the site: its digests, or an error (missing) or warning (outside the site). */
+  const localFile = async (ref: ExternalRef, path: string, where: Where): Promise<Found> => {
+    if (!config.localIntegrity) return 'unknown'
+    let asset: Digests | undefined
+    try {
+      asset = await digests(path)
+    } catch (error) {
+      if (!(error instanceof OutsideSite)) throw error
+      warnings.push({ code: 'outside-site', message: `${ref.url} resolves to "${path}", which leads outside the site folder (${error.message}); it was not read and gets no integrity`, ...where, fix: 'copy the file into the build output instead of linking to it' })
+      return 'skip'
+    }
+    if (asset === undefined) {
+      errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${path}" in the site folder, and there is no such file`, ...where, fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
+      return 'skip'
+    }
+    return { integrity: `${config.integrityAlgorithm}-${asset[config.integrityAlgorithm]}`, digests: asset, what: path }
+  }
+
+  /** A file on another origin: pinned (fetched or from the lock), or why not. */
+  const remoteFile = async (ref: ExternalRef, href: string, where: Where): Promise<Found> => {
+    const outcome: RemoteOutcome = remoteIntegrity ? await remoteIntegrity(href) : { kind: 'off' }
+    if (outcome.kind === 'changed') {
+      errors.push({ code: 'remote-changed', message: `${href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`, ...where, fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file' })
+      return 'skip'
+    }
+    if (outcome.kind === 'failed') {
+      const problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
+      if (config.remote.onFetchError === 'error') {
+        errors.push(problem)
+        return 'skip'
+      }
+      warnings.push(problem)
+      return 'unknown'
+    }
+    if (outcome.kind === 'off') {
+      if (!ref.tag.attrs.has('integrity')) warnings.push({ code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity; it is allowed by its origin ${new URL(href).origin}`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' })
+      return 'unknown'
+    }
+    if (outcome.unverified) warnings.push({ code: 'remote-unverified', message: `${href} ${outcome.unverified}`, ...where })
+    if (outcome.noCors) warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
+    return { integrity: outcome.integrity, digests: outcome.bytes && digestsOf(outcome.bytes), what: `the bytes ${href} serves` }
+  }
+
   // External scripts and styles: integrity from the final bytes, and the sources that allow them.
   const integrityValues: Record<string, string> = {}
   const remote: string[] = []
-  const remoteSources: Record<Family, string[]> = { script: [], style: [] }
-  const remoteScriptHashes: Array<{ hash: string; origin: string }> = []
-  const localScriptHashes: string[] = []
+  const allowed: ExternalSources = { scriptHashes: [], scriptOrigins: [], styleOrigins: [], hashOrigins: new Map() }
   const slotOffsets: number[] = []
   for (const ref of scan.external) {
     if (ref.tag.editable && ref.tag.context === 'document') slotOffsets.push(ref.tag.nameEnd)
     if (ref.tag.context === 'srcdoc') continue
-    const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
-    if (target.kind === 'remote') {
-      const { href, origin } = target.url
-      push(remote, href)
-      const existing = ref.tag.attrs.get('integrity')?.value
-      const outcome: RemoteOutcome = remoteIntegrity ? await remoteIntegrity(href) : { kind: 'off' }
-      const where = at(ref.tag)
-      if (outcome.kind === 'changed') {
-        errors.push({ code: 'remote-changed', message: `${href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`, ...where, fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file' })
-        continue
-      }
-      if (outcome.kind === 'failed') {
-        const problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
-        if (config.remote.onFetchError === 'error') {
-          errors.push(problem)
-          continue
-        }
-        warnings.push(problem)
-      }
-      let pinned = existing
-      if (outcome.kind === 'pinned') {
-        if (outcome.unverified) warnings.push({ code: 'remote-unverified', message: `${href} ${outcome.unverified}`, ...where })
-        // Integrity on a cross-origin file needs a CORS response, or the browser refuses the file.
-        if (outcome.noCors) warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
-        if (existing !== undefined) {
-          const agrees = outcome.bytes ? integrityAccepts(existing, digestsOf(outcome.bytes)) : existing.trim() === outcome.integrity
-          if (!agrees) {
-            errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" does not match the bytes ${href} serves (${outcome.integrity}); browsers would refuse to load it`, ...where, fix: 'remove the attribute to let csp-seal pin the current file, or point the tag at the version you meant' })
-            continue
-          }
-        } else if (ref.tag.editable) {
-          edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${outcome.integrity}"` })
-          pinned = outcome.integrity
-        }
-        if (ref.tag.editable && !ref.tag.attrs.has('crossorigin')) edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
-      } else if (outcome.kind === 'off' && existing === undefined) {
-        warnings.push({ code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity; it is allowed by its origin ${origin}`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' })
-      }
-      if (pinned) integrityValues[ref.url] = pinned
-      // A pinned script is allowed by its own hash, so nothing else on that CDN can run; styles only by origin.
-      if (pinned && ref.destination === 'script' && outcome.kind === 'pinned' && config.remote.allow === 'integrity') remoteScriptHashes.push(...integrityHashes(pinned).map((hash) => ({ hash, origin })))
-      else push(remoteSources[ref.destination], origin)
-      continue
-    }
+    const target = resolveUrl(ref.url, file, scan.baseHref, config.base, config.localUrls)
     if (target.kind === 'unsupported') {
       warnings.push({ code: 'unsupported-url', message: `${excerpt(ref.url, 60)} ${target.reason}; csp-seal leaves it to your policy`, ...at(ref.tag) })
       continue
     }
-    let asset: Digests | undefined
-    try {
-      asset = await digests(target.path)
-    } catch (error) {
-      if (!(error instanceof OutsideSite)) throw error
-      warnings.push({ code: 'outside-site', message: `${ref.url} resolves to "${target.path}", which leads outside the site folder (${error.message}); it was not read and gets no integrity`, ...at(ref.tag), fix: 'copy the file into the build output instead of linking to it' })
-      continue
-    }
-    if (asset === undefined) {
-      errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${target.path}" in the site folder, and there is no such file`, ...at(ref.tag), fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
-      continue
-    }
+    if (target.kind === 'remote') push(remote, target.url.href)
+    const origin = target.kind === 'local' ? target.crossOrigin : target.url.origin
+    const found = target.kind === 'local' ? await localFile(ref, target.path, at(ref.tag)) : await remoteFile(ref, target.url.href, at(ref.tag))
+    if (found === 'skip') continue
     const existing = ref.tag.attrs.get('integrity')?.value
-    const value = `${config.integrityAlgorithm}-${asset[config.integrityAlgorithm]}`
-    let finalIntegrity = value
-    if (existing !== undefined) {
-      const accepted = integrityAccepts(existing, asset)
-      if (accepted !== true) {
-        errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${target.path} (${value})`}; browsers would refuse to load it`, ...at(ref.tag), fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
-        continue
+    let integrity = existing
+    if (found !== 'unknown') {
+      if (existing !== undefined) {
+        const accepted = found.digests ? integrityAccepts(existing, found.digests) : existing.trim() === found.integrity
+        if (accepted !== true) {
+          errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${found.what} (${found.integrity})`}; browsers would refuse to load it`, ...at(ref.tag), fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
+          continue
+        }
+      } else if (ref.tag.editable) {
+        edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${found.integrity}"` })
+        integrity = found.integrity
       }
-      finalIntegrity = existing
-    } else if (ref.tag.editable) {
-      edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${value}"` })
+      // Integrity on a cross-origin file needs a CORS request, or the browser refuses the file.
+      if (origin && ref.tag.editable && !ref.tag.attrs.has('crossorigin')) edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
     }
-    integrityValues[ref.url] = finalIntegrity
-    if (ref.destination === 'script' && ref.rel === 'script') {
-      for (const hash of integrityHashes(finalIntegrity)) push(localScriptHashes, hash)
+    if (integrity) integrityValues[ref.url] = integrity
+    if (ref.destination === 'style') {
+      if (origin) push(allowed.styleOrigins, origin)
+    } else if (origin && !(integrity && found !== 'unknown' && config.remote.allow === 'integrity')) {
+      push(allowed.scriptOrigins, origin)
+    } else if (integrity && (origin || !allowsSelf(policy, 'script-src-elem'))) {
+      // Allowed by its own hash (CSP3): nothing else on that origin can run, and 'strict-dynamic' lets it load.
+      for (const hash of integrityHashes(integrity)) {
+        push(allowed.scriptHashes, hash)
+        if (origin) allowed.hashOrigins.set(hash, origin)
+      }
     }
   }
-
-  // Local scripts are allowed by 'self' when the policy allows it; otherwise by their integrity hash (CSP3).
-  if (!allowsSelf(policy, 'script-src-elem')) for (const hash of localScriptHashes) push(scriptHashes, hash)
   if (!allowsSelf(policy, 'style-src-elem') && scan.external.some((r) => r.destination === 'style' && r.tag.context !== 'srcdoc')) {
-    warnings.push({ code: 'stylesheet-not-allowed', message: "the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash", file, fix: "add 'self' to style-src (or style-src-elem)" })
+    warnings.push({ code: 'stylesheet-not-allowed', message: 'the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash', file, fix: "add 'self' to style-src (or style-src-elem)" })
   }
 
   const weak = new Set<string>()
   const record = (outcome: { keptUnsafeInline?: string }) => outcome.keptUnsafeInline && weak.add(outcome.keptUnsafeInline)
-  const remoteHashes = [...new Set(remoteScriptHashes.map((r) => r.hash))]
-  const scripts = allow(policy, 'script', 'elem', [...scriptHashes, ...remoteHashes, ...remoteSources.script])
+  const scripts = allow(policy, 'script', 'elem', [...scriptHashes, ...allowed.scriptHashes, ...allowed.scriptOrigins])
   record(scripts)
-  // Where the user keeps 'unsafe-inline' for scripts no hash can be added: fall back to the CDN origins.
-  if (scripts.keptUnsafeInline && remoteScriptHashes.length) allow(policy, 'script', 'elem', [...new Set(remoteScriptHashes.map((r) => r.origin))])
-  record(allow(policy, 'style', 'elem', [...styleHashes, ...remoteSources.style]))
+  // Where the user keeps 'unsafe-inline' for scripts no hash can be added: fall back to the files' origins.
+  if (scripts.keptUnsafeInline) allow(policy, 'script', 'elem', [...new Set(allowed.hashOrigins.values())])
+  record(allow(policy, 'style', 'elem', [...styleHashes, ...allowed.styleOrigins]))
   if (scriptAttrHashes.length) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
   if (styleAttrHashes.length) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))
   for (const directive of weak) {

@@ -1,7 +1,8 @@
 const SITE = 'https://csp-seal.invalid'
 
 export type UrlTarget =
-  | { kind: 'local'; path: string }
+  /** A file of the site; `crossOrigin` is set when it is served from another origin (see `localUrls`). */
+  | { kind: 'local'; path: string; crossOrigin?: string }
   | { kind: 'remote'; url: URL }
   | { kind: 'unsupported'; reason: string }
 
@@ -10,7 +11,7 @@ export type UrlTarget =
  * address under `base`, or against its `<base href>`. Local URLs become site-relative file paths without
  * query or fragment; `..` cannot climb above the site root.
  */
-export function resolveUrl(raw: string, page: string, baseHref: string | undefined, base: string): UrlTarget {
+export function resolveUrl(raw: string, page: string, baseHref: string | undefined, base: string, localUrls: Record<string, string> = {}): UrlTarget {
   const written = raw.replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '')
   if (written === '') return { kind: 'unsupported', reason: 'is empty' }
   const pageUrl = new URL(base + page.split('/').map(encodeURIComponent).join('/'), SITE)
@@ -29,16 +30,26 @@ export function resolveUrl(raw: string, page: string, baseHref: string | undefin
     return { kind: 'unsupported', reason: 'is not a valid URL' }
   }
   if (url.origin !== SITE) {
+    for (const [prefix, folder] of Object.entries(localUrls)) {
+      if (!url.href.startsWith(prefix)) continue
+      const rest = safeDecode(url.pathname.slice(new URL(prefix).pathname.length))
+      if (rest === undefined || rest === '' || rest.endsWith('/')) return { kind: 'unsupported', reason: 'does not name a file' }
+      return { kind: 'local', path: folder + rest, crossOrigin: url.origin }
+    }
     if (url.protocol === 'http:' || url.protocol === 'https:') return { kind: 'remote', url }
     return { kind: 'unsupported', reason: `uses the ${url.protocol} scheme` }
   }
   if (!url.pathname.startsWith(base)) return { kind: 'unsupported', reason: `is outside the site's base path ${base}` }
-  let path: string
-  try {
-    path = decodeURIComponent(url.pathname.slice(base.length))
-  } catch {
-    return { kind: 'unsupported', reason: 'has a malformed percent-encoding' }
-  }
+  const path = safeDecode(url.pathname.slice(base.length))
+  if (path === undefined) return { kind: 'unsupported', reason: 'has a malformed percent-encoding' }
   if (path === '' || path.endsWith('/')) return { kind: 'unsupported', reason: 'names a folder, not a file' }
   return { kind: 'local', path }
+}
+
+function safeDecode(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path)
+  } catch {
+    return undefined
+  }
 }

@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs'
 
 /**
  * Vitest global setup: the browser tests drive Debian's Chromium (never a downloaded browser) and the
- * server tests start nginx. On a fresh Debian machine where they are missing and we are root, install
+ * server tests start nginx and run the Python recipe. On a fresh Debian machine where they are missing and we are root, install
  * them once with apt-get, so that `npm test` alone is enough; otherwise say exactly what to run.
  */
 const PACKAGES: Array<[binary: string, pkg: string]> = [
   ['/usr/bin/chromium', 'chromium'],
   ['/usr/sbin/nginx', 'nginx'],
+  ['/usr/bin/python3', 'python3'],
 ]
 
 export default function setup(): void {

@@ -7,6 +7,7 @@ import { HEADER_FORMATS, resolveConfig, type CspSealConfig, type HeaderFormat } 
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { formatProblem, SealError, type Problem } from '../problems.js'
 import { sealDirectory, type SiteResult } from '../seal/site.js'
+import { registerServerCommands } from './serve.js'
 
 const CONFIG_FILES = ['csp-seal.config.ts', 'csp-seal.config.mjs', 'csp-seal.config.js', 'csp-seal.config.json']
 
@@ -65,6 +66,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--dry-run', 'Plan and report, write nothing')
     .option('--report <file>', 'Write a JSON report of every page, hash and warning')
     .option('--quiet', 'Print only errors')
+  const serverCommands = registerServerCommands(cli)
   cli.help()
   cli.version(await packageVersion())
 
@@ -78,6 +80,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0
+  if (serverCommands.handles(cli.matchedCommandName)) return serverCommands.run(cli.matchedCommandName!, parsed, io, (flags) => loadConfig(flags, io.cwd))
   const flags = parsed.options as Flags
   const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
   try {

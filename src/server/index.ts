@@ -1,0 +1,18 @@
+/**
+ * `csp-seal/server`: the per-response nonce runtime for a sealed site (DESIGN.md rule 10).
+ *
+ * - {@link createHandler}: `(request: Request) => Promise<Response>` for fetch-style servers and Electron.
+ * - {@link createMiddleware}: `(req, res, next?) => void` for `http.createServer`, Express and Connect.
+ * - {@link applyNonce}: the pure transform (sealed bytes, manifest page, nonce) → (body, headers), for any
+ *   other server.
+ * - {@link writeNginxNonceTemplates}: nginx nonce mode (server-only templates + `sub_filter` + `$request_id`).
+ */
+export { createHandler, type FetchHandler } from './fetch.js'
+export { createMiddleware, type NodeMiddleware } from './node.js'
+export type { ServerOptions } from './site.js'
+export { applyNonce, generateNonce, isValidNonce, nonceMeta, policyWithNonce, type NoncedPage } from './transform.js'
+export { contentTypeOf } from './content-types.js'
+export { parseManifest, readManifest } from './manifest.js'
+export { writeNginxNonceTemplates, NGINX_NONCE_INCLUDE, type NginxNonceOptions, type NginxNonceResult } from './nginx.js'
+export type { Manifest, ManifestPage } from '../output/manifest.js'
+export type { NonceSlots } from '../seal/page.js'

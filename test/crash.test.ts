@@ -80,7 +80,7 @@ describe('crash safety', () => {
   })
 
   it('a CLI run killed with SIGKILL at any moment leaves old-or-new files, and a rerun completes', async () => {
-    const site = await bigSite(20)
+    const site = await bigSite(12)
     const before = await snapshot(site)
     const after = await sealedVersionOf(site)
     // How long a whole run takes here, to spread the kills over it.
@@ -104,6 +104,6 @@ describe('crash safety', () => {
       expect(await snapshot(dir)).toEqual(after)
       expect((await readdir(dir)).filter((f) => f.startsWith('.csp-seal'))).toEqual([])
     }
-  }, 180_000)
+  }, 300_000)
 })
 

@@ -126,7 +126,8 @@ describe('the Python recipe', () => {
       const res = await fetch(`${origin}/bom.html`)
       expect(res.headers.get('content-security-policy')).toBe(manifest.pages['bom.html']!.policy)
       expect(await res.text()).toContain('<!-- edited -->')
-      expect(output()).toContain('served hash-only')
+      // The server logs after it answers: give its output a moment under load.
+      await expect.poll(() => output(), { timeout: 10_000 }).toContain('served hash-only')
     } finally {
       await writeFile(file, original)
     }

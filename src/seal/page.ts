@@ -268,7 +268,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   if (config.meta && !config.reportOnly) {
     metaPolicy = metaPolicyOf(policy)
     const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
-    if (stripped.length) {
+    // Worth saying only when no header file will carry them (servers can still read them from the manifest).
+    if (stripped.length && config.headers.length === 0) {
       warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })
     }
     edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: metaTag(metaPolicy) })

@@ -38,7 +38,7 @@ export async function verifyHtml(source: string, { file, config, digests, policy
   for (const code of scan.inline) {
     const directive = code.element === 'script' ? 'script-src-elem' : 'style-src-elem'
     if (!allowsHash(checked, directive, cspHash(code.text, config.hashAlgorithm), false)) {
-      problems.push({ code: 'hash-drift', message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`, ...at(code.tag), fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again' })
+      problems.push({ code: 'hash-drift', message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`, ...at(code.tag), element: excerpt(`${html.slice(code.tag.start, code.tag.end)}${code.text}`), fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again' })
     }
   }
   if (config.styleAttributes === 'hash') {

@@ -3,8 +3,8 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterEach, describe, expect, it } from 'vitest'
-import { copyFixture, removeDir, snapshot } from './support/sites.js'
+import { describe, expect, it } from 'vitest'
+import { removeDir, snapshot, useTempDirs } from './support/sites.js'
 
 // The CLI as users run it: the built bin in a child process.
 const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname
@@ -18,15 +18,7 @@ const run = async (args: string[], cwd?: string) => {
   }
 }
 
-const dirs: string[] = []
-const fixture = async (name: string) => {
-  const dir = await copyFixture(name)
-  dirs.push(dir)
-  return dir
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map(removeDir))
-})
+const { fixture, track } = useTempDirs()
 
 describe('csp-seal CLI', () => {
   it('seals a folder, prints a summary, and --check passes afterwards', async () => {
@@ -100,7 +92,7 @@ describe('csp-seal CLI', () => {
   it('loads csp-seal.config.ts from the current folder; flags override it', async () => {
     const dir = await fixture('example-site')
     const cwd = await mkdtemp(join(tmpdir(), 'csp-seal-cwd-'))
-    dirs.push(cwd)
+    track(cwd)
     await writeFile(
       join(cwd, 'csp-seal.config.ts'),
       "import type { CspSealConfig } from 'csp-seal'\nconst config: CspSealConfig = { policy: \"default-src 'self'; img-src https://img.example.com\", headers: ['nginx'] }\nexport default config\n",
@@ -116,7 +108,7 @@ describe('csp-seal CLI', () => {
 
   it('reports a config file that does not load', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'csp-seal-cwd-'))
-    dirs.push(cwd)
+    track(cwd)
     await writeFile(join(cwd, 'broken.config.mjs'), 'export default {{')
     const result = await run(['x', '--config', 'broken.config.mjs'], cwd)
     expect(result.code).toBe(1)

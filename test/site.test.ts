@@ -1,18 +1,10 @@
 import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { parsePolicy, sealDirectory, SealError, type Manifest } from '../src/index.js'
-import { copyFixture, removeDir, snapshot } from './support/sites.js'
+import { copyFixture, snapshot, useTempDirs } from './support/sites.js'
 
-const dirs: string[] = []
-const fixture = async (name: string) => {
-  const dir = await copyFixture(name)
-  dirs.push(dir)
-  return dir
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map(removeDir))
-})
+const { fixture, track } = useTempDirs()
 
 describe('sealDirectory', () => {
   it('seals every .html and .htm page, nested, and writes the manifest and header files', async () => {
@@ -110,7 +102,7 @@ describe('sealDirectory', () => {
     it(`never reads a file outside the site folder through a symlink: warns and leaves the tag alone (workers: ${workers})`, async () => {
       const dir = await fixture('example-site')
       const outside = await copyFixture('bad-site')
-      dirs.push(outside)
+      track(outside)
       await rm(join(dir, 'assets/app.js'))
       await symlink(join(outside, 'assets/site.css'), join(dir, 'assets/app.js'))
       const result = await sealDirectory(dir, {}, { workers })

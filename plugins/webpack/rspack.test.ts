@@ -11,43 +11,20 @@
  * - production, a 'strict-dynamic' policy (no 'self' for scripts): the page's scripts pass by hash (inline) and by
  *   their integrity hash (files, CDN), the lazy chunk by trust from the runtime that inserts it.
  */
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeVisit, launchBrowser, visit, type Browser } from '../../test/support/browser.js'
-import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { describeVisit, visit } from '../../test/support/browser.js'
+import { startStaticServer } from '../../test/support/static-server.js'
 import {
-  build, CDN_DIR, checkPage, checkPayloads, injectPayloads, startNonceServer, tempDir, waitForRan, withServer, type AppOptions, type BuildResult,
+  checkPage, checkPayloads, injectPayloads, startNonceServer, waitForRan, withServer, type BuildResult, useBuildHarness,
 } from '../../test/support/webpack-app.js'
 
 const PAGES = ['index.html', 'about/index.html', 'static/plain.html']
 const RUNTIME_WARNINGS = /\((style-loader|lazy-chunk-integrity|lazy-chunks-blocked|cross-origin-loading)\)/
 
 describe('csp-seal/webpack on Rspack, in Chromium', () => {
-  let browser: Browser
-  let cdn: StaticServer
-  let foreign: StaticServer
-  const dirs: string[] = []
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    cdn = await startStaticServer(CDN_DIR, { cors: true })
-    foreign = await startStaticServer(CDN_DIR, { cors: true })
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    await cdn?.close()
-    await foreign?.close()
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
-  })
-
-  async function buildApp(name: string, options: Omit<AppOptions, 'out' | 'cdnOrigin'>): Promise<{ out: string; result: BuildResult }> {
-    const dir = await tempDir(`rspack-${name}`)
-    dirs.push(dir)
-    const out = join(dir, 'dist')
-    return { out, result: await build('rspack', { ...options, out, cdnOrigin: cdn.origin }) }
-  }
+  const { harness, buildApp } = useBuildHarness('rspack')
 
   describe('production, nonce: true, rspack.SubresourceIntegrityPlugin, style-loader', () => {
     let out: string
@@ -71,21 +48,21 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
     for (const file of PAGES) {
       it(`${file}, served by csp-seal/server with a nonce: everything works, zero violations`, async () => {
         await withServer(startNonceServer(out), async (server) => {
-          await checkPage(expect, browser, server.origin, file)
+          await checkPage(expect, harness.browser, server.origin, file)
           expect(server.logged).toEqual([])
         })
       })
     }
 
     it('injected payloads are blocked: inline script, handler, foreign and unlisted CDN scripts, inline style', async () => {
-      await withServer(startNonceServer(out), (server) => checkPayloads(expect, browser, server.origin, foreign.origin, cdn.origin))
+      await withServer(startNonceServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin))
     })
 
     it('a tampered lazy chunk is refused: the runtime loads it with its integrity', async () => {
       const lazy = (await readdir(out)).find((f) => /^lazy\..*\.js$/.test(f))!
       const tamper = (path: string) => (path === `/${lazy}` ? "window.__ran.push('lazy')" : undefined)
       await withServer(startNonceServer(out, tamper), async (server) => {
-        const v = await visit(browser, `${server.origin}/`, { waitFor: 500 })
+        const v = await visit(harness.browser, `${server.origin}/`, { waitFor: 500 })
         try {
           const info = describeVisit(v)
           expect(v.ran, info).toContain('main')
@@ -114,12 +91,12 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
 
     for (const file of PAGES) {
       it(`${file}, static hosting: everything works, zero violations`, async () => {
-        await withServer(startStaticServer(out), (server) => checkPage(expect, browser, server.origin, file))
+        await withServer(startStaticServer(out), (server) => checkPage(expect, harness.browser, server.origin, file))
       })
     }
 
     it('injected payloads are blocked, inline styles included', async () => {
-      await withServer(startStaticServer(out), (server) => checkPayloads(expect, browser, server.origin, foreign.origin, cdn.origin))
+      await withServer(startStaticServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin))
     })
   })
 
@@ -143,16 +120,16 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
 
     for (const file of PAGES) {
       it(`${file}, static hosting: everything works, zero violations`, async () => {
-        await withServer(startStaticServer(out), (server) => checkPage(expect, browser, server.origin, file))
+        await withServer(startStaticServer(out), (server) => checkPage(expect, harness.browser, server.origin, file))
       })
     }
 
     it("injected handlers and styles are blocked; scripts that a script inserts run: the 'strict-dynamic' model", async () => {
       await withServer(startStaticServer(out), async (server) => {
-        const v = await visit(browser, `${server.origin}/`)
+        const v = await visit(harness.browser, `${server.origin}/`)
         try {
           await waitForRan(v.page, 'lazy')
-          await injectPayloads(v.page, foreign.origin, cdn.origin)
+          await injectPayloads(v.page, harness.foreign.origin, harness.cdn.origin)
           await v.collect()
           const info = describeVisit(v)
           expect(v.ran, info).not.toContain('evil-handler')
@@ -183,7 +160,7 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
 
     for (const file of PAGES) {
       it(`/app/${file}: everything works, zero violations`, async () => {
-        await withServer(startNonceServer(out), (server) => checkPage(expect, browser, `${server.origin}/app`, file))
+        await withServer(startNonceServer(out), (server) => checkPage(expect, harness.browser, `${server.origin}/app`, file))
       })
     }
   })

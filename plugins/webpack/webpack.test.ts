@@ -9,43 +9,20 @@
  * - development, CSS as files (experiments.css; the lazy chunk's stylesheet is a <link> the runtime inserts):
  *   static hosting, zero violations, injected styles blocked.
  */
-import { readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { computedStyle, describeVisit, launchBrowser, visit, type Browser } from '../../test/support/browser.js'
-import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { computedStyle, describeVisit, visit } from '../../test/support/browser.js'
+import { startStaticServer } from '../../test/support/static-server.js'
 import {
-  build, CDN_DIR, checkPage, checkPayloads, startNonceServer, tempDir, waitForRan, withServer, type AppOptions, type BuildResult,
+  checkPage, checkPayloads, startNonceServer, waitForRan, withServer, type BuildResult, useBuildHarness,
 } from '../../test/support/webpack-app.js'
 
 const PAGES = ['index.html', 'about/index.html', 'static/plain.html']
 const RUNTIME_WARNINGS = /\((style-loader|lazy-chunk-integrity|lazy-chunks-blocked|cross-origin-loading)\)/
 
 describe('csp-seal/webpack on webpack 5, in Chromium', () => {
-  let browser: Browser
-  let cdn: StaticServer
-  let foreign: StaticServer
-  const dirs: string[] = []
-
-  beforeAll(async () => {
-    browser = await launchBrowser()
-    cdn = await startStaticServer(CDN_DIR, { cors: true })
-    foreign = await startStaticServer(CDN_DIR, { cors: true })
-  })
-
-  afterAll(async () => {
-    await browser?.close()
-    await cdn?.close()
-    await foreign?.close()
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
-  })
-
-  async function buildApp(name: string, options: Omit<AppOptions, 'out' | 'cdnOrigin'>): Promise<{ out: string; result: BuildResult }> {
-    const dir = await tempDir(`webpack-${name}`)
-    dirs.push(dir)
-    const out = join(dir, 'dist')
-    return { out, result: await build('webpack', { ...options, out, cdnOrigin: cdn.origin }) }
-  }
+  const { harness, buildApp } = useBuildHarness('webpack')
 
   describe('production, nonce: true, webpack-subresource-integrity', () => {
     let out: string
@@ -61,7 +38,7 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
       const manifest = JSON.parse(await readFile(join(out, 'csp-seal.json'), 'utf8'))
       expect(Object.keys(manifest.pages).sort()).toEqual([...PAGES].sort())
       // The CDN script is pinned (fetched at build time) and allowed by its hash, not by its origin.
-      expect(manifest.pages['index.html'].policy).not.toContain(cdn.origin)
+      expect(manifest.pages['index.html'].policy).not.toContain(harness.cdn.origin)
       const html = await readFile(join(out, 'index.html'), 'utf8')
       expect(html).toMatch(/<script src=http:\/\/127\.0\.0\.1:\d+\/cdn\.js integrity="sha384-[^"]+" crossorigin="anonymous">/)
       // The bootstrap that hands the nonce to the webpack runtime is bundled in front of the entry.
@@ -72,7 +49,7 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
     for (const file of PAGES) {
       it(`${file}, served by csp-seal/server with a nonce: everything works, zero violations`, async () => {
         await withServer(startNonceServer(out), async (server) => {
-          await checkPage(expect, browser, server.origin, file)
+          await checkPage(expect, harness.browser, server.origin, file)
           expect(server.logged).toEqual([])
         })
       })
@@ -93,14 +70,14 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
     })
 
     it('injected payloads are blocked: inline script, handler, foreign and unlisted CDN scripts, inline style', async () => {
-      await withServer(startNonceServer(out), (server) => checkPayloads(expect, browser, server.origin, foreign.origin, cdn.origin))
+      await withServer(startNonceServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin))
     })
 
     it('a tampered lazy chunk is refused: the runtime loads it with its integrity', async () => {
       const lazy = (await readdir(out)).find((f) => /^lazy\..*\.js$/.test(f))!
       const tamper = (path: string) => (path === `/${lazy}` ? "window.__ran.push('lazy')" : undefined)
       await withServer(startNonceServer(out, tamper), async (server) => {
-        const v = await visit(browser, `${server.origin}/`, { waitFor: 500 })
+        const v = await visit(harness.browser, `${server.origin}/`, { waitFor: 500 })
         try {
           const info = describeVisit(v)
           expect(v.ran, info).toContain('main')
@@ -114,7 +91,7 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
 
     it('served as static files (hash-only): scripts and the lazy chunk run; only style-loader <style> tags are blocked', async () => {
       await withServer(startStaticServer(out), async (server) => {
-        const v = await visit(browser, `${server.origin}/`)
+        const v = await visit(harness.browser, `${server.origin}/`)
         try {
           await waitForRan(v.page, 'lazy')
           await v.collect()
@@ -151,12 +128,12 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
 
     for (const file of PAGES) {
       it(`${file}, static hosting: everything works, zero violations`, async () => {
-        await withServer(startStaticServer(out), (server) => checkPage(expect, browser, server.origin, file))
+        await withServer(startStaticServer(out), (server) => checkPage(expect, harness.browser, server.origin, file))
       })
     }
 
     it('injected scripts and handlers are blocked (an injected style applies: the price of unsafe-inline)', async () => {
-      await withServer(startStaticServer(out), (server) => checkPayloads(expect, browser, server.origin, foreign.origin, cdn.origin, { styles: false }))
+      await withServer(startStaticServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin, { styles: false }))
     })
   })
 
@@ -176,12 +153,12 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
 
     for (const file of PAGES) {
       it(`${file}, static hosting: everything works, zero violations`, async () => {
-        await withServer(startStaticServer(out), (server) => checkPage(expect, browser, server.origin, file))
+        await withServer(startStaticServer(out), (server) => checkPage(expect, harness.browser, server.origin, file))
       })
     }
 
     it('injected payloads are blocked, inline styles included', async () => {
-      await withServer(startStaticServer(out), (server) => checkPayloads(expect, browser, server.origin, foreign.origin, cdn.origin))
+      await withServer(startStaticServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin))
     })
   })
 })

@@ -1,6 +1,7 @@
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { afterEach } from 'vitest'
 
 export const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname
 
@@ -24,4 +25,17 @@ export async function snapshot(dir: string): Promise<Map<string, Buffer>> {
 
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true })
+}
+
+/** Temp folders for one test file, removed after each test: `fixture(name)` copies a fixture, `track(dir)` adopts one. */
+export function useTempDirs() {
+  const dirs: string[] = []
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map(removeDir))
+  })
+  const track = <T extends string>(dir: T): T => {
+    dirs.push(dir)
+    return dir
+  }
+  return { track, fixture: async (name: string) => track(await copyFixture(name)) }
 }

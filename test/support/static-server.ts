@@ -17,6 +17,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { contentTypeOf } from '../../src/server/content-types.js';
 
 export interface StaticServerOptions {
   /**
@@ -36,41 +37,6 @@ export interface StaticServer {
   /** Request paths (with query string) in arrival order. */
   requests: string[];
   close(): Promise<void>;
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.htm': 'text/html; charset=utf-8',
-  '.xhtml': 'application/xhtml+xml; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.cjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.webmanifest': 'application/manifest+json; charset=utf-8',
-  '.txt': 'text/plain; charset=utf-8',
-  '.xml': 'application/xml; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.ico': 'image/x-icon',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.otf': 'font/otf',
-  '.wasm': 'application/wasm',
-  '.pdf': 'application/pdf',
-  '.mp4': 'video/mp4',
-  '.webm': 'video/webm',
-};
-
-export function contentTypeFor(filePath: string): string {
-  return CONTENT_TYPES[path.extname(filePath).toLowerCase()] ?? 'application/octet-stream';
 }
 
 /** Resolve a URL path to a file inside `root` (a real path), or null if it is not servable. */
@@ -179,7 +145,7 @@ export async function startStaticServer(dir: string, opts: StaticServerOptions =
       bytes = typeof out === 'string' ? Buffer.from(out, 'utf8') : Buffer.from(out);
     }
     const extra = opts.headers?.(servedPath) ?? {};
-    send(res, 200, { ...base, 'Content-Type': contentTypeFor(found.file), ...extra }, bytes, head);
+    send(res, 200, { ...base, 'Content-Type': contentTypeOf(found.file), ...extra }, bytes, head);
   };
 
   const server = createServer((req, res) => {

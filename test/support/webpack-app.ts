@@ -7,7 +7,7 @@
  * own style-loader stylesheet. Every script pushes an id into window.__ran; every stylesheet colours an element.
  */
 import { readFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -18,7 +18,9 @@ import webpack, { type Configuration } from 'webpack'
 import { SubresourceIntegrityPlugin } from 'webpack-subresource-integrity'
 import { CspSealPlugin, type CspSealConfig } from '../../plugins/webpack/index.js'
 import { createMiddleware } from '../../src/server/index.js'
-import { computedStyle, describeVisit, visit, type Browser, type Page, type Visit } from './browser.js'
+import { afterAll, beforeAll } from 'vitest'
+import { computedStyle, describeVisit, launchBrowser, visit, type Browser, type Page, type Visit } from './browser.js'
+import { startStaticServer, type StaticServer } from './static-server.js'
 import { FIXTURES } from './sites.js'
 
 export const APP = join(FIXTURES, 'webpack-app')
@@ -312,4 +314,31 @@ export async function withServer<S extends { origin: string; close(): Promise<vo
   } finally {
     await server.close()
   }
+}
+
+/**
+ * What every bundler test file shares: one Chromium, a CDN origin and a foreign origin (both serving
+ * fixtures/webpack-app/cdn), and builds into temp folders that are removed after the file.
+ */
+export function useBuildHarness(bundler: Bundler) {
+  const harness = {} as { browser: Browser; cdn: StaticServer; foreign: StaticServer }
+  const dirs: string[] = []
+  beforeAll(async () => {
+    harness.browser = await launchBrowser()
+    harness.cdn = await startStaticServer(CDN_DIR, { cors: true })
+    harness.foreign = await startStaticServer(CDN_DIR, { cors: true })
+  })
+  afterAll(async () => {
+    await harness.browser?.close()
+    await harness.cdn?.close()
+    await harness.foreign?.close()
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  })
+  const buildApp = async (name: string, options: Omit<AppOptions, 'out' | 'cdnOrigin'>): Promise<{ out: string; result: BuildResult }> => {
+    const dir = await tempDir(`${bundler}-${name}`)
+    dirs.push(dir)
+    const out = join(dir, 'dist')
+    return { out, result: await build(bundler, { ...options, out, cdnOrigin: harness.cdn.origin }) }
+  }
+  return { harness, buildApp }
 }

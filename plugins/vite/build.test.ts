@@ -3,38 +3,20 @@
  * Vite API, then loaded in real Chromium from a plain static server and through `vite preview`. Every script
  * runs, every style applies, nothing is blocked; what an attacker would inject is blocked.
  */
-import { mkdtempSync } from 'node:fs'
 import { mkdir, readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CspSealConfig } from '../../src/config.js'
 import type { Manifest } from '../../src/output/manifest.js'
-import { describeVisit, launchBrowser, visit, type Browser, type Visit } from '../../test/support/browser.js'
-import { removeDir } from '../../test/support/sites.js'
+import { describeVisit, visit, type Visit } from '../../test/support/browser.js'
 import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
 import {
   expectInjectionsBlocked, expectWorking, freePort, metaPolicy, mpaInput, MPA, MPA_PAGES, recordingLogger, SPA, SPA_PAGE,
-  VITES, type PageExpectation, type Recorded, type ViteApi,
+  VITES, type PageExpectation, type Recorded, type ViteApi, useViteHarness,
 } from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
-let browser: Browser
-let cdn: StaticServer
-// Created at once: options() below runs while the tests are collected.
-const work = mkdtempSync(join(tmpdir(), 'csp-seal-vite-build-'))
-
-beforeAll(async () => {
-  browser = await launchBrowser()
-  // The second local origin: the fixture's CDN script (pinned by integrity) and a foreign script on the same CDN.
-  cdn = await startStaticServer(join(SPA, 'cdn'), { cors: true })
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await cdn?.close()
-  await removeDir(work)
-})
+const { harness, work } = useViteHarness('build')
 
 /** csp-seal options for a test: the remote lock file and cache go to the temp folder, never into the fixture. */
 function options(name: string, extra: CspSealConfig = {}): CspSealConfig {
@@ -58,7 +40,7 @@ async function buildApp(api: ViteApi, name: string, root: string, seal: CspSealC
     customLogger: log.logger,
     logLevel: 'warn',
     cacheDir: join(work, `${name}-vite-cache`),
-    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) },
+    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
     ...rest,
     build: { outDir: out, emptyOutDir: true, ...buildOptions },
     plugins: [cspSeal(seal)],
@@ -85,7 +67,7 @@ async function startPreview(api: ViteApi, root: string, outDir: string, seal: Cs
 }
 
 async function expectPage(origin: string, page: PageExpectation, injectFrom?: string, also?: (v: Visit) => Promise<void>) {
-  const v = await visit(browser, `${origin}/${page.path}`)
+  const v = await visit(harness.browser, `${origin}/${page.path}`)
   try {
     await expectWorking(v, page)
     await also?.(v)
@@ -125,15 +107,15 @@ for (const vite of VITES) {
         expect(tag).toContain(`integrity="${integrityOf(bytes)}"`)
       }
       // The CDN script is pinned and allowed by its own hash, not by the CDN's origin.
-      expect(html).toMatch(new RegExp(`<script src="${cdn.origin}/cdn.js" integrity="sha384-[^"]+" crossorigin="anonymous">`))
-      expect(policy).not.toContain(cdn.origin)
+      expect(html).toMatch(new RegExp(`<script src="${harness.cdn.origin}/cdn.js" integrity="sha384-[^"]+" crossorigin="anonymous">`))
+      expect(policy).not.toContain(harness.cdn.origin)
       expect(app.log.lines.some((l) => /csp-seal.*sealed 1 page/.test(l))).toBe(true)
       // The default policy's frame-ancestors cannot live in a meta tag: said through Vite's logger.
       expect(app.log.warnings.some((w) => w.includes('frame-ancestors cannot be set by a meta tag'))).toBe(true)
     })
 
     it('works in Chromium from a static server: lazy chunks, preloads, CSS, import map, CDN; zero violations', async () => {
-      await expectPage(site.origin, SPA_PAGE, `${cdn.origin}/evil.js`, async (v) => {
+      await expectPage(site.origin, SPA_PAGE, `${harness.cdn.origin}/evil.js`, async (v) => {
         // Vite's preload helper ran under the policy: it added these tags for the lazy chunks.
         const added = await v.page.evaluate(() => Array.from(document.querySelectorAll('link:not([integrity])')).map((l) => `${l.getAttribute('rel')} ${new URL((l as HTMLLinkElement).href).pathname}`))
         expect(added).toEqual(expect.arrayContaining([expect.stringMatching(/^modulepreload \/assets\/dep-.*\.js$/), expect.stringMatching(/^stylesheet \/assets\/lazy-.*\.css$/), expect.stringMatching(/^stylesheet \/assets\/dep-.*\.css$/)]))
@@ -146,7 +128,7 @@ for (const vite of VITES) {
           ? bytes.toString('utf8').replace('</body>', `<script>window.__ran.push('evil:stored')</script><img src="data:," onload="window.__ran.push('evil:onload')"></body>`)
           : bytes),
       })
-      const v = await visit(browser, `${injected.origin}/`)
+      const v = await visit(harness.browser, `${injected.origin}/`)
       try {
         await v.page.waitForTimeout(200)
         await v.collect()
@@ -163,7 +145,7 @@ for (const vite of VITES) {
     it('vite preview serves it through the runtime with the manifest headers; zero violations', async () => {
       const preview = await startPreview(api, SPA, app.out, seal)
       try {
-        const headers = await expectPage(preview.origin, SPA_PAGE, `${cdn.origin}/evil.js`)
+        const headers = await expectPage(preview.origin, SPA_PAGE, `${harness.cdn.origin}/evil.js`)
         const page = app.manifest.pages['index.html']!
         expect(headers['content-security-policy']).toBe(page.headers['Content-Security-Policy'])
         // The header carries what the meta tag cannot.
@@ -182,7 +164,7 @@ for (const vite of VITES) {
       const nonces: string[] = []
       try {
         for (let i = 0; i < 2; i++) {
-          const v = await visit(browser, `${preview.origin}/`)
+          const v = await visit(harness.browser, `${preview.origin}/`)
           try {
             await expectWorking(v, SPA_PAGE)
             const header = v.response?.headers()['content-security-policy'] ?? ''
@@ -190,7 +172,7 @@ for (const vite of VITES) {
             expect(nonce, header).toBeDefined()
             // The runtime's meta is what Vite's preload helper reads for the <link> tags it adds.
             expect(await v.page.evaluate(() => (document.querySelector('meta[property=csp-nonce]') as HTMLMetaElement | null)?.nonce)).toBe(nonce)
-            if (i === 1) await expectInjectionsBlocked(v, `${cdn.origin}/evil.js`, { nonce: nonces[0] })
+            if (i === 1) await expectInjectionsBlocked(v, `${harness.cdn.origin}/evil.js`, { nonce: nonces[0] })
             nonces.push(nonce!)
           } finally {
             await v.close()
@@ -204,7 +186,7 @@ for (const vite of VITES) {
 
     it('vite preview of a build that was not sealed says so once and serves it as it is', async () => {
       const plain = join(work, `unsealed-${vite.major}`)
-      await api.build({ root: SPA, configFile: false, logLevel: 'silent', cacheDir: join(work, 'unsealed-cache'), define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) }, build: { outDir: plain, emptyOutDir: true } })
+      await api.build({ root: SPA, configFile: false, logLevel: 'silent', cacheDir: join(work, 'unsealed-cache'), define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) }, build: { outDir: plain, emptyOutDir: true } })
       const preview = await startPreview(api, SPA, plain, seal)
       try {
         for (let i = 0; i < 2; i++) {
@@ -270,7 +252,7 @@ for (const vite of VITES) {
 
     for (const page of MPA_PAGES) {
       it(`${page.path || '/'} works in Chromium from a static server and through vite preview`, async () => {
-        await expectPage(site.origin, page, `${cdn.origin}/evil.js`)
+        await expectPage(site.origin, page, `${harness.cdn.origin}/evil.js`)
         const preview = await startPreview(api, MPA, app.out, seal)
         try {
           const headers = await expectPage(preview.origin, page)
@@ -308,7 +290,7 @@ for (const vite of VITES) {
         await api.build({
           root: SPA, configFile: false, customLogger: log.logger, logLevel: 'warn', cacheDir: join(work, `absolute-${vite.major}-cache`),
           base: `${files.origin}/app/`,
-          define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) },
+          define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
           build: { outDir: join(root, 'app'), emptyOutDir: true },
           plugins: [cspSeal(options(`absolute-${vite.major}`))],
         })
@@ -317,7 +299,7 @@ for (const vite of VITES) {
         expect(metaPolicy(html)).toMatch(new RegExp(`script-src 'self' [^;]*${files.origin}`))
         const pages = await startStaticServer(join(root, 'app'))
         try {
-          await expectPage(pages.origin, SPA_PAGE, `${cdn.origin}/evil.js`)
+          await expectPage(pages.origin, SPA_PAGE, `${harness.cdn.origin}/evil.js`)
         } finally {
           await pages.close()
         }
@@ -350,7 +332,7 @@ for (const vite of VITES) {
       // The static server serves the folder above the build, so the site lives at /app/.
       const site = await startStaticServer(join(app.out, '..'))
       try {
-        await expectPage(`${site.origin}/app`, SPA_PAGE, `${cdn.origin}/evil.js`)
+        await expectPage(`${site.origin}/app`, SPA_PAGE, `${harness.cdn.origin}/evil.js`)
       } finally {
         await site.close()
       }

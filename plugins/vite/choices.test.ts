@@ -9,32 +9,16 @@
  *   integrity hash); lazy chunks make the build fail (verify.test.ts) unless the pages are served with a nonce
  *   (`nonce: true` and csp-seal/server), which the entry passes on to everything it imports.
  */
-import { mkdtempSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { describeVisit, launchBrowser, visit, type Browser } from '../../test/support/browser.js'
-import { removeDir } from '../../test/support/sites.js'
-import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
-import { expectWorking, freePort, metaPolicy, mpaInput, MPA, MPA_PAGES, recordingLogger, SPA, SPA_PAGE, VITES, waitForRan } from '../../test/support/vite.js'
+import { describe, expect, it } from 'vitest'
+import { describeVisit, visit } from '../../test/support/browser.js'
+import { startStaticServer } from '../../test/support/static-server.js'
+import { expectWorking, freePort, metaPolicy, mpaInput, MPA, MPA_PAGES, recordingLogger, SPA, SPA_PAGE, VITES, waitForRan, useViteHarness } from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
 const STRICT_DYNAMIC = "script-src 'strict-dynamic'; style-src 'self'; img-src data:; object-src 'none'; base-uri 'none'"
-const work = mkdtempSync(join(tmpdir(), 'csp-seal-vite-choices-'))
-let browser: Browser
-let cdn: StaticServer
-
-beforeAll(async () => {
-  browser = await launchBrowser()
-  cdn = await startStaticServer(join(SPA, 'cdn'), { cors: true })
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await cdn?.close()
-  await removeDir(work)
-})
+const { harness, work } = useViteHarness('choices')
 
 for (const vite of VITES) {
   describe(`${vite.name}: a 'strict-dynamic' policy`, () => {
@@ -55,7 +39,7 @@ for (const vite of VITES) {
           expect(scriptSrc).toContain(`'strict-dynamic'`)
           expect(scriptSrc).toContain(`'${entry}'`)
           expect(scriptSrc).not.toContain("'self'")
-          const v = await visit(browser, `${site.origin}/${page.path}`)
+          const v = await visit(harness.browser, `${site.origin}/${page.path}`)
           try {
             await expectWorking(v, page)
           } finally {
@@ -72,12 +56,12 @@ for (const vite of VITES) {
       const out = join(work, `spa-${vite.major}`)
       await api.build({
         root: SPA, configFile: false, customLogger: recordingLogger().logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
-        define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) },
+        define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
         build: { outDir: out, emptyOutDir: true },
         plugins: [cspSeal({ policy: STRICT_DYNAMIC, remote: { lockFile: join(work, `lock-${vite.major}.json`), cacheDir: join(work, 'remote-cache') } })],
       })
       const site = await startStaticServer(out)
-      const v = await visit(browser, `${site.origin}/`)
+      const v = await visit(harness.browser, `${site.origin}/`)
       try {
         const ran = SPA_PAGE.ran.filter((id) => id !== 'spa:importmap')
         await waitForRan(v, ran)
@@ -91,7 +75,7 @@ for (const vite of VITES) {
           const script = document.createElement('script')
           script.src = src
           document.body.append(script)
-        }, `${cdn.origin}/evil.js`)
+        }, `${harness.cdn.origin}/evil.js`)
         await waitForRan(v, ['evil:cdn'])
         expect(v.ran, describeVisit(v)).toContain('evil:cdn')
       } finally {
@@ -117,7 +101,7 @@ for (const vite of VITES) {
       const site = await startStaticServer(out)
       try {
         for (const page of MPA_PAGES) {
-          const v = await visit(browser, `${site.origin}/${page.path}`)
+          const v = await visit(harness.browser, `${site.origin}/${page.path}`)
           try {
             await expectWorking(v, page)
           } finally {
@@ -149,7 +133,7 @@ for (const vite of VITES) {
       })
       try {
         const page = MPA_PAGES[1]!
-        const alone = await visit(browser, `${site.origin}/${page.path}`)
+        const alone = await visit(harness.browser, `${site.origin}/${page.path}`)
         try {
           await alone.page.waitForTimeout(200)
           await alone.collect()
@@ -158,7 +142,7 @@ for (const vite of VITES) {
           await alone.close()
         }
         for (const page of MPA_PAGES) {
-          const v = await visit(browser, `http://127.0.0.1:${port}/${page.path}`)
+          const v = await visit(harness.browser, `http://127.0.0.1:${port}/${page.path}`)
           try {
             await expectWorking(v, page)
             const header = v.response?.headers()['content-security-policy'] ?? ''

@@ -8,24 +8,12 @@ import { join } from 'node:path'
 import type { ViteDevServer } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CspSealConfig } from '../../src/config.js'
-import { describeVisit, launchBrowser, visit, type Browser, type Visit } from '../../test/support/browser.js'
+import { describeVisit, visit, type Visit } from '../../test/support/browser.js'
 import { copyFixture, removeDir } from '../../test/support/sites.js'
-import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
-import { expectInjectionsBlocked, expectWorking, freePort, recordingLogger, SPA, SPA_PAGE, VITES, type Recorded, type ViteApi } from '../../test/support/vite.js'
+import { expectInjectionsBlocked, expectWorking, freePort, recordingLogger, SPA_PAGE, VITES, type Recorded, type ViteApi, useViteHarness } from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
-let browser: Browser
-let cdn: StaticServer
-
-beforeAll(async () => {
-  browser = await launchBrowser()
-  cdn = await startStaticServer(join(SPA, 'cdn'), { cors: true })
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await cdn?.close()
-})
+const { harness } = useViteHarness('dev')
 
 interface Dev {
   origin: string
@@ -45,7 +33,7 @@ async function startDev(api: ViteApi, seal: CspSealConfig = {}): Promise<Dev> {
     configFile: false,
     customLogger: log.logger,
     cacheDir: join(root, '.vite-cache'),
-    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) },
+    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
     server: { host: '127.0.0.1', port, strictPort: true },
     plugins: [cspSeal(seal)],
   })
@@ -98,7 +86,7 @@ for (const vite of VITES) {
     it('sends the policy as a header with a fresh nonce per response; everything runs, nothing is blocked', async () => {
       const seen: string[] = []
       for (let i = 0; i < 2; i++) {
-        const v = await visit(browser, `${dev.origin}/`)
+        const v = await visit(harness.browser, `${dev.origin}/`)
         try {
           await expectWorking(v, SPA_PAGE)
           const header = v.response?.headers()['content-security-policy']
@@ -113,7 +101,7 @@ for (const vite of VITES) {
           const { meta, missing } = await nonceEverywhere(v)
           expect(meta).toBe(nonce)
           expect(missing, describeVisit(v)).toEqual([])
-          if (i === 1) await expectInjectionsBlocked(v, `${cdn.origin}/evil.js`, { nonce: seen[0] })
+          if (i === 1) await expectInjectionsBlocked(v, `${harness.cdn.origin}/evil.js`, { nonce: seen[0] })
           seen.push(nonce!)
         } finally {
           await v.close()
@@ -140,7 +128,7 @@ for (const vite of VITES) {
     })
 
     it('HMR connects and updates CSS under the policy (same-origin websocket: no relaxation needed)', async () => {
-      const v = await visit(browser, `${dev.origin}/`)
+      const v = await visit(harness.browser, `${dev.origin}/`)
       const css = join(dev.root, 'src/main.css')
       const original = await readFile(css, 'utf8')
       try {
@@ -163,7 +151,7 @@ for (const vite of VITES) {
       const strict = await startDev(api, { policy: "default-src 'self'; img-src data:; connect-src 'none'; object-src 'none'" })
       try {
         for (let i = 0; i < 2; i++) {
-          const v = await visit(browser, `${strict.origin}/`)
+          const v = await visit(harness.browser, `${strict.origin}/`)
           try {
             await expectWorking(v, SPA_PAGE)
             await waitForHmr(v)
@@ -187,10 +175,10 @@ for (const vite of VITES) {
       try {
         // Said when the server starts, before any page is served.
         expect(uir.log.warnings.some((w) => w.includes('upgrade-insecure-requests cannot be honoured by a plain-http dev server'))).toBe(true)
-        const v = await visit(browser, `${uir.origin}/`)
+        const v = await visit(harness.browser, `${uir.origin}/`)
         try {
           await expectWorking(v, SPA_PAGE)
-          // On 127.0.0.1 the browser does not upgrade, so the directive stays.
+          // On 127.0.0.1 the harness.browser does not upgrade, so the directive stays.
           expect(v.response?.headers()['content-security-policy']).toContain('upgrade-insecure-requests')
         } finally {
           await v.close()

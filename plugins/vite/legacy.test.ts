@@ -4,33 +4,17 @@
  * the Safari 10.1 nomodule fix, SystemJS start-up) and pins its polyfill chunk; what a strict policy still
  * blocks is its modern chunks' `import 'data:text/javascript,…'` feature check, which the build warns about.
  */
-import { mkdtempSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import legacy from '@vitejs/plugin-legacy'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { CspSealConfig } from '../../src/config.js'
-import { describeVisit, launchBrowser, visit, type Browser } from '../../test/support/browser.js'
-import { removeDir } from '../../test/support/sites.js'
-import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
-import { expectWorking, metaPolicy, recordingLogger, SPA, SPA_PAGE, waitForRan } from '../../test/support/vite.js'
+import { describeVisit, visit } from '../../test/support/browser.js'
+import { expectWorking, metaPolicy, recordingLogger, SPA, SPA_PAGE, waitForRan, useViteHarness } from '../../test/support/vite.js'
+import { startStaticServer } from '../../test/support/static-server.js'
 import { cspSeal } from './index.js'
 
-const work = mkdtempSync(join(tmpdir(), 'csp-seal-vite-legacy-'))
-let browser: Browser
-let cdn: StaticServer
-
-beforeAll(async () => {
-  browser = await launchBrowser()
-  cdn = await startStaticServer(join(SPA, 'cdn'), { cors: true })
-})
-
-afterAll(async () => {
-  await browser?.close()
-  await cdn?.close()
-  await removeDir(work)
-})
+const { harness, work } = useViteHarness('legacy')
 
 async function buildLegacy(name: string, seal: CspSealConfig) {
   const { build } = await import('vite')
@@ -38,7 +22,7 @@ async function buildLegacy(name: string, seal: CspSealConfig) {
   const log = recordingLogger()
   await build({
     root: SPA, configFile: false, customLogger: log.logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
-    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(cdn.origin) },
+    define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
     build: { outDir: out, emptyOutDir: true },
     plugins: [legacy({ targets: ['defaults'] }), cspSeal({ ...seal, remote: { lockFile: join(work, `${name}.lock.json`), cacheDir: join(work, 'remote-cache') } })],
   })
@@ -54,14 +38,14 @@ describe('Vite 8 + @vitejs/plugin-legacy', () => {
     expect(app.html).toMatch(/<script nomodule crossorigin id="vite-legacy-polyfill" src="\/assets\/polyfills-legacy-[^"]+\.js" integrity="sha384-/)
     expect(app.log.warnings.some((w) => w.includes("@vitejs/plugin-legacy's modern chunks import a data: URL"))).toBe(true)
     const site = await startStaticServer(app.out)
-    const v = await visit(browser, `${site.origin}/`)
+    const v = await visit(harness.browser, `${site.origin}/`)
     try {
       await waitForRan(v, SPA_PAGE.ran)
       const info = describeVisit(v)
-      // No inline script of plugin-legacy is blocked: only the data: imports of its modern-browser check…
+      // No inline script of plugin-legacy is blocked: only the data: imports of its modern-harness.browser check…
       expect(v.violations.filter((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'), info).toEqual([])
       expect(v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'data'), info).toBe(true)
-      // …so Chromium is taken for a legacy browser and the app falls back to the SystemJS chunks, whose
+      // …so Chromium is taken for a legacy harness.browser and the app falls back to the SystemJS chunks, whose
       // CSS arrives as <style> elements the policy blocks.
       expect(await isModern(v), info).toBe(false)
       expect(v.violations.every((x) => x.blockedURI === 'data' || (x.effectiveDirective === 'style-src-elem' && /-legacy-/.test(x.sourceFile))), info).toBe(true)
@@ -77,7 +61,7 @@ describe('Vite 8 + @vitejs/plugin-legacy', () => {
     expect(app.log.warnings.some((w) => w.includes('@vitejs/plugin-legacy'))).toBe(false)
     expect(metaPolicy(app.html)).toContain("script-src 'self' data:")
     const site = await startStaticServer(app.out)
-    const v = await visit(browser, `${site.origin}/`)
+    const v = await visit(harness.browser, `${site.origin}/`)
     try {
       await expectWorking(v, SPA_PAGE)
       expect(await isModern(v), describeVisit(v)).toBe(true)

@@ -3,13 +3,15 @@
  * a free port (Vite 7 treats port 0 as "use the default"), and what each fixture must show in a browser.
  */
 import { createServer } from 'node:net'
+import { mkdtempSync } from 'node:fs'
 import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { InlineConfig, Logger } from 'vite'
-import { expect } from 'vitest'
-import { computedStyle, describeVisit, type Visit } from './browser.js'
-import { FIXTURES } from './sites.js'
+import { afterAll, beforeAll, expect } from 'vitest'
+import { computedStyle, describeVisit, launchBrowser, type Browser, type Visit } from './browser.js'
+import { FIXTURES, removeDir } from './sites.js'
+import { startStaticServer, type StaticServer } from './static-server.js'
 
 export type ViteApi = typeof import('vite')
 
@@ -194,4 +196,23 @@ export async function expectInjectionsBlocked(v: Visit, foreignScript: string, e
   const seen = events.map((x) => `${x.effectiveDirective} ${x.blockedURI}`)
   expect(seen, info).toEqual(expect.arrayContaining(['script-src-elem inline', 'script-src-attr inline', `script-src-elem ${foreignScript}`, 'style-src-elem inline', 'style-src-attr inline']))
   expect(new Set(events.map((x) => `${x.effectiveDirective} ${x.blockedURI} ${x.lineNumber}:${x.columnNumber}`)).size, info).toBe(expected)
+}
+
+/**
+ * What the Vite test files share: one Chromium, the second local origin serving the SPA fixture's CDN files, and a
+ * temp folder (created at once: test options are computed while tests are collected) removed after the file.
+ */
+export function useViteHarness(name: string) {
+  const harness = {} as { browser: Browser; cdn: StaticServer }
+  const work = mkdtempSync(join(tmpdir(), `csp-seal-vite-${name}-`))
+  beforeAll(async () => {
+    harness.browser = await launchBrowser()
+    harness.cdn = await startStaticServer(join(SPA, 'cdn'), { cors: true })
+  })
+  afterAll(async () => {
+    await harness.browser?.close()
+    await harness.cdn?.close()
+    await removeDir(work)
+  })
+  return { harness, work }
 }

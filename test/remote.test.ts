@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { parsePolicy, sealDirectory, SealError, type CspSealConfig, type LockFile } from '../src/index.js'
+import { parsePolicy, RemoteIntegrity, resolveConfig, sealDirectory, SealError, type CspSealConfig, type LockFile } from '../src/index.js'
 import { startCdn } from './support/cdn.js'
 import { removeDir, snapshot } from './support/sites.js'
 
@@ -148,6 +148,26 @@ describe('remote integrity: the lock file', () => {
     const result = await seal()
     expect(await readFile(join(site, 'index.html'), 'utf8')).toContain(`integrity="${sri(LIB)}"`)
     expect(result.warnings.find((w) => w.code === 'remote-unverified')!.message).toMatch(/could not be re-checked \(could not be fetched \(ECONNREFUSED\)\)/)
+  })
+
+  it('holds every URL to the lock, also those resolved at once while the lock is still being read', async () => {
+    cdn.routes['/other.js'] = 'window.__other = 1'
+    const urls = [`${cdn.origin}/lib.js`, `${cdn.origin}/other.js`]
+    await writeFile(join(site, 'index.html'), page(urls.map((url) => `<script src="${url}"></script>`).join('')))
+    await seal()
+    await rm(join(work, 'node_modules'), { recursive: true, force: true })
+    // One instance, every URL asked for before its lock file has been read.
+    const resolveAll = (remote: CspSealConfig['remote']) => {
+      const integrity = new RemoteIntegrity(resolveConfig({ remote }), work)
+      return Promise.all(urls.map((url) => integrity.resolve(url)))
+    }
+    const offline = await resolveAll({ mode: 'lock-only' })
+    expect(offline.map((outcome) => outcome.kind)).toEqual(['pinned', 'pinned'])
+
+    cdn.routes['/lib.js'] = `${LIB};steal()`
+    cdn.routes['/other.js'] = 'steal()'
+    const online = await resolveAll({})
+    expect(online.map((outcome) => outcome.kind)).toEqual(['changed', 'changed'])
   })
 
   it('lock-only: a URL missing from the lock is an error', async () => {

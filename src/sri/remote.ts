@@ -38,7 +38,7 @@ export type RemoteOutcome =
  */
 export class RemoteIntegrity {
   private lock: LockFile = { version: LOCK_VERSION, resources: {} }
-  private loaded = false
+  private lockLoaded: Promise<void> | undefined
   private changed = false
   private readonly pending = new Map<string, Promise<RemoteOutcome>>()
   private active = 0
@@ -63,7 +63,8 @@ export class RemoteIntegrity {
 
   private async resolveOnce(url: string): Promise<RemoteOutcome> {
     if (this.config.remote.mode === 'off') return { kind: 'off' }
-    await this.loadLock()
+    // Every URL waits for the one read of the lock: a URL resolved while it is still loading must see its pin.
+    await (this.lockLoaded ??= this.loadLock())
     const locked = this.lock.resources[url]
     const cached = await readFile(this.cachePath(url)).catch(() => undefined)
     const algorithm = this.config.integrityAlgorithm
@@ -111,8 +112,6 @@ export class RemoteIntegrity {
   }
 
   private async loadLock(): Promise<void> {
-    if (this.loaded) return
-    this.loaded = true
     let text: string
     try {
       text = await readFile(this.lockPath, 'utf8')

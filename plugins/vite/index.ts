@@ -28,6 +28,8 @@ type OutputAsset = Rolldown.OutputAsset
 interface Sealed {
   dir: string
   result: BundleResult
+  /** The bytes every local file was hashed from, by path: what must be on disk for the integrity values to hold. */
+  assets: Map<string, Uint8Array>
   written: boolean
 }
 
@@ -59,6 +61,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         const dir = output.dir ? resolve(output.dir) : output.file ? dirname(resolve(output.file)) : resolve(vite.root, vite.build.outDir)
         const readDisk = (path: string) => readFile(join(dir, path)).then((b) => new Uint8Array(b), () => undefined)
 
+        const assets = new Map<string, Uint8Array>()
         let result: BundleResult
         try {
           result = await sealBundle(
@@ -67,10 +70,13 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
               config,
               // The final bytes: this bundle first, then files already in the output folder (public/, and outputs
               // written before this one, like @vitejs/plugin-legacy's legacy chunks).
+              // The sealer reads each file once; a copy of the bytes it hashed is kept, to check the written
+              // files against (a later plugin may still change the bundle's own).
               readAsset: async (path) => {
                 const item = bundle[path]
-                if (item) return item.type === 'chunk' ? new TextEncoder().encode(item.code) : bytesOf(item.source)
-                return readDisk(path)
+                const bytes = item ? (item.type === 'chunk' ? bytesOf(item.code) : copyOf(item.source)) : await readDisk(path)
+                if (bytes) assets.set(path, bytes)
+                return bytes
               },
               // The lock file of remote integrity lives in the project, next to index.html.
               cwd: vite.root,
@@ -99,7 +105,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         }
         for (const warning of result.warnings) this.warn(formatProblem(warning))
         vite.logger.info(summary(result))
-        pending.set(dir, { dir, result, written: false })
+        pending.set(dir, { dir, result, assets, written: false })
       },
     },
 
@@ -143,7 +149,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
   }
 
   async function check(context: { error(message: string): never }, sealed: Sealed): Promise<void> {
-    const problems = await verifyWritten(sealed.result, sealed.dir)
+    const problems = await verifyWritten(sealed.result, sealed.dir, sealed.assets)
     if (problems.length) {
       pending.delete(sealed.dir)
       context.error(failure(`the sealed build in ${sealed.dir} was changed after sealing; browsers would block what changed`, problems))
@@ -292,6 +298,10 @@ function textOf(source: string | Uint8Array): string {
   return typeof source === 'string' ? source : new TextDecoder('utf-8', { ignoreBOM: true }).decode(source)
 }
 
-function bytesOf(source: string | Uint8Array): Uint8Array {
-  return typeof source === 'string' ? new TextEncoder().encode(source) : source
+function bytesOf(source: string): Uint8Array {
+  return Buffer.from(source, 'utf8')
+}
+
+function copyOf(source: string | Uint8Array): Uint8Array {
+  return typeof source === 'string' ? bytesOf(source) : new Uint8Array(source)
 }

@@ -4,7 +4,8 @@ import type { ResolvedConfig } from '../config.js'
 import { allow, allowsSelf } from '../csp/allow.js'
 import { cspHash, digestsOf, integrityAccepts, type Digests } from '../csp/hash.js'
 import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
-import { scanHtml, type ExternalRef, type Scan, type Tag } from '../html/scan.js'
+import { fastScanHtml } from '../html/fast-scan.js'
+import type { ExternalRef, Scan, Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { resolveUrl } from './urls.js'
@@ -60,7 +61,7 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const bom = source.startsWith(BOM) ? BOM : ''
   // parse5 keeps a BOM as text, which would push <head> content into <body>: scan without it.
   const html = bom ? source.slice(1) : source
-  const scan = scanHtml(html)
+  const scan = fastScanHtml(html)
   const plan = await planPage(html, scan, context)
   if (plan.errors.length) throw new SealError(plan.errors)
   return applyPlan(bom, html, plan, context.file)

@@ -1,7 +1,8 @@
 import type { ResolvedConfig } from '../config.js'
 import { cspHash, integrityAccepts, type Digests } from '../csp/hash.js'
 import { governingSources, isHashSource, parsePolicy, type Policy } from '../csp/policy.js'
-import { scanHtml, type Tag } from '../html/scan.js'
+import { fastScanHtml } from '../html/fast-scan.js'
+import type { Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
 import { resolveUrl } from './urls.js'
 
@@ -21,7 +22,7 @@ export interface VerifyContext {
  */
 export async function verifyHtml(source: string, { file, config, digests, policy }: VerifyContext): Promise<Problem[]> {
   const html = source.startsWith('\uFEFF') ? source.slice(1) : source
-  const scan = scanHtml(html)
+  const scan = fastScanHtml(html)
   const problems: Problem[] = []
   const at = (tag: Tag) => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: `<${tag.name}>` })
   let checked = policy

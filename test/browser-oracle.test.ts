@@ -26,6 +26,9 @@ const blocks: Block[] = [
   // SVG scripts: the text is decoded (entities count once decoded), CDATA is allowed.
   (id, n) => `<svg><script>${comment(n).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg>`,
   (id) => `<svg><script><![CDATA[(window.__ran = window.__ran || []).push('${id}')]]></script></svg>`,
+  // Each NUL of a run becomes its own U+FFFD, in foreign text and in CDATA.
+  (id) => `<svg><script>/*\0\0*/<![CDATA[/*\0\0\0*/]]>(window.__ran = window.__ran || []).push('${id}')</script></svg>`,
+  (id) => `<svg><style>/*\0\0*/#${id}{margin-left:7px}</style></svg><p id="${id}">svg-styled</p>`,
   (id) => `<svg><foreignObject><script>(window.__ran = window.__ran || []).push('${id}')</script></foreignObject></svg>`,
   (id, n) => `<div><p>${n.replace(/[<&\0]/g, '')}<table><tr><td><script>(window.__ran = window.__ran || []).push('${id}')</script></td></tr></table></div>`,
   (id) => `<template><script>(window.__ran = window.__ran || []).push('${id}')</script></template>`,

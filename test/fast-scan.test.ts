@@ -33,7 +33,7 @@ const tagName = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...names) }, { 
 
 const text = fc.constantFrom(
   'x', ' ', '\n', '\r\n', '\r', '\t', '\0', '\0\0', 'é', '😀', '\uD800', 'a &lt; b', '&amp;', '&#0;', '&#x1F600;', '&notin', '&quot;',
-  '<', '</', '< p', '<!-- c -->', '<!--', '-->', '<![CDATA[ c < d ]]>', '<![CDATA[\0]]>', ']]>', '<!doctype html>', '<?pi?>', '<!x>',
+  '<', '</', '< p', '<!-- c -->', '<!--', '-->', '<![CDATA[ c < d ]]>', '<![CDATA[\0]]>', '<![CDATA[\0\0\0]]>', ']]>', '<!doctype html>', '<?pi?>', '<!x>',
   'var s = "</scr" + "ipt>"', '<!--<script>', '</script>', '-->', 'a{color:red}', '\f', '&', '=', '"', "'",
 )
 
@@ -101,7 +101,7 @@ const page = (depth: number): fc.Arbitrary<string> => {
  * `<svg>`, MathML under `<math>`, HTML under integration points, with breakout tags now and then.
  */
 const extraAttribute = fc.constantFrom(' style="color:red"', ' onclick="go()"', ' href="javascript:x()"', ' color=red', ' encoding="text/html"', ' encoding=TEXT/HTML', ' type=hidden', ' xlink:href="javascript:y"')
-const foreignText = fc.constantFrom('a &lt; b', '&amp;', '&#0;', '\0', '\0\0', '<![CDATA[ c < d ]]>', '<!-- c -->', 'x\r\ny', ' ')
+const foreignText = fc.constantFrom('a &lt; b', '&amp;', '&#0;', '\0', '\0\0', '\0\0\0', '<![CDATA[ c < d ]]>', '<![CDATA[\0\0]]>', '<!-- c -->', 'x\r\ny', ' ')
 const tree = fc.letrec<{ node: string; html: string; svg: string; svgNode: string; math: string; mathNode: string }>((tie) => {
   const element = (names: fc.Arbitrary<string>, children: fc.Arbitrary<string>) =>
     fc
@@ -309,9 +309,9 @@ describe('fastScanHtml: the rules it models', () => {
     expect(at('<html><svg><style>s</style></svg><meta charset=utf-8>')).toBe('<html>')
   })
 
-  it('normalises newlines and replaces NUL in text; parse5 turns a run of NULs in foreign content into one U+FFFD', () => {
-    const scan = same('<script>a\r\nb\rc\0d\0\0e</script><style>\r\n\0</style><svg><script>f\0\0g\r\nh&#0;i<![CDATA[\0\0]]></script></svg>')
-    expect(scan.inline.map((code) => code.text)).toEqual(['a\nb\nc\uFFFDd\uFFFD\uFFFDe', '\n\uFFFD', 'f\uFFFDg\nh\uFFFDi\uFFFD'])
+  it('normalises newlines and replaces each NUL in text by U+FFFD, in foreign content and CDATA too (as Chromium does)', () => {
+    const scan = same('<script>a\r\nb\rc\0d\0\0e</script><style>\r\n\0</style><svg><script>f\0\0g\r\nh&#0;i<![CDATA[\0\0\0]]></script><style>\0\0</style></svg><math><style>j\0\0</style></math>')
+    expect(scan.inline.map((code) => code.text)).toEqual(['a\nb\nc\uFFFDd\uFFFD\uFFFDe', '\n\uFFFD', 'f\uFFFD\uFFFDg\nh\uFFFDi\uFFFD\uFFFD\uFFFD', '\uFFFD\uFFFD', 'j\uFFFD\uFFFD'])
   })
 
   it('reads attributes as the tree does: entities, newlines, duplicates, case, unquoted values, foreign adjustments', () => {

@@ -824,8 +824,8 @@ class Builder implements TokenHandler {
   collect(target: Rec, token: CharacterToken, nul: boolean): void {
     const code = target.code
     if (code !== undefined) {
-      // parse5 replaces a run of NULs in foreign content by one U+FFFD (the tokenizer already replaced them in raw text).
-      code.text += nul && this.tokenizer.inForeignNode ? '\uFFFD' : token.chars
+      // In foreign content each NUL becomes U+FFFD here (the tokenizer already replaced them in raw text).
+      code.text += nul && this.tokenizer.inForeignNode ? '\uFFFD'.repeat(token.chars.length) : token.chars
       return
     }
     const loc = token.location!

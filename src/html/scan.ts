@@ -1,8 +1,29 @@
-import { parse, parseFragment, type DefaultTreeAdapterMap } from 'parse5'
+import { Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
 
 type Node = DefaultTreeAdapterMap['node']
 type Element = DefaultTreeAdapterMap['element']
 type ParentNode = DefaultTreeAdapterMap['parentNode']
+
+/** parse5's tree builder, where it differs from what browsers build, made to build what they build. */
+class BrowserParser extends Parser<DefaultTreeAdapterMap> {
+  // parse5 turns a run of NULs in foreign content into one U+FFFD; browsers replace each NUL (the CSP hash differs).
+  override onNullCharacter(token: Token.CharacterToken): void {
+    if (!this.tokenizer.inForeignNode) return super.onNullCharacter(token)
+    this.skipNextNewLine = false
+    token.chars = '\uFFFD'.repeat(token.chars.length)
+    this._insertCharacters(token)
+  }
+}
+
+function parse(html: string, options: ParserOptions<DefaultTreeAdapterMap>): DefaultTreeAdapterMap['document'] {
+  return BrowserParser.parse(html, options)
+}
+
+function parseFragment(html: string, options: ParserOptions<DefaultTreeAdapterMap>): DefaultTreeAdapterMap['documentFragment'] {
+  const parser = BrowserParser.getFragmentParser(null, options)
+  parser.tokenizer.write(html, true)
+  return parser.getFragment()
+}
 
 /**
  * Where an element sits: in the document itself, inside `<template>` content (inert until cloned),

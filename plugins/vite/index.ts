@@ -28,8 +28,8 @@ type OutputAsset = Rolldown.OutputAsset
 interface Sealed {
   dir: string
   result: BundleResult
-  /** The bytes every local file was hashed from, by path: what must be on disk for the integrity values to hold. */
-  assets: Map<string, Uint8Array>
+  /** What must be on disk, by path: each sealed page, and each file as it was hashed for an integrity value. */
+  expected: Map<string, Uint8Array>
   written: boolean
 }
 
@@ -61,7 +61,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         const dir = output.dir ? resolve(output.dir) : output.file ? dirname(resolve(output.file)) : resolve(vite.root, vite.build.outDir)
         const readDisk = (path: string) => readFile(join(dir, path)).then((b) => new Uint8Array(b), () => undefined)
 
-        const assets = new Map<string, Uint8Array>()
+        const expected = new Map<string, Uint8Array>()
         let result: BundleResult
         try {
           result = await sealBundle(
@@ -75,7 +75,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
               readAsset: async (path) => {
                 const item = bundle[path]
                 const bytes = item ? (item.type === 'chunk' ? bytesOf(item.code) : copyOf(item.source)) : await readDisk(path)
-                if (bytes) assets.set(path, bytes)
+                if (bytes) expected.set(path, bytes)
                 return bytes
               },
               // The lock file of remote integrity lives in the project, next to index.html.
@@ -97,7 +97,10 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         if (errors.length) this.error(failure('the sealed pages would block the chunks Vite loads at run time', errors))
         result.warnings.push(...blocked.filter((p) => p.code !== 'runtime-chunks-blocked'), ...legacyProblems(result, vite), ...cspNonceProblems(vite))
 
-        for (const page of result.pages) (bundle[page.file] as OutputAsset).source = page.html
+        for (const page of result.pages) {
+          ;(bundle[page.file] as OutputAsset).source = page.html
+          expected.set(page.file, bytesOf(page.html))
+        }
         for (const [fileName, source] of result.files) {
           const existing = bundle[fileName]
           if (existing?.type === 'asset') existing.source = source
@@ -105,7 +108,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         }
         for (const warning of result.warnings) this.warn(formatProblem(warning))
         vite.logger.info(summary(result))
-        pending.set(dir, { dir, result, assets, written: false })
+        pending.set(dir, { dir, result, expected, written: false })
       },
     },
 
@@ -149,7 +152,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
   }
 
   async function check(context: { error(message: string): never }, sealed: Sealed): Promise<void> {
-    const problems = await verifyWritten(sealed.result, sealed.dir, sealed.assets)
+    const problems = await verifyWritten(sealed.result, sealed.dir, sealed.expected)
     if (problems.length) {
       pending.delete(sealed.dir)
       context.error(failure(`the sealed build in ${sealed.dir} was changed after sealing; browsers would block what changed`, problems))

@@ -248,7 +248,12 @@ export function mergePolicy(...policies: Policy[]): Policy {
 /** Adds sources to a list without duplicates; `'none'` is dropped once anything real is allowed. */
 export function withSources(list: readonly string[], sources: readonly string[]): string[] {
   const result = [...list]
-  for (const source of sources) if (!result.includes(source)) result.push(source)
+  const seen = new Set(list)
+  for (const source of sources) {
+    if (seen.has(source)) continue
+    seen.add(source)
+    result.push(source)
+  }
   return result.length > 1 ? result.filter((s) => s !== "'none'") : result
 }
 

@@ -69,9 +69,9 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
 
 /** How a page's external files are allowed: scripts by integrity hash (remembering each hash's origin), or by origin. */
 interface ExternalSources {
-  scriptHashes: string[]
-  scriptOrigins: string[]
-  styleOrigins: string[]
+  scriptHashes: Set<string>
+  scriptOrigins: Set<string>
+  styleOrigins: Set<string>
   hashOrigins: Map<string, string>
 }
 
@@ -127,23 +127,22 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
   }
 
-  const scriptHashes: string[] = []
-  const styleHashes: string[] = []
-  const scriptAttrHashes: string[] = []
-  const styleAttrHashes: string[] = []
-  const push = (list: string[], value: string) => list.includes(value) || list.push(value)
+  const scriptHashes = new Set<string>()
+  const styleHashes = new Set<string>()
+  const scriptAttrHashes = new Set<string>()
+  const styleAttrHashes = new Set<string>()
 
   for (const code of scan.inline) {
-    push(code.element === 'script' ? scriptHashes : styleHashes, cspHash(code.text, config.hashAlgorithm))
+    ;(code.element === 'script' ? scriptHashes : styleHashes).add(cspHash(code.text, config.hashAlgorithm))
   }
   for (const tag of scan.templatesWithCode) {
     warnings.push({ code: 'template-code', message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs', ...at(tag) })
   }
   for (const attr of scan.attributes) {
     if (attr.kind === 'style') {
-      if (config.styleAttributes === 'hash') push(styleAttrHashes, cspHash(attr.value, config.hashAlgorithm))
+      if (config.styleAttributes === 'hash') styleAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
     } else if (attr.kind === 'handler') {
-      if (config.eventHandlers === 'hash') push(scriptAttrHashes, cspHash(attr.value, config.hashAlgorithm))
+      if (config.eventHandlers === 'hash') scriptAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
       else warnings.push({ code: 'event-handler', message: `inline event handler ${attr.name}= is blocked by the policy`, ...at(attr.tag), fix: 'move it into a script with addEventListener, or set eventHandlers: "hash" to allow it by hash' })
     } else {
       warnings.push({ code: 'javascript-url', message: `${attr.name}="javascript:…" is blocked by the policy`, ...at(attr.tag), fix: 'use a button with an event listener attached from a script' })
@@ -198,8 +197,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
 
   // External scripts and styles: integrity from the final bytes, and the sources that allow them.
   const integrityValues: Record<string, string> = {}
-  const remote: string[] = []
-  const allowed: ExternalSources = { scriptHashes: [], scriptOrigins: [], styleOrigins: [], hashOrigins: new Map() }
+  const remote = new Set<string>()
+  const allowed: ExternalSources = { scriptHashes: new Set(), scriptOrigins: new Set(), styleOrigins: new Set(), hashOrigins: new Map() }
   const slotOffsets: number[] = []
   for (const ref of scan.external) {
     if (ref.tag.editable && ref.tag.context === 'document') slotOffsets.push(ref.tag.nameEnd)
@@ -209,7 +208,7 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
       warnings.push({ code: 'unsupported-url', message: `${excerpt(ref.url, 60)} ${target.reason}; csp-seal leaves it to your policy`, ...at(ref.tag) })
       continue
     }
-    if (target.kind === 'remote') push(remote, target.url.href)
+    if (target.kind === 'remote') remote.add(target.url.href)
     const origin = target.kind === 'local' ? target.crossOrigin : target.url.origin
     const found = target.kind === 'local' ? await localFile(ref, target.path, at(ref.tag)) : await remoteFile(ref, target.url.href, at(ref.tag))
     if (found === 'skip') continue
@@ -231,13 +230,13 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
     if (integrity) integrityValues[ref.url] = integrity
     if (ref.destination === 'style') {
-      if (origin) push(allowed.styleOrigins, origin)
+      if (origin) allowed.styleOrigins.add(origin)
     } else if (origin && !(integrity && found !== 'unknown' && config.remote.allow === 'integrity')) {
-      push(allowed.scriptOrigins, origin)
+      allowed.scriptOrigins.add(origin)
     } else if (integrity && (origin || !allowsSelf(policy, 'script-src-elem'))) {
       // Allowed by its own hash (CSP3): nothing else on that origin can run, and 'strict-dynamic' lets it load.
       for (const hash of integrityHashes(integrity)) {
-        push(allowed.scriptHashes, hash)
+        allowed.scriptHashes.add(hash)
         if (origin) allowed.hashOrigins.set(hash, origin)
       }
     }
@@ -253,8 +252,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   // Where the user keeps 'unsafe-inline' for scripts no hash can be added: fall back to the files' origins.
   if (scripts.keptUnsafeInline) allow(policy, 'script', 'elem', [...new Set(allowed.hashOrigins.values())])
   record(allow(policy, 'style', 'elem', [...styleHashes, ...allowed.styleOrigins]))
-  if (scriptAttrHashes.length) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
-  if (styleAttrHashes.length) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))
+  if (scriptAttrHashes.size) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
+  if (styleAttrHashes.size) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))
   for (const directive of weak) {
     warnings.push({ code: 'unsafe-inline-kept', message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`, file, fix: directive.startsWith('style') ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem" : "remove 'unsafe-inline' from it: csp-seal hashes every inline script" })
   }
@@ -277,8 +276,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   }
 
   return {
-    policy, metaPolicy, reportOnlyPolicy, edits, errors, warnings, remote, slotOffsets,
-    scriptHashes, styleHashes, attributeHashes: [...scriptAttrHashes, ...styleAttrHashes],
+    policy, metaPolicy, reportOnlyPolicy, edits, errors, warnings, remote: [...remote], slotOffsets,
+    scriptHashes: [...scriptHashes], styleHashes: [...styleHashes], attributeHashes: [...scriptAttrHashes, ...styleAttrHashes],
     integrity: integrityValues, metaInsert: scan.metaInsert,
   }
 }

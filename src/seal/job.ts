@@ -19,6 +19,8 @@ export interface FileJobContext {
   mode: SiteMode
   digests: (path: string) => Promise<Digests | undefined>
   remote: (url: string) => Promise<RemoteOutcome>
+  /** Creates a folder of the staging tree (see {@link folderMaker}). */
+  makeFolder: (dir: string) => Promise<unknown>
 }
 
 export interface PageStats {
@@ -38,7 +40,7 @@ export type FileOutcome =
  * HTML goes straight to the staging folder, so memory stays flat however large the site.
  */
 export async function sealFile(file: string, context: FileJobContext): Promise<FileOutcome> {
-  const { root, staging, config, mode, digests, remote } = context
+  const { root, staging, config, mode, digests, remote, makeFolder } = context
   let source: string | undefined
   try {
     const { size } = await stat(join(root, file))
@@ -51,7 +53,7 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
     let staged = false
     if (mode === 'write' && page.changed) {
       const target = join(staging, file)
-      await mkdir(dirname(target), { recursive: true })
+      await makeFolder(dirname(target))
       await writeFile(target, page.html)
       staged = true
     }
@@ -62,6 +64,24 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
     // A check reports what it finds element by element; a seal refuses to write anything.
     if (mode === 'check' && source !== undefined) return { file, ok: false, problems: await driftIn(source, file, context, problems) }
     return { file, ok: false, problems }
+  }
+}
+
+/**
+ * Creates folders (with their parents), each once: pages come in path order, so remembering the recent
+ * folders spares a mkdir per page while the memory stays bounded.
+ */
+export function folderMaker(): (dir: string) => Promise<unknown> {
+  const made = new Map<string, Promise<unknown>>()
+  return (dir) => {
+    let done = made.get(dir)
+    if (!done) {
+      if (made.size >= 1024) made.clear()
+      made.set(dir, (done = mkdir(dir, { recursive: true })))
+      // A failure is not remembered: the next page in that folder tries again.
+      done.catch(() => made.delete(dir))
+    }
+    return done
   }
 }
 

@@ -6,14 +6,14 @@ import { join, relative, resolve, sep } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { glob } from 'tinyglobby'
 import type { CspSealConfig, ResolvedConfig } from '../config.js'
-import { evaluatorWarnings } from '../csp/evaluate.js'
+import { evaluatorWarnings, foldHashes } from '../csp/evaluate.js'
 import { siteFileWriters } from '../output/files.js'
 import type { SiteFileWriter } from '../output/headers.js'
 import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { cachedDigests, toResolved } from './bundle.js'
-import { sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import { folderMaker, sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
@@ -77,6 +77,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     root, staging, config: resolved, mode,
     digests: cachedDigests((path) => readInside(root, path)),
     remote: (url) => remote.resolve(url),
+    makeFolder: folderMaker(),
   }
   const collector = new SiteCollector(root, staging, mode, resolved, files, options)
   try {
@@ -123,6 +124,7 @@ class SiteCollector {
   private readonly warnings = new Map<string, Problem & { count?: number }>()
   private readonly staged: string[] = []
   private readonly digests = new Map<string, string>()
+  /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
   private readonly policies = new Set<string>()
   private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string }> = []
   private failure: unknown
@@ -175,7 +177,7 @@ class SiteCollector {
     }
     const { file, changed, manifest, stats } = outcome
     this.pages.push({ file, changed, ...stats, ...(this.options.keepManifest ? { manifest } : {}) })
-    this.policies.add(manifest.policy)
+    this.policies.add(foldHashes(manifest.policy))
     for (const warning of outcome.warnings) this.warn(warning)
     this.problems.push(...outcome.drift)
     if (outcome.staged) {

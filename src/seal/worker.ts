@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { sealFile, type SiteMode } from './job.js'
+import { folderMaker, sealFile, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 
 /** Messages between the site sealer and its workers. */
@@ -35,6 +35,7 @@ if (parentPort) {
     ...init,
     digests: (path: string) => ask<Digests | undefined>('digests', path),
     remote: (url: string) => ask<RemoteOutcome>('remote', url),
+    makeFolder: folderMaker(),
   }
   port.on('message', (message: ToWorker) => {
     if (message.type === 'answer') {

@@ -35,6 +35,9 @@ const blocks: Block[] = [
   (id) => `<noscript><script>(window.__ran = window.__ran || []).push('${id}')</script></noscript>`,
   (id, n) => `<style>${comment(n).replace(/<\//g, '')}#${id}{margin-left:7px}</style><p id="${id}">styled</p>`,
   (id, n) => `<p id="${id}" style="margin-left:7px;${comment(n).replace(/["&<]/g, '')}">attr-styled</p>`,
+  // Select content is parsed in body (customizable select): its styles, attributes and SVG scripts apply.
+  (id) => `<select><style>#${id}{margin-left:7px}</style><option>o</option></select><p id="${id}">select-styled</p>`,
+  (id) => `<select><option>o</option><div id="${id}" style="margin-left:7px">in select</div><svg><script>(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg></select>`,
   (id) => `<script type="application/ld+json">{"id":"${id}"}</script>`,
 ]
 const page = fc.array(fc.tuple(fc.nat(blocks.length - 1), noise), { minLength: 3, maxLength: 10 })

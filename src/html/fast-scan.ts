@@ -53,6 +53,8 @@ for (const [ns, offset] of [[H.NS.HTML, 0], [H.NS.SVG, 256], [H.NS.MATHML, 512]]
 for (const key of [$.APPLET, $.CAPTION, $.HTML, $.MARQUEE, $.OBJECT, $.TABLE, $.TD, $.TEMPLATE, $.TH, 256 + $.DESC, 256 + $.FOREIGN_OBJECT, 256 + $.TITLE, 512 + $.ANNOTATION_XML, 512 + $.MI, 512 + $.MN, 512 + $.MO, 512 + $.MS, 512 + $.MTEXT]) {
   KEY_CLASSES[key]! |= SCOPE | LIST_ITEM_SCOPE | BUTTON_SCOPE
 }
+// Customizable select: an open select ends the default, list item and button scopes (scan.ts's BrowserParser).
+KEY_CLASSES[$.SELECT]! |= SCOPE | LIST_ITEM_SCOPE | BUTTON_SCOPE
 KEY_CLASSES[$.OL]! |= LIST_ITEM_SCOPE
 KEY_CLASSES[$.UL]! |= LIST_ITEM_SCOPE
 KEY_CLASSES[$.BUTTON]! |= BUTTON_SCOPE
@@ -74,7 +76,7 @@ const TABLE_CONTEXT = [$.TABLE, $.TEMPLATE, $.HTML]
 const TABLE_BODY_CONTEXT = [$.TBODY, $.TFOOT, $.THEAD, $.TEMPLATE, $.HTML]
 const TABLE_ROW_CONTEXT = [$.TR, $.TEMPLATE, $.HTML]
 const TABLE_CELLS = [$.TD, $.TH]
-const INSERTION_MODE_TAGS = [$.TR, $.TBODY, $.THEAD, $.TFOOT, $.CAPTION, $.COLGROUP, $.TABLE, $.FRAMESET, $.SELECT, $.TEMPLATE, $.TD, $.TH, $.HEAD, $.BODY, $.HTML]
+const INSERTION_MODE_TAGS = [$.TR, $.TBODY, $.THEAD, $.TFOOT, $.CAPTION, $.COLGROUP, $.TABLE, $.FRAMESET, $.TEMPLATE, $.TD, $.TH, $.HEAD, $.BODY, $.HTML]
 
 // What a start tag does in the "in body" insertion mode, per tag ID.
 const enum B {
@@ -119,7 +121,7 @@ setKind(BODY_START, B.PLAINTEXT, $.PLAINTEXT)
 setKind(BODY_START, B.IGNORE, $.COL, $.TH, $.TD, $.TR, $.HEAD, $.FRAME, $.TBODY, $.TFOOT, $.THEAD, $.CAPTION, $.COLGROUP)
 
 // What an end tag does in the "in body" insertion mode, per tag ID.
-const enum E { GENERIC, FORMATTING, P, BLOCK, LI, DD, HEADING, BR, BODY, HTML, FORM, APPLET, TEMPLATE }
+const enum E { GENERIC, FORMATTING, P, BLOCK, LI, DD, HEADING, BR, BODY, HTML, FORM, APPLET, TEMPLATE, SELECT }
 const BODY_END = new Uint8Array(256)
 setKind(BODY_END, E.FORMATTING, $.A, $.B, $.I, $.S, $.U, $.EM, $.TT, $.BIG, $.CODE, $.FONT, $.NOBR, $.SMALL, $.STRIKE, $.STRONG)
 setKind(BODY_END, E.P, $.P)
@@ -133,9 +135,9 @@ setKind(BODY_END, E.HTML, $.HTML)
 setKind(BODY_END, E.FORM, $.FORM)
 setKind(BODY_END, E.APPLET, $.APPLET, $.OBJECT, $.MARQUEE)
 setKind(BODY_END, E.TEMPLATE, $.TEMPLATE)
+setKind(BODY_END, E.SELECT, $.SELECT)
 
 const HEAD_CONTENT_AFTER_HEAD = tagSet($.BASE, $.BASEFONT, $.BGSOUND, $.LINK, $.META, $.NOFRAMES, $.SCRIPT, $.STYLE, $.TEMPLATE, $.TITLE)
-const SELECT_IN_TABLE_BREAKERS = tagSet($.CAPTION, $.TABLE, $.TBODY, $.TFOOT, $.THEAD, $.TR, $.TD, $.TH)
 
 /** Attributes that take a URL (scan.ts's URL_ATTRIBUTES, which it does not export; isUrlAttribute tests them). */
 const URL_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background']
@@ -422,23 +424,16 @@ class Builder implements TokenHandler {
     return true
   }
 
-  hasInSelectScope(tid: number): boolean {
-    const s = this.stack
-    for (let i = s.length - 1; i >= 0; i--) {
-      const e = s[i]!
-      if (e.ns !== HTML_NS) continue
-      if (e.tid === tid) return true
-      if (e.tid !== $.OPTION && e.tid !== $.OPTGROUP) return false
-    }
-    return true
-  }
-
   popUntilTagNamePopped(tid: number): void {
     this.shortenToLength(Math.max(this.indexOfTopmost(tid), 0))
   }
 
   generateImpliedEndTags(): void {
     for (let top = this.top(); IMPLICIT_END[top.tid] && top.ns === HTML_NS; top = this.top()) this.pop()
+  }
+
+  generateImpliedEndTagsExcept(tid: number): void {
+    for (let top = this.top(); top.tid !== tid && IMPLICIT_END[top.tid] && top.ns === HTML_NS; top = this.top()) this.pop()
   }
 
   generateImpliedEndTagsThoroughly(): void {
@@ -749,8 +744,6 @@ class Builder implements TokenHandler {
         if (this.afe.length !== 0) this.reconstruct()
         return
       case M.TEXT:
-      case M.IN_SELECT:
-      case M.IN_SELECT_IN_TABLE:
         return
       case M.IN_TABLE_TEXT:
         this.pending.push(token)
@@ -914,8 +907,6 @@ class Builder implements TokenHandler {
       case M.IN_TABLE_BODY:
       case M.IN_ROW:
       case M.IN_CELL:
-      case M.IN_SELECT:
-      case M.IN_SELECT_IN_TABLE:
         return this.eofInBody(token)
       case M.TEXT:
         this.pop()
@@ -1044,15 +1035,6 @@ class Builder implements TokenHandler {
         return this.startTagInRow(token)
       case M.IN_CELL:
         return this.startTagInCell(token)
-      case M.IN_SELECT:
-        return this.startTagInSelect(token)
-      case M.IN_SELECT_IN_TABLE:
-        if (SELECT_IN_TABLE_BREAKERS[token.tagID]) {
-          this.popUntilTagNamePopped($.SELECT)
-          this.resetInsertionMode()
-          return this.processStartTag(token)
-        }
-        return this.startTagInSelect(token)
       case M.IN_TEMPLATE:
         return this.startTagInTemplate(token)
       case M.AFTER_BODY:
@@ -1116,18 +1098,6 @@ class Builder implements TokenHandler {
         return this.endTagInRow(token)
       case M.IN_CELL:
         return this.endTagInCell(token)
-      case M.IN_SELECT:
-        return this.endTagInSelect(token)
-      case M.IN_SELECT_IN_TABLE:
-        if (SELECT_IN_TABLE_BREAKERS[tid]) {
-          if (this.inScope(tid, TABLE_SCOPE)) {
-            this.popUntilTagNamePopped($.SELECT)
-            this.resetInsertionMode()
-            this.onEndTag(token)
-          }
-          return
-        }
-        return this.endTagInSelect(token)
       case M.IN_TEMPLATE:
         if (tid === $.TEMPLATE) this.templateEndTag()
         return
@@ -1302,6 +1272,7 @@ class Builder implements TokenHandler {
         return this.appendElement(token, HTML_NS)
       case B.HR:
         if (this.pInButtonScope()) this.closePElement()
+        if (this.inScope($.SELECT, SCOPE)) this.generateImpliedEndTags()
         return this.appendElement(token, HTML_NS)
       case B.RB:
         if (this.inScope($.RUBY, SCOPE)) this.generateImpliedEndTags()
@@ -1367,6 +1338,7 @@ class Builder implements TokenHandler {
         this.mode = M.IN_TABLE
         return
       case B.INPUT:
+        if (this.inScope($.SELECT, SCOPE)) this.popUntilTagNamePopped($.SELECT)
         this.reconstruct()
         return this.appendElement(token, HTML_NS)
       case B.PARAM:
@@ -1391,15 +1363,16 @@ class Builder implements TokenHandler {
       case B.IFRAME:
       case B.RAWTEXT:
         return this.switchToTextParsing(token, TokenizerMode.RAWTEXT)
-      case B.SELECT: {
+      case B.SELECT:
+        // Select content is parsed in body (no select modes); a select inside a select is ignored and closes it.
+        if (this.inScope($.SELECT, SCOPE)) return this.popUntilTagNamePopped($.SELECT)
         this.reconstruct()
-        this.insertElement(token, HTML_NS)
-        const m = this.mode
-        this.mode = m === M.IN_TABLE || m === M.IN_CAPTION || m === M.IN_TABLE_BODY || m === M.IN_ROW || m === M.IN_CELL ? M.IN_SELECT_IN_TABLE : M.IN_SELECT
-        return
-      }
+        return this.insertElement(token, HTML_NS)
       case B.OPTION:
-        if (this.top().tid === $.OPTION) this.pop()
+        if (this.inScope($.SELECT, SCOPE)) {
+          if (token.tagID === $.OPTION) this.generateImpliedEndTagsExcept($.OPTGROUP)
+          else this.generateImpliedEndTags()
+        } else if (this.top().tid === $.OPTION) this.pop()
         this.reconstruct()
         return this.insertElement(token, HTML_NS)
       case B.FRAMESET:
@@ -1492,6 +1465,9 @@ class Builder implements TokenHandler {
         return
       case E.TEMPLATE:
         return this.templateEndTag()
+      case E.SELECT:
+        if (this.inScope($.SELECT, SCOPE)) this.popUntilTagNamePopped($.SELECT)
+        return
       default:
         return this.genericEndTagInBody(token)
     }
@@ -1908,64 +1884,6 @@ class Builder implements TokenHandler {
     }
   }
 
-  // ---- select
-
-  startTagInSelect(token: TagToken): void {
-    switch (token.tagID) {
-      case $.HTML:
-        return this.startTagInBody(token)
-      case $.OPTION:
-        if (this.top().tid === $.OPTION) this.pop()
-        return this.insertElement(token, HTML_NS)
-      case $.OPTGROUP:
-        if (this.top().tid === $.OPTION) this.pop()
-        if (this.top().tid === $.OPTGROUP) this.pop()
-        return this.insertElement(token, HTML_NS)
-      case $.HR:
-        if (this.top().tid === $.OPTION) this.pop()
-        if (this.top().tid === $.OPTGROUP) this.pop()
-        return this.appendElement(token, HTML_NS)
-      case $.INPUT:
-      case $.KEYGEN:
-      case $.TEXTAREA:
-      case $.SELECT:
-        if (this.hasInSelectScope($.SELECT)) {
-          this.popUntilTagNamePopped($.SELECT)
-          this.resetInsertionMode()
-          if (token.tagID !== $.SELECT) this.processStartTag(token)
-        }
-        return
-      case $.SCRIPT:
-      case $.TEMPLATE:
-        return this.startTagInHead(token)
-      default:
-        // Ignored: not in the tree (a <style> here stays text).
-        return
-    }
-  }
-
-  endTagInSelect(token: TagToken): void {
-    switch (token.tagID) {
-      case $.OPTGROUP: {
-        const s = this.stack
-        if (s.length > 1 && this.top().tid === $.OPTION && s[s.length - 2]!.tid === $.OPTGROUP) this.pop()
-        if (this.top().tid === $.OPTGROUP) this.pop()
-        return
-      }
-      case $.OPTION:
-        if (this.top().tid === $.OPTION) this.pop()
-        return
-      case $.SELECT:
-        if (this.hasInSelectScope($.SELECT)) {
-          this.popUntilTagNamePopped($.SELECT)
-          this.resetInsertionMode()
-        }
-        return
-      case $.TEMPLATE:
-        return this.templateEndTag()
-    }
-  }
-
   // ---- template, after body
 
   startTagInTemplate(token: TagToken): void {
@@ -2046,16 +1964,6 @@ class Builder implements TokenHandler {
         return
       case $.FRAMESET:
         return this.fallback('frameset')
-      case $.SELECT:
-        if (i > 0) {
-          const table = this.indexOfTopmost($.TABLE)
-          if (table > 0 && table > this.indexOfTopmost($.TEMPLATE)) {
-            this.mode = M.IN_SELECT_IN_TABLE
-            return
-          }
-        }
-        this.mode = M.IN_SELECT
-        return
       case $.TEMPLATE:
         this.mode = this.tmplModes[this.tmplModes.length - 1]!
         return

@@ -1,11 +1,42 @@
-import { Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
+import { html as H, InsertionMode, Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
 
 type Node = DefaultTreeAdapterMap['node']
 type Element = DefaultTreeAdapterMap['element']
 type ParentNode = DefaultTreeAdapterMap['parentNode']
 
-/** parse5's tree builder, where it differs from what browsers build, made to build what they build. */
+const $ = H.TAG_ID
+const IMPLIED_END = new Set([$.DD, $.DT, $.LI, $.OPTGROUP, $.OPTION, $.P, $.RB, $.RP, $.RT, $.RTC])
+/** The elements that select an insertion mode when it is reset; `<select>` no longer does. */
+const MODE_ELEMENTS = [$.TR, $.TBODY, $.THEAD, $.TFOOT, $.CAPTION, $.COLGROUP, $.TABLE, $.FRAMESET, $.TEMPLATE, $.TD, $.TH, $.HEAD, $.BODY, $.HTML]
+
+/**
+ * parse5's tree builder, made to build what browsers build where parse5 8 still follows an older standard.
+ *
+ * `<select>`: parse5 has the old "in select" insertion mode, which drops every element but `<option>`, `<optgroup>`,
+ * `<hr>`, `<script>` and `<template>` (a `<style>`, a `<div style>`, an `<svg>` inside a select were not in the
+ * tree). Browsers now parse select content "in body" (customizable select: the HTML standard since 2025, Chromium
+ * since 135; measured in Chromium 156): those elements are kept and their styles, attributes and scripts apply, so
+ * they must be hashed or reported. This follows the standard's rules, which Chromium's trees match: no select modes,
+ * `<select>` bounds element scopes, and `<select>`, `<option>`, `<optgroup>`, `<hr>`, `<input>` and `</select>`
+ * act on a select in scope. Browsers still on the old parser drop what is kept here; hashing it is harmless.
+ */
 class BrowserParser extends Parser<DefaultTreeAdapterMap> {
+  /** The insertion mode a `<select>` was inserted in (parse5 then switches to "in select"; it should stay). */
+  private selectMode = InsertionMode.IN_BODY
+
+  constructor(...args: ConstructorParameters<typeof Parser<DefaultTreeAdapterMap>>) {
+    super(...args)
+    // An open select ends the default, list item and button scopes (not table or select scope).
+    const stack = this.openElements
+    const selectAbove = (slot: number) => stack.indexOfTopmost($.SELECT) > slot
+    const { hasInScope, hasInListItemScope, hasInButtonScope, hasNumberedHeaderInScope } = stack
+    stack.hasInScope = (tag, element) =>
+      (tag === $.SELECT || !selectAbove(element ? stack._indexOf(element) : stack.indexOfTopmost(tag))) && hasInScope.call(stack, tag, element)
+    stack.hasInListItemScope = (tag) => !selectAbove(stack.indexOfTopmost(tag)) && hasInListItemScope.call(stack, tag)
+    stack.hasInButtonScope = (tag) => !selectAbove(stack.indexOfTopmost(tag)) && hasInButtonScope.call(stack, tag)
+    stack.hasNumberedHeaderInScope = () => !selectAbove(stack.indexOfTopmostOf([$.H1, $.H2, $.H3, $.H4, $.H5, $.H6])) && hasNumberedHeaderInScope.call(stack)
+  }
+
   // parse5 turns a run of NULs in foreign content into one U+FFFD; browsers replace each NUL (the CSP hash differs).
   override onNullCharacter(token: Token.CharacterToken): void {
     if (!this.tokenizer.inForeignNode) return super.onNullCharacter(token)
@@ -13,9 +44,102 @@ class BrowserParser extends Parser<DefaultTreeAdapterMap> {
     token.chars = '\uFFFD'.repeat(token.chars.length)
     this._insertCharacters(token)
   }
+
+  override _insertElement(token: Token.TagToken, namespaceURI: H.NS): void {
+    if (token.tagID === $.SELECT && namespaceURI === H.NS.HTML) this.selectMode = this.insertionMode
+    super._insertElement(token, namespaceURI)
+  }
+
+  override _startTagOutsideForeignContent(token: Token.TagToken): void {
+    const tag = token.tagID
+    if ((tag === $.SELECT || tag === $.OPTION || tag === $.OPTGROUP || tag === $.HR || tag === $.INPUT) && this.inBodyWithSelect(token)) {
+      return this.startTagInSelect(token)
+    }
+    super._startTagOutsideForeignContent(token)
+    if (this.insertionMode === InsertionMode.IN_SELECT || this.insertionMode === InsertionMode.IN_SELECT_IN_TABLE) this.insertionMode = this.selectMode
+  }
+
+  override _endTagOutsideForeignContent(token: Token.TagToken): void {
+    // </select> closes a select in scope, whatever is open inside it (parse5 would treat it as any other end tag).
+    if (token.tagID === $.SELECT && this.inBodyWithSelect(token)) this.openElements.popUntilTagNamePopped($.SELECT)
+    else super._endTagOutsideForeignContent(token)
+  }
+
+  /** Whether a select is in scope and the token goes to the "in body" rules (directly or from a table mode). */
+  private inBodyWithSelect(token: Token.TagToken): boolean {
+    if (!this.openElements.hasInScope($.SELECT)) return false
+    switch (this.insertionMode) {
+      case InsertionMode.IN_BODY:
+      case InsertionMode.IN_CAPTION:
+      case InsertionMode.IN_CELL:
+        return true
+      case InsertionMode.IN_TABLE:
+      case InsertionMode.IN_TABLE_BODY:
+      case InsertionMode.IN_ROW:
+        // "In table" inserts a hidden input where it is, without the "in body" rules.
+        return !(token.tagID === $.INPUT && token.attrs.some((a) => a.name === 'type' && a.value.toLowerCase() === 'hidden'))
+      default:
+        return false
+    }
+  }
+
+  /** The standard's "in body" rules for these start tags with a select in scope. */
+  private startTagInSelect(token: Token.TagToken): void {
+    const stack = this.openElements
+    switch (token.tagID) {
+      case $.SELECT:
+        // A nested select is ignored, and closes the open one.
+        return stack.popUntilTagNamePopped($.SELECT)
+      case $.INPUT:
+        stack.popUntilTagNamePopped($.SELECT)
+        return this._startTagOutsideForeignContent(token)
+      case $.OPTION:
+        while (stack.currentTagId !== $.OPTGROUP && IMPLIED_END.has(stack.currentTagId!) && this.treeAdapter.getNamespaceURI(stack.current as Element) === H.NS.HTML) stack.pop()
+        break
+      case $.HR:
+        if (stack.hasInButtonScope($.P)) this._closePElement()
+        stack.generateImpliedEndTags()
+        this._appendElement(token, H.NS.HTML)
+        this.framesetOk = false
+        token.ackSelfClosing = true
+        return
+      default: // optgroup
+        stack.generateImpliedEndTags()
+    }
+    this._reconstructActiveFormattingElements()
+    this._insertElement(token, H.NS.HTML)
+  }
+
+  override _resetInsertionMode(): void {
+    const stack = this.openElements
+    const i = stack.indexOfTopmostOf(MODE_ELEMENTS)
+    const context = i === 0 && this.fragmentContext
+    const tag = context ? this.fragmentContextID : stack.tagIDs[i]
+    const node = context ? this.fragmentContext : stack.items[i]
+    if (node && this.treeAdapter.getNamespaceURI(node as Element) === H.NS.HTML) {
+      switch (tag) {
+        case $.TR: this.insertionMode = InsertionMode.IN_ROW; return
+        case $.TBODY: case $.THEAD: case $.TFOOT: this.insertionMode = InsertionMode.IN_TABLE_BODY; return
+        case $.CAPTION: this.insertionMode = InsertionMode.IN_CAPTION; return
+        case $.COLGROUP: this.insertionMode = InsertionMode.IN_COLUMN_GROUP; return
+        case $.TABLE: this.insertionMode = InsertionMode.IN_TABLE; return
+        case $.BODY: this.insertionMode = InsertionMode.IN_BODY; return
+        case $.FRAMESET: this.insertionMode = InsertionMode.IN_FRAMESET; return
+        case $.TEMPLATE: this.insertionMode = this.tmplInsertionModeStack[this.tmplInsertionModeStack.length - 1]!; return
+        case $.HTML: this.insertionMode = this.headElement ? InsertionMode.AFTER_HEAD : InsertionMode.BEFORE_HEAD; return
+        case $.TD: case $.TH: if (i > 0) { this.insertionMode = InsertionMode.IN_CELL; return } break
+        case $.HEAD: if (i > 0) { this.insertionMode = InsertionMode.IN_HEAD; return } break
+      }
+    }
+    this.insertionMode = InsertionMode.IN_BODY
+  }
 }
 
-function parse(html: string, options: ParserOptions<DefaultTreeAdapterMap>): DefaultTreeAdapterMap['document'] {
+/**
+ * Parses a document as browsers do (see {@link BrowserParser}).
+ * @internal
+ */
+export function parse(html: string, options: ParserOptions<DefaultTreeAdapterMap>): DefaultTreeAdapterMap['document'] {
   return BrowserParser.parse(html, options)
 }
 

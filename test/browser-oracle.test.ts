@@ -59,6 +59,8 @@ beforeAll(async () => {
     sources.push(html)
     await writeFile(join(dir, 'pages', `${n}.html`), html)
   }
+  // With scripting off, <noscript> content is HTML, and so is a <noscript> nested in it.
+  await writeFile(join(dir, 'pages', 'noscript.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><noscript><noscript><style>#ns1{margin-left:7px}</style><p id="ns2" style="margin-left:5px">n</p></noscript></noscript><p id="ns1">x</p></body></html>')
   await sealDirectory(dir)
   server = await startStaticServer(dir)
 })
@@ -86,4 +88,17 @@ describe('Chromium agrees with every hash csp-seal computes', () => {
       }
     })
   }
+})
+
+describe('Chromium with scripting off agrees with the hashes of <noscript> content', () => {
+  it('nested <noscript>: its style element and style attribute apply, no CSP block', async () => {
+    const v = await visit(browser, `${server.origin}/pages/noscript.html`, { context: { javaScriptEnabled: false } })
+    try {
+      expect(await v.page.$eval('#ns1', (e) => getComputedStyle(e).marginLeft)).toBe('7px')
+      expect(await v.page.$eval('#ns2', (e) => getComputedStyle(e).marginLeft)).toBe('5px')
+      expect(v.cspConsoleErrors, describeVisit(v)).toEqual([])
+    } finally {
+      await v.close()
+    }
+  })
 })

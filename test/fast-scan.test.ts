@@ -66,6 +66,7 @@ const snippet = fc.oneof(
     '<script>window.a = 1 < 2 && "</div>"</script>', '<script type="importmap">{"imports":{}}</script>', '<script type="application/ld+json">{}</script>',
     '<style>p{color:red}</style>', '<noscript><style>.js{display:none}</style><link rel=stylesheet href=n.css></noscript>',
     '<noscript><iframe src="https://www.googletagmanager.com/ns.html" style="display:none"></iframe></noscript>', '<noscript><img src=x onerror=y></noscript>',
+    '<noscript><noscript><style>n{}</style><p style="n:n">n</p></noscript><style>m{}</style></noscript>', '<noscript><p><noscript><noscript><link rel=stylesheet href=n.css>',
     '<svg viewBox="0 0 10 10"><script>a &lt; b</script><style>r{fill:&#34;red&#34;}</style><path d="M0"/></svg>', '<svg><use xlink:href="#i"/></svg>',
     '<svg><foreignObject><script>x &lt; y</script><style>z</style></foreignObject></svg>', '<math><mi><style>m &lt;</style></mi><mtext><script>t &lt;</script></mtext></math>',
     '<math><annotation-xml encoding="text/html"><script>h &amp; i</script></annotation-xml></math>', '<template><script>t()</script><style>t{}</style></template>',
@@ -284,8 +285,15 @@ describe('fastScanHtml: the rules it models', () => {
     expect(scan.attributes.map((attr) => [attr.value, attr.tag.context, attr.tag.line, attr.tag.column])).toEqual([['x:y', 'noscript', 1, html.indexOf('<p style') + 1]])
   })
 
-  it('falls back for <noscript> inside <noscript> content (scanHtml reads only its first text)', () => {
-    same('<noscript><noscript> <style>a{}</style></noscript>', { fallback: true })
+  it('parses a <noscript> inside <noscript> content as HTML too (scripting is off there)', () => {
+    const html = '<noscript><noscript> <style>a{}</style><p style="b">&lt;style&gt;c{}&lt;/style&gt;</p></noscript><link rel=stylesheet href=d.css></noscript><template><noscript><noscript><style>e{}</style>'
+    const scan = same(html)
+    expect(texts(scan)).toEqual([['style', 'a{}', 'noscript'], ['style', 'e{}', 'template']])
+    expect(scan.inline.map((code) => html.slice(code.tag.start, code.tag.end))).toEqual(['<style>', '<style>'])
+    expect(scan.attributes.map((attr) => [attr.value, attr.tag.context])).toEqual([['b', 'noscript']])
+    expect(scan.external.map((ref) => ref.url)).toEqual(['d.css'])
+    // In an <iframe srcdoc> document too.
+    expect(texts(same('<iframe srcdoc="<noscript><noscript><style>f{}</style>"></iframe>'))).toEqual([['style', 'f{}', 'srcdoc']])
   })
 
   it('scans <iframe srcdoc> as a document of its own, reported on the iframe tag', () => {

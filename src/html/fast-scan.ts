@@ -11,7 +11,7 @@ import { LineIndex, scanHtml, scriptType, type Context, type ExternalRef, type I
  * What the model does not follow falls back to `scanHtml` for that page: foster-parented elements (content
  * misplaced in tables), the adoption agency with a furthest block (misnested formatting elements around blocks),
  * frameset documents, `<plaintext>`, attributes merged into `<html>`/`<body>` by a second tag, a `<table>` inside
- * `<p>` under a doctype whose quirks mode this module does not compute, `<noscript>` inside `<noscript>` content.
+ * `<p>` under a doctype whose quirks mode this module does not compute.
  * The code follows parse5's parser function by function (node_modules/parse5/dist/parser/index.js) so the two can
  * be compared; parse5 quirks are kept on purpose, since the result must equal `scanHtml`'s.
  */
@@ -665,10 +665,8 @@ class Builder implements TokenHandler {
         break
       }
       case $.NOSCRIPT: {
-        if (foreign) break
-        // With scripting off (inside noscript content), scanHtml reads only the first text child of a nested
-        // <noscript> and skips its elements; not worth modelling.
-        if (this.fragment) this.fallback('noscript in noscript')
+        // With scripting off (inside noscript content) a nested <noscript> is an element like any other.
+        if (foreign || this.fragment) break
         el.rec = new Rec(R.NOSCRIPT, context)
         break
       }
@@ -1148,12 +1146,8 @@ class Builder implements TokenHandler {
       case $.TITLE:
         return this.switchToTextParsing(token, TokenizerMode.RCDATA)
       case $.NOSCRIPT:
-        if (this.fragment) {
-          // Scripting off: parse5 would enter "in head noscript"; attach() falls back first.
-          this.insertElement(token, HTML_NS)
-          this.mode = M.IN_HEAD_NO_SCRIPT
-          return
-        }
+        // Scripting off: "in head noscript" is not modelled (a <noscript> fragment never opens a head).
+        if (this.fragment) this.fallback('noscript in head with scripting off')
         return this.switchToTextParsing(token, TokenizerMode.RAWTEXT)
       case $.NOFRAMES:
       case $.STYLE:

@@ -268,10 +268,11 @@ export function scanHtml(html: string): Scan {
   let charsetEnd: number | undefined
 
   // Depth-first in document order with an explicit stack: pages nested 100,000 deep must not overflow the call stack.
-  interface Frame { parent: ParentNode; index: number; context: Context; offsetBase: number; editable: boolean; inHead: boolean; done?: () => void }
+  // `scripting`: whether this tree was parsed with scripting on (the page) or off (`<noscript>` content).
+  interface Frame { parent: ParentNode; index: number; context: Context; offsetBase: number; editable: boolean; inHead: boolean; scripting: boolean; done?: () => void }
   const stack: Frame[] = []
-  const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean, done?: () => void) => {
-    stack.push({ parent, index: 0, context, offsetBase, editable, inHead, done })
+  const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean, scripting: boolean, done?: () => void) => {
+    stack.push({ parent, index: 0, context, offsetBase, editable, inHead, scripting, done })
   }
   const walk = () => {
     while (stack.length) {
@@ -282,7 +283,7 @@ export function scanHtml(html: string): Scan {
         continue
       }
       const node = frame.parent.childNodes[frame.index++]!
-      const { context, offsetBase, editable, inHead } = frame
+      const { context, offsetBase, editable, inHead, scripting } = frame
       if (!isElement(node)) continue
       const tag = tagOf(node, context, offsetBase, editable, lines, html)
       const name = node.tagName
@@ -327,22 +328,23 @@ export function scanHtml(html: string): Scan {
       if (name === 'template' && !foreign) {
         const content = (node as DefaultTreeAdapterMap['template']).content
         const before = scan.inline.length + scan.external.length
-        visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false, () => {
+        visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false, scripting, () => {
           if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
         })
       } else if (name === 'noscript' && !foreign) {
-        visitNoscript(node, context, offsetBase, editable, inHead)
+        visitNoscript(node, context, offsetBase, editable, inHead, scripting)
       } else {
-        visit(node, context, offsetBase, editable, inHead || node === head)
+        visit(node, context, offsetBase, editable, inHead || node === head, scripting)
       }
     }
   }
 
   // With scripting on, browsers read <noscript> as raw text; with scripting off its content is HTML,
   // and styles there must still be allowed. Parse that text as the fragment a browser would build.
-  const visitNoscript = (node: Element, context: Context, offsetBase: number, editable: boolean, inHead: boolean) => {
-    const textNode = node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined
-    if (!textNode) return visit(node, context, offsetBase, editable, inHead)
+  const visitNoscript = (node: Element, context: Context, offsetBase: number, editable: boolean, inHead: boolean, scripting: boolean) => {
+    // With scripting off (a <noscript> inside <noscript> content) its content is already parsed as HTML.
+    const textNode = scripting ? node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined : undefined
+    if (!textNode) return visit(node, context, offsetBase, editable, inHead, scripting)
     const loc = textNode.sourceCodeLocation
     const start = loc ? loc.startOffset + offsetBase : 0
     const end = loc ? loc.endOffset + offsetBase : 0
@@ -350,7 +352,7 @@ export function scanHtml(html: string): Scan {
     const source = editable && loc ? html.slice(start, end) : textNode.value
     // No context element: with a <noscript> context parse5 would tokenize the text as raw text again.
     const fragment = parseFragment(source, { sourceCodeLocationInfo: true, scriptingEnabled: false })
-    visit(fragment, context === 'document' ? 'noscript' : context, start, editable && loc !== undefined, inHead)
+    visit(fragment, context === 'document' ? 'noscript' : context, start, editable && loc !== undefined, inHead, false)
   }
 
   const visitSrcdoc = (srcdoc: string, iframe: Tag) => {
@@ -361,7 +363,7 @@ export function scanHtml(html: string): Scan {
     scan.external.push(...inner.external.map(relocate))
   }
 
-  visit(doc, 'document', 0, true, false)
+  visit(doc, 'document', 0, true, false, true)
   walk()
   scan.metaInsert = metaInsertOffset(doc, head, charsetEnd, firstLoadingElement)
   return scan

@@ -43,7 +43,8 @@ export function pageHeaders(page: SealedPage, config: ResolvedConfig): Record<st
   return { ...headers, ...config.extraHeaders }
 }
 
-export function manifestPage(page: SealedPage, config: ResolvedConfig): ManifestPage {
+/** `digest` may be given when the caller has the page's bytes at hand (it is `digestOf(page.html)`). */
+export function manifestPage(page: SealedPage, config: ResolvedConfig, digest = digestOf(page.html)): ManifestPage {
   return {
     headers: pageHeaders(page, config),
     policy: serializePolicy(page.policy),
@@ -55,7 +56,7 @@ export function manifestPage(page: SealedPage, config: ResolvedConfig): Manifest
     integrity: page.integrity,
     remote: page.remote,
     nonceSlots: page.nonceSlots,
-    digest: digestOf(page.html),
+    digest,
   }
 }
 

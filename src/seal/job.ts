@@ -1,8 +1,9 @@
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
-import { manifestPage, type ManifestPage } from '../output/manifest.js'
+import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { sealPage } from './page.js'
@@ -43,22 +44,22 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
   const { root, staging, config, mode, digests, remote, makeFolder } = context
   let source: string | undefined
   try {
-    const { size } = await stat(join(root, file))
-    if (size > config.maxPageBytes) {
-      throw new SealError([{ code: 'page-too-large', file, message: `the page is ${size} bytes, over the ${config.maxPageBytes}-byte limit`, fix: 'raise maxPageBytes if the page is really meant to be this large' }])
-    }
-    source = decodeUtf8(await readFile(join(root, file)), file)
+    const bytes = readPage(join(root, file), file, config.maxPageBytes)
+    source = decodeUtf8(bytes, file)
     const page = await sealPage(source, { file, config, digests, remote })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
+    // Encoded once, for the digest and the write; an unchanged page's bytes are the ones read.
+    const sealed = page.changed ? Buffer.from(page.html, 'utf8') : bytes
+    const manifest = manifestPage(page, config, digestOf(sealed))
     let staged = false
     if (mode === 'write' && page.changed) {
       const target = join(staging, file)
       await makeFolder(dirname(target))
-      await writeFile(target, page.html)
+      await writeFile(target, sealed)
       staged = true
     }
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
-    return { file, ok: true, changed: page.changed, manifest: manifestPage(page, config), stats, warnings: page.warnings, drift, staged }
+    return { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, staged }
   } catch (error) {
     const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
@@ -91,6 +92,23 @@ async function driftIn(source: string, file: string, { config, digests }: FileJo
   const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
   const found = [...drift, ...other]
   return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
+}
+
+/**
+ * A page's bytes, refused above `limit` before they are read. Synchronous: from the page cache this is
+ * cheaper than four round trips through the thread pool, and writes (the slow part) stay asynchronous.
+ */
+function readPage(path: string, file: string, limit: number): Uint8Array {
+  const fd = openSync(path, 'r')
+  try {
+    const { size } = fstatSync(fd)
+    if (size > limit) {
+      throw new SealError([{ code: 'page-too-large', file, message: `the page is ${size} bytes, over the ${limit}-byte limit`, fix: 'raise maxPageBytes if the page is really meant to be this large' }])
+    }
+    return readFileSync(fd)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync, rmSync, type WriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
@@ -58,6 +58,7 @@ const IGNORE = ['**/node_modules/**']
 /** Pages read ahead of the oldest unfinished one: bounds what waits in memory to be written in order. */
 const WINDOW = 256
 const WORKER_THRESHOLD = 200
+const RENAMES_IN_FLIGHT = 16
 
 /**
  * Seals every `.html`/`.htm` page under `dir` in place. Every page is planned before anything is written;
@@ -92,21 +93,17 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     const done = await collector.end()
     if (done.errors.length) throw new SealError(done.errors)
     if (mode !== 'write') return done.result
-    const written: string[] = []
-    for (const file of done.staged) {
-      await rename(join(staging, file), join(root, file))
-      written.push(file)
-    }
-    for (const file of done.changedOutputs) {
-      await rename(join(staging, file), join(root, file))
-      written.push(file)
-    }
-    await verifyWritten(root, done.staged, done.digests)
+    // Pages first, then the manifest and header files that describe them.
+    await renameAll(done.staged, staging, root)
+    await renameAll(done.changedOutputs, staging, root)
+    const written = [...done.staged, ...done.changedOutputs]
+    verifyWritten(root, done.staged, done.digests)
     const lockFile = await remote.save()
     return { ...done.result, written, lockFile }
   } finally {
     await collector.close()
-    await rm(staging, { recursive: true, force: true })
+    // Synchronous: after the renames the staging tree is mostly empty folders, and a round trip per folder costs more.
+    rmSync(staging, { recursive: true, force: true })
   }
 }
 
@@ -286,11 +283,31 @@ function workerUrl(): URL {
   return import.meta.url.endsWith('.ts') ? new URL('../../dist/src/seal/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url)
 }
 
-/** Reads back what was written and compares digests: catches anything that changed the files under us. */
-async function verifyWritten(root: string, files: string[], digests: Map<string, string>): Promise<void> {
+/**
+ * Moves staged files into place, several renames in flight (each is atomic, so the order does not matter).
+ * After a failure no new rename starts; the ones in flight finish before the error is thrown.
+ */
+async function renameAll(files: string[], staging: string, root: string): Promise<void> {
+  let next = 0
+  let failure: { error: unknown } | undefined
+  const lane = async () => {
+    while (next < files.length && !failure) {
+      const file = files[next++]!
+      await rename(join(staging, file), join(root, file)).catch((error: unknown) => (failure ??= { error }))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(RENAMES_IN_FLIGHT, files.length) }, lane))
+  if (failure) throw failure.error
+}
+
+/**
+ * Reads back what was written and compares digests: catches anything that changed the files under us.
+ * Synchronous reads: the pages were just written, so they come from the page cache.
+ */
+function verifyWritten(root: string, files: string[], digests: Map<string, string>): void {
   const drift: Problem[] = []
   for (const file of files) {
-    if (digestOf(await readFile(join(root, file))) !== digests.get(file)) {
+    if (digestOf(readFileSync(join(root, file))) !== digests.get(file)) {
       drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
     }
   }

@@ -61,6 +61,9 @@ beforeAll(async () => {
   }
   // With scripting off, <noscript> content is HTML, and so is a <noscript> nested in it.
   await writeFile(join(dir, 'pages', 'noscript.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><noscript><noscript><style>#ns1{margin-left:7px}</style><p id="ns2" style="margin-left:5px">n</p></noscript></noscript><p id="ns1">x</p></body></html>')
+  // An SVG <script href> gets integrity like <script src>; Chromium checks it.
+  await writeFile(join(dir, 'pages', 'svg.js'), "(window.__ran = window.__ran || []).push('svg')")
+  await writeFile(join(dir, 'pages', 'svg-href.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><svg><script href="svg.js"></script><script xlink:href="/pages/svg.js"></script></svg></body></html>')
   await sealDirectory(dir)
   server = await startStaticServer(dir)
 })
@@ -97,6 +100,19 @@ describe('Chromium with scripting off agrees with the hashes of <noscript> conte
       expect(await v.page.$eval('#ns1', (e) => getComputedStyle(e).marginLeft)).toBe('7px')
       expect(await v.page.$eval('#ns2', (e) => getComputedStyle(e).marginLeft)).toBe('5px')
       expect(v.cspConsoleErrors, describeVisit(v)).toEqual([])
+    } finally {
+      await v.close()
+    }
+  })
+})
+
+describe('Chromium loads SVG <script href> sealed with integrity', () => {
+  it('href and xlink:href: integrity added, both run, no violation or integrity error', async () => {
+    const v = await visit(browser, `${server.origin}/pages/svg-href.html`)
+    try {
+      expect(await v.page.$$eval('script[integrity]', (list) => list.length)).toBe(2)
+      expect(v.ran, describeVisit(v)).toEqual(['svg', 'svg'])
+      expect([...v.violations, ...v.integrityErrors], describeVisit(v)).toEqual([])
     } finally {
       await v.close()
     }

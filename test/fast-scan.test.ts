@@ -5,11 +5,26 @@ import { describe, expect, it } from 'vitest'
 import { fastScan, fastScanHtml } from '../src/html/fast-scan.js'
 import { scanHtml, type Scan } from '../src/html/scan.js'
 
+/**
+ * Asserts that every attribute of every editable tag reported points at that attribute in the source (except one a
+ * second `<html>`/`<body>` tag merged into the element, which parse5 gives no location).
+ */
+function attributesAt(html: string, scan: Scan): void {
+  for (const { tag } of [...scan.inline, ...scan.external, ...scan.attributes, ...scan.metas]) {
+    if (!tag.editable) continue
+    for (const [name, at] of tag.attrs) {
+      if (at.end === 0 && (tag.name === 'html' || tag.name === 'body')) continue
+      expect(html.slice(at.start, at.end).toLowerCase().startsWith(name.toLowerCase()), `${name} in ${html.slice(tag.start, tag.end)}`).toBe(true)
+    }
+  }
+}
+
 /** Asserts that the fast scan equals the tree scan, and whether it had to fall back to the tree. */
 function same(html: string, expected: { fallback: boolean } = { fallback: false }): Scan {
   const tree = scanHtml(html)
   const { scan, fallback } = fastScan(html)
   expect(scan).toEqual(tree)
+  attributesAt(html, tree)
   expect(fallback ?? '').not.toMatch(/^error/)
   expect(fallback !== undefined, `fallback: ${fallback}`).toBe(expected.fallback)
   return scan
@@ -47,7 +62,7 @@ const attrValue = fc.constantFrom(
 const attrName = fc.constantFrom(
   'style', 'onclick', 'onload', 'on', 'href', 'src', 'srcdoc', 'type', 'language', 'rel', 'as', 'http-equiv', 'content', 'charset',
   'integrity', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background', 'viewbox', 'definitionurl', 'encoding', 'color',
-  'size', 'face', 'xmlns', 'xmlns:xlink', 'xml:lang', 'class', 'id', 'nonce',
+  'size', 'face', 'xmlns', 'xmlns:xlink', 'xml:lang', 'class', 'id', 'nonce', 'pathlength', 'preserveAspectRatio', 'attributename',
 ).chain(caseOf)
 
 const quote = (value: string) => fc.constantFrom(`"${value.replace(/"/g, '&quot;')}"`, `'${value.replace(/'/g, '&#39;')}'`, /[\s"'=<>`]/.test(value) || value === '' ? `"${value.replace(/"/g, '&quot;')}"` : value)
@@ -68,6 +83,8 @@ const snippet = fc.oneof(
     '<noscript><iframe src="https://www.googletagmanager.com/ns.html" style="display:none"></iframe></noscript>', '<noscript><img src=x onerror=y></noscript>',
     '<noscript><noscript><style>n{}</style><p style="n:n">n</p></noscript><style>m{}</style></noscript>', '<noscript><p><noscript><noscript><link rel=stylesheet href=n.css>',
     '<svg viewBox="0 0 10 10"><script>a &lt; b</script><style>r{fill:&#34;red&#34;}</style><path d="M0"/></svg>', '<svg><use xlink:href="#i"/></svg>',
+    '<svg><script href="/s.js"></script><script xlink:href=x.js></script><script src=y.js>z()</script><script HREF=h.js XLINK:HREF=i.js type=module></script></svg>',
+    '<svg PreserveAspectRatio=none style="s:t"><path PATHLENGTH=1 onclick="c()"/></svg>',
     '<svg><foreignObject><script>x &lt; y</script><style>z</style></foreignObject></svg>', '<math><mi><style>m &lt;</style></mi><mtext><script>t &lt;</script></mtext></math>',
     '<math><annotation-xml encoding="text/html"><script>h &amp; i</script></annotation-xml></math>', '<template><script>t()</script><style>t{}</style></template>',
     '<template><div onclick="x()">t</div></template>', '<iframe srcdoc="<script>s()</script><p style=&quot;c:d&quot;>"></iframe>', '<a href="javascript:void(0)">j</a>',
@@ -162,6 +179,7 @@ describe('fastScanHtml equals scanHtml', () => {
         if (fallback) fallbacks++
         expect(fallback ?? '').not.toMatch(/^error/)
         expect(scan).toEqual(scanHtml(html))
+        attributesAt(html, scan)
       }),
       { numRuns: 6000 },
     )
@@ -199,7 +217,10 @@ describe('fastScanHtml equals scanHtml', () => {
     expect(pages.length).toBeGreaterThan(0)
     for (const path of pages) {
       const html = read(path)
-      if (html !== undefined) expect(fastScanHtml(html), path).toEqual(scanHtml(html))
+      if (html === undefined) continue
+      const scan = scanHtml(html)
+      expect(fastScanHtml(html), path).toEqual(scan)
+      attributesAt(html, scan)
     }
   })
 
@@ -341,6 +362,27 @@ describe('fastScanHtml: the rules it models', () => {
     ])
   })
 
+  it('gives attributes whose names the parser adjusts (viewBox, definitionURL, xlink:href) their offsets', () => {
+    const html = '<svg VIEWBOX="0 0 1 1" style="a"><path pathlength=2 xlink:href=#x xml:lang=en onclick="b()"/></svg><math definitionurl=u style=c></math>'
+    const scan = same(html)
+    const written = scan.attributes.map((attr) => [...attr.tag.attrs].map(([name, at]) => [name, html.slice(at.start, at.end)]))
+    expect(written).toEqual([
+      [['viewBox', 'VIEWBOX="0 0 1 1"'], ['style', 'style="a"']],
+      [['pathLength', 'pathlength=2'], ['xlink:href', 'xlink:href=#x'], ['xml:lang', 'xml:lang=en'], ['onclick', 'onclick="b()"']],
+      [['definitionURL', 'definitionurl=u'], ['style', 'style=c']],
+    ])
+  })
+
+  it('reports an SVG <script href> or xlink:href as an external script; src and language mean nothing there', () => {
+    const scan = same('<svg><script href="a.js">ignored()</script><script xlink:href="b.js"></script><script href="c.js" xlink:href="d.js"></script><script src="e.js">inline()</script>' +
+      '<script language="vbscript">lang()</script><script type="text/plain" href="f.js">data()</script><script type=module href=g.js></script></svg><math><script href="h.js">m()</script></math><script src=i.js></script>')
+    expect(scan.external.map((ref) => [ref.url, ref.element, ref.destination, ref.rel, ref.noCors])).toEqual([
+      ['a.js', 'script', 'script', 'script', true], ['b.js', 'script', 'script', 'script', true], ['c.js', 'script', 'script', 'script', true],
+      ['g.js', 'script', 'script', 'script', true], ['i.js', 'script', 'script', 'script', undefined],
+    ])
+    expect(texts(scan)).toEqual([['script', 'inline()', 'document'], ['script', 'lang()', 'document'], ['script', 'm()', 'document']])
+  })
+
   it('sees uppercase tags and unquoted attributes', () => {
     const scan = same('<SCRIPT TYPE=MODULE>a</SCRIPT><SVG><SCRIPT>b&amp;</SCRIPT></SVG><STYLE>c</STYLE><LINK REL=STYLESHEET HREF=s.css>')
     expect(scan.inline.map((code) => [code.type, code.text])).toEqual([['module', 'a'], ['classic', 'b&'], [undefined, 'c']])
@@ -350,6 +392,7 @@ describe('fastScanHtml: the rules it models', () => {
   it('closes self-closing foreign scripts and styles at once', () => {
     const scan = same('<svg><script/>x<style/>y<script href=a.js></script></svg>')
     expect(texts(scan)).toEqual([['style', '', 'document']])
+    expect(scan.external.map((ref) => ref.url)).toEqual(['a.js'])
   })
 
   it('keeps what an unterminated page holds', () => {

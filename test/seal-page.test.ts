@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { sealHtml, parsePolicy, serializePolicy, SealError, type SealedPage } from '../src/index.js'
+import { sealHtml, parsePolicy, serializePolicy, SealError, type RemoteIntegrity, type SealedPage } from '../src/index.js'
 
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
 const sri384 = (text: string) => `sha384-${createHash('sha384').update(text).digest('base64')}`
@@ -144,6 +144,24 @@ describe('sealHtml: integrity of local files', () => {
     expect(metaPolicy(page).get('style-src')).toEqual(["'self'", 'https://fonts.example.net'])
     expect(page.remote).toEqual(['https://cdn.example.com/lib.js', 'https://fonts.example.net/f.css'])
     expect(page.warnings.filter((w) => w.code === 'remote-without-integrity')).toHaveLength(2)
+  })
+})
+
+describe('sealHtml: SVG <script href>', () => {
+  const files = { 'assets/a.js': 'console.log(1)' }
+  const pinned = { resolve: async () => ({ kind: 'pinned', integrity: sri384('cdn()') }) } as unknown as RemoteIntegrity
+  it('gets integrity like <script src> on the same origin, and can be allowed by it (browsers check it; measured in Chromium)', async () => {
+    const page = await sealHtml('<svg><script href="assets/a.js"></script><script xlink:href="/assets/a.js"></script></svg>', { readAsset: assets(files), config: { policy: "script-src 'strict-dynamic'" } })
+    expect(page.html).toContain(`<script href="assets/a.js" integrity="${sri384('console.log(1)')}"></script><script xlink:href="/assets/a.js" integrity="${sri384('console.log(1)')}"></script>`)
+    expect(metaPolicy(page).get('script-src')).toEqual(["'strict-dynamic'", `'${sri384('console.log(1)')}'`])
+    expect(page.nonceSlots.tags).toHaveLength(2)
+  })
+  it('on another origin is allowed by origin, without integrity or crossorigin: browsers fetch it without CORS, so integrity could only fail', async () => {
+    const page = await sealHtml('<svg><script href="https://cdn.example.com/x.js"></script></svg>', { remote: pinned })
+    expect(page.html).not.toMatch(/integrity|crossorigin/)
+    expect(metaPolicy(page).get('script-src')).toEqual(["'self'", 'https://cdn.example.com'])
+    expect(page.warnings.map((w) => w.code)).toContain('svg-script-origin')
+    expect(page.remote).toEqual(['https://cdn.example.com/x.js'])
   })
 })
 

@@ -595,10 +595,12 @@ class Builder implements TokenHandler {
     switch (tid) {
       case $.SCRIPT: {
         tag ??= this.tagOf(token, context)
-        const type = foreign ? 'classic' : scriptType(tag.attrs)
-        const src = tag.attrs.get('src')?.value ?? (foreign ? tag.attrs.get('href')?.value : undefined)
-        if (type && src !== undefined && !foreign && type !== 'importmap' && type !== 'speculationrules') {
-          scan.external.push({ element: 'script', destination: 'script', rel: 'script', url: src, tag })
+        // As scanHtml: an SVG script reads `type` but not `language` and loads `href`/`xlink:href`; MathML never runs.
+        const svg = el.ns === SVG_NS
+        const type = !foreign || (svg && tag.attrs.has('type')) ? scriptType(tag.attrs) : 'classic'
+        const src = svg ? tag.attrs.get('href')?.value ?? tag.attrs.get('xlink:href')?.value : foreign ? undefined : tag.attrs.get('src')?.value
+        if (type && src !== undefined && type !== 'importmap' && type !== 'speculationrules') {
+          scan.external.push(svg ? { element: 'script', destination: 'script', rel: 'script', url: src, tag, noCors: true } : { element: 'script', destination: 'script', rel: 'script', url: src, tag })
           page.code++
         } else if (type && src === undefined) {
           // The text comes with the character tokens; an empty script is dropped at the end.
@@ -713,7 +715,8 @@ class Builder implements TokenHandler {
     const attrs = new Map<string, { value: string; start: number; end: number }>()
     for (const attr of token.attrs) {
       const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
-      const at = attrLocations?.[name] ?? attrLocations?.[attr.name]
+      // Locations are keyed by the name as tokenized (lowercase): SVG and MathML names (viewBox) are adjusted after.
+      const at = attrLocations?.[name] ?? attrLocations?.[name.toLowerCase()]
       attrs.set(name, { value: attr.value, start: (at?.startOffset ?? 0) + base, end: (at?.endOffset ?? 0) + base })
     }
     let lastAttrEnd = 0

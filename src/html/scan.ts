@@ -190,10 +190,15 @@ export interface ExternalRef {
   element: 'script' | 'link'
   /** What the browser fetches it as. */
   destination: 'script' | 'style'
-  /** `stylesheet`, `modulepreload`, `preload`, or `script` for `<script src>`. */
+  /** `stylesheet`, `modulepreload`, `preload`, or `script` for `<script src>` (and SVG `<script href>`). */
   rel: 'script' | 'stylesheet' | 'modulepreload' | 'preload'
   url: string
   tag: Tag
+  /**
+   * Fetched without CORS whatever its attributes: an SVG `<script href>` (it has no `crossorigin`). Browsers check
+   * its `integrity`, which therefore works on the page's own origin only; from another origin it can only fail.
+   */
+  noCors?: true
 }
 
 /** An attribute the policy governs: `style="…"`, an `on…` handler, or a `javascript:` URL. */
@@ -295,10 +300,13 @@ export function scanHtml(html: string): Scan {
         firstLoadingElement = Math.min(firstLoadingElement, tag.start)
       }
       if (tag && name === 'script') {
-        const type = foreign ? 'classic' : scriptType(tag.attrs)
-        const src = tag.attrs.get('src')?.value ?? (foreign ? tag.attrs.get('href')?.value : undefined)
-        if (type && src !== undefined && !foreign && type !== 'importmap' && type !== 'speculationrules') {
-          scan.external.push({ element: 'script', destination: 'script', rel: 'script', url: src, tag })
+        // As Chromium runs them: an SVG script reads `type` but not `language`, and loads `href` (else `xlink:href`),
+        // not `src`; a MathML script never runs (its text is hashed anyway, which is harmless).
+        const svg = node.namespaceURI === SVG_NS
+        const type = !foreign || (svg && tag.attrs.has('type')) ? scriptType(tag.attrs) : 'classic'
+        const src = svg ? tag.attrs.get('href')?.value ?? tag.attrs.get('xlink:href')?.value : foreign ? undefined : tag.attrs.get('src')?.value
+        if (type && src !== undefined && type !== 'importmap' && type !== 'speculationrules') {
+          scan.external.push(svg ? { element: 'script', destination: 'script', rel: 'script', url: src, tag, noCors: true } : { element: 'script', destination: 'script', rel: 'script', url: src, tag })
         } else if (type && src === undefined) {
           const text = childText(node)
           if (text !== '') scan.inline.push({ element: 'script', type, text, tag })
@@ -417,7 +425,8 @@ function tagOf(node: Element, context: Context, offsetBase: number, editable: bo
   const attrs = new Map<string, { value: string; start: number; end: number }>()
   for (const attr of node.attrs) {
     const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
-    const at = attrLocations?.[name] ?? attrLocations?.[attr.name]
+    // Locations are keyed by the name as tokenized (lowercase): SVG and MathML names (viewBox) are adjusted after.
+    const at = attrLocations?.[name] ?? attrLocations?.[name.toLowerCase()]
     attrs.set(name, { value: attr.value, start: (at?.startOffset ?? 0) + offsetBase, end: (at?.endOffset ?? 0) + offsetBase })
   }
   if (!loc) {

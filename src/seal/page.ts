@@ -210,6 +210,14 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
     if (target.kind === 'remote') remote.add(target.url.href)
     const origin = target.kind === 'local' ? target.crossOrigin : target.url.origin
+    if (ref.noCors && origin) {
+      // An SVG <script href> is fetched without CORS (no crossorigin), and browsers check its integrity: from another
+      // origin that check can only fail (measured in Chromium). Allow it by origin and add nothing to the tag.
+      const refused = ref.tag.attrs.has('integrity') ? '; its integrity attribute makes browsers refuse it' : ''
+      warnings.push({ code: 'svg-script-origin', message: `SVG <script href="${excerpt(ref.url, 60)}"> loads from another origin without CORS, so it cannot carry integrity; it is allowed by its origin ${origin}${refused}`, ...at(ref.tag), fix: 'self-host the file, or load it with an HTML <script src>' })
+      allowed.scriptOrigins.add(origin)
+      continue
+    }
     const found = target.kind === 'local' ? await localFile(ref, target.path, at(ref.tag)) : await remoteFile(ref, target.url.href, at(ref.tag))
     if (found === 'skip') continue
     const existing = ref.tag.attrs.get('integrity')?.value

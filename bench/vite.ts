@@ -5,7 +5,7 @@
  * difference), how much of it the plugin's own hooks take (sealing in generateBundle, the check in writeBundle and
  * closeBundle), and what the first sealed build of the process costs.
  *
- *   npm run bench:vite -- [--pages 200] [--runs 5] [--json]
+ *   npm run bench:vite -- [--pages 200] [--runs 5] [--vite 8|7] [--json]
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { cpus, loadavg } from 'node:os'
@@ -33,17 +33,20 @@ interface Args {
   runs: number
   json: boolean
   seed: number
+  /** Vite 8 (Rolldown, the `vite` package) or Vite 7 (Rollup, installed as `vite7`). */
+  vite: 7 | 8
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { pages: 200, runs: 5, json: false, seed: 7 }
+  const args: Args = { pages: 200, runs: 5, json: false, seed: 7, vite: 8 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     if (flag === '--pages') args.pages = Number(argv[++i])
     else if (flag === '--runs') args.runs = Number(argv[++i])
     else if (flag === '--seed') args.seed = Number(argv[++i])
+    else if (flag === '--vite' && (argv[i + 1] === '7' || argv[i + 1] === '8')) args.vite = Number(argv[++i]) as 7 | 8
     else if (flag === '--json') args.json = true
-    else throw new Error(`unknown option ${flag}; usage: npm run bench:vite -- [--pages 200] [--runs 5] [--json]`)
+    else throw new Error(`unknown option ${flag}; usage: npm run bench:vite -- [--pages 200] [--runs 5] [--vite 8|7] [--json]`)
   }
   if (!(args.pages > 0) || !(args.runs > 0)) throw new Error('--pages and --runs must be positive')
   return args
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
   } catch (error) {
     throw new Error(`the Vite plugin (plugins/vite/index.ts) cannot be loaded yet: ${(error as Error).message}`)
   }
-  const vite = await import('vite')
+  const vite = args.vite === 8 ? await import('vite') : ((await import('vite7')) as unknown as typeof import('vite'))
 
   const app = join(BENCH_ROOT, `vite-app-s${args.seed}-p${args.pages}-a${APP_VERSION}`)
   await rm(app, { recursive: true, force: true })
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
     configFile: false,
     logLevel: 'silent',
     appType: 'mpa',
-    build: { outDir, emptyOutDir: true, rolldownOptions: { input } },
+    build: { outDir, emptyOutDir: true, ...(args.vite === 8 ? { rolldownOptions: { input } } : { rollupOptions: { input } }) },
     // The app loads nothing from a CDN; lock-only makes sure a build never goes to the network anyway.
     plugins: sealed ? [timed(cspSeal({ remote: { mode: 'lock-only', lockFile: join(app, 'csp-seal.lock.json') } }))] : [],
   })

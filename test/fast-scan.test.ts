@@ -160,8 +160,8 @@ const tree = fc.letrec<{ node: string; html: string; svg: string; svgNode: strin
 
 /** A page shaped like real output: a document skeleton with random content in head, between head and body, and in body. */
 const documentPage = fc
-  .tuple(fc.oneof(page(1), tree.node), fc.oneof(fc.constant(''), snippet, page(0)), fc.array(tree.node, { maxLength: 6 }), fc.boolean(), fc.boolean())
-  .map(([head, between, body, doctype, unterminated]) => `${doctype ? '<!DOCTYPE html>\n' : ''}<html><head>${head}</head>${between}<body>${body.join('')}${unterminated ? '' : '</body></html>'}`)
+  .tuple(fc.oneof(page(1), tree.node), fc.oneof(fc.constant(''), snippet, page(0)), fc.array(tree.node, { maxLength: 6 }), fc.boolean(), fc.boolean(), fc.constantFrom('', '', '\0'))
+  .map(([head, between, body, doctype, unterminated, nul]) => `${nul}${doctype ? '<!DOCTYPE html>\n' : ''}<html><head>${nul}${head}</head>${between}<body>${body.join('')}${unterminated ? '' : '</body></html>'}`)
 
 /** Pages nested deeper than 64 elements, where parse5 indexes its stack of open elements. */
 const deepPage = fc
@@ -351,6 +351,14 @@ describe('fastScanHtml: the rules it models', () => {
   it('normalises newlines and replaces each NUL in text by U+FFFD, in foreign content and CDATA too (as Chromium does)', () => {
     const scan = same('<script>a\r\nb\rc\0d\0\0e</script><style>\r\n\0</style><svg><script>f\0\0g\r\nh&#0;i<![CDATA[\0\0\0]]></script><style>\0\0</style></svg><math><style>j\0\0</style></math>')
     expect(scan.inline.map((code) => code.text)).toEqual(['a\nb\nc\uFFFDd\uFFFD\uFFFDe', '\n\uFFFD', 'f\uFFFD\uFFFDg\nh\uFFFDi\uFFFD\uFFFD\uFFFD', '\uFFFD\uFFFD', 'j\uFFFD\uFFFD'])
+  })
+
+  it('drops a NUL in HTML text as Chromium does: it ends no <head>, sets no quirks mode, keeps the newline skip of <pre>', () => {
+    const csp = `<meta http-equiv="Content-Security-Policy" content="script-src 'none'">`
+    expect(same(`\0${csp}<script>1</script>`).metas.map((meta) => meta.content)).toEqual(["script-src 'none'"])
+    expect(same(`<head>\0<meta charset=utf-8><script>1</script>`).metaInsert).toBe('<head>\0<meta charset=utf-8>'.length)
+    expect(same('<p><b style=x></p><pre>\0\n</pre>').attributes).toHaveLength(1)
+    expect(same('\0<!DOCTYPE html><b style=x><p><table></table></b>t').attributes).toHaveLength(1)
   })
 
   it('reads attributes as the tree does: entities, newlines, duplicates, case, unquoted values, foreign adjustments', () => {

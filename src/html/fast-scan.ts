@@ -791,27 +791,11 @@ class Builder implements TokenHandler {
   }
 
   onNullCharacter(token: CharacterToken): void {
+    // Outside foreign content the NUL is dropped as scanHtml's BrowserParser drops it.
+    if (!this.tokenizer.inForeignNode) return
     this.skipNextNewLine = false
     const target = this.target
-    if (target !== null) return this.collect(target, token, true)
-    if (this.tokenizer.inForeignNode) return
-    switch (this.mode) {
-      case M.INITIAL:
-      case M.BEFORE_HTML:
-      case M.BEFORE_HEAD:
-      case M.IN_HEAD:
-      case M.IN_HEAD_NO_SCRIPT:
-      case M.AFTER_HEAD:
-      case M.IN_TABLE:
-      case M.IN_TABLE_BODY:
-      case M.IN_ROW:
-      case M.IN_COLUMN_GROUP:
-      case M.AFTER_BODY:
-      case M.AFTER_AFTER_BODY:
-        return this.characterInOtherModes(token)
-      default:
-        return
-    }
+    if (target !== null) this.collect(target, token, true)
   }
 
   /** Text of the current script or style, or the range of a raw `<noscript>`. */

@@ -38,8 +38,10 @@ class BrowserParser extends Parser<DefaultTreeAdapterMap> {
   }
 
   // parse5 turns a run of NULs in foreign content into one U+FFFD; browsers replace each NUL (the CSP hash differs).
+  // Elsewhere (HTML text) Chromium drops a NUL before tokenizing: it does not end <head> (a CSP meta after it still
+  // counts), make the page quirky, or cancel the newline skipped after <pre>, as parse5's NUL token would.
   override onNullCharacter(token: Token.CharacterToken): void {
-    if (!this.tokenizer.inForeignNode) return super.onNullCharacter(token)
+    if (!this.tokenizer.inForeignNode) return
     this.skipNextNewLine = false
     token.chars = '\uFFFD'.repeat(token.chars.length)
     this._insertCharacters(token)

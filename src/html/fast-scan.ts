@@ -263,6 +263,8 @@ class Builder implements TokenHandler {
   tmplCount = 0
   /** Open HTML <p> elements: with none, "a p in button scope" needs no walk (block start tags ask it). */
   pCount = 0
+  /** Open HTML <select> elements: with none, "a select in scope" needs no walk (hr and input ask it). */
+  selectCount = 0
   readonly tmplModes: M[] = []
   /** Active formatting elements; null is a marker. */
   afe: Array<Formatting | null> = []
@@ -337,6 +339,7 @@ class Builder implements TokenHandler {
     el.open = true
     if (el.key === $.TEMPLATE) this.tmplCount++
     else if (el.key === $.P) this.pCount++
+    else if (el.key === $.SELECT) this.selectCount++
     this.updateTop()
   }
 
@@ -347,6 +350,7 @@ class Builder implements TokenHandler {
     el.open = false
     if (el.key === $.TEMPLATE && this.tmplCount > 0) this.tmplCount--
     else if (el.key === $.P) this.pCount--
+    else if (el.key === $.SELECT) this.selectCount--
     this.updateTop()
     this.finish(el)
   }
@@ -360,6 +364,7 @@ class Builder implements TokenHandler {
     const el = this.stack.splice(idx, 1)[0]!
     el.open = false
     if (el.key === $.P) this.pCount--
+    else if (el.key === $.SELECT) this.selectCount--
     this.finish(el)
   }
 
@@ -398,6 +403,10 @@ class Builder implements TokenHandler {
 
   pInButtonScope(): boolean {
     return this.pCount !== 0 && this.inScope($.P, BUTTON_SCOPE)
+  }
+
+  selectInScope(): boolean {
+    return this.selectCount !== 0 && this.inScope($.SELECT, SCOPE)
   }
 
   /** parse5's `_scanScope`: an HTML element with the tag (and, if given, that element) open above every boundary. */
@@ -1253,7 +1262,7 @@ class Builder implements TokenHandler {
         return this.appendElement(token, HTML_NS)
       case B.HR:
         if (this.pInButtonScope()) this.closePElement()
-        if (this.inScope($.SELECT, SCOPE)) this.generateImpliedEndTags()
+        if (this.selectInScope()) this.generateImpliedEndTags()
         return this.appendElement(token, HTML_NS)
       case B.RB:
         if (this.inScope($.RUBY, SCOPE)) this.generateImpliedEndTags()
@@ -1319,7 +1328,7 @@ class Builder implements TokenHandler {
         this.mode = M.IN_TABLE
         return
       case B.INPUT:
-        if (this.inScope($.SELECT, SCOPE)) this.popUntilTagNamePopped($.SELECT)
+        if (this.selectInScope()) this.popUntilTagNamePopped($.SELECT)
         this.reconstruct()
         return this.appendElement(token, HTML_NS)
       case B.PARAM:
@@ -1346,11 +1355,11 @@ class Builder implements TokenHandler {
         return this.switchToTextParsing(token, TokenizerMode.RAWTEXT)
       case B.SELECT:
         // Select content is parsed in body (no select modes); a select inside a select is ignored and closes it.
-        if (this.inScope($.SELECT, SCOPE)) return this.popUntilTagNamePopped($.SELECT)
+        if (this.selectInScope()) return this.popUntilTagNamePopped($.SELECT)
         this.reconstruct()
         return this.insertElement(token, HTML_NS)
       case B.OPTION:
-        if (this.inScope($.SELECT, SCOPE)) {
+        if (this.selectInScope()) {
           if (token.tagID === $.OPTION) this.generateImpliedEndTagsExcept($.OPTGROUP)
           else this.generateImpliedEndTags()
         } else if (this.top().tid === $.OPTION) this.pop()
@@ -1447,7 +1456,7 @@ class Builder implements TokenHandler {
       case E.TEMPLATE:
         return this.templateEndTag()
       case E.SELECT:
-        if (this.inScope($.SELECT, SCOPE)) this.popUntilTagNamePopped($.SELECT)
+        if (this.selectInScope()) this.popUntilTagNamePopped($.SELECT)
         return
       default:
         return this.genericEndTagInBody(token)

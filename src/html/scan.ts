@@ -14,9 +14,9 @@ const MODE_ELEMENTS = [$.TR, $.TBODY, $.THEAD, $.TFOOT, $.CAPTION, $.COLGROUP, $
  *
  * `<select>`: parse5 has the old "in select" insertion mode, which drops every element but `<option>`, `<optgroup>`,
  * `<hr>`, `<script>` and `<template>` (a `<style>`, a `<div style>`, an `<svg>` inside a select were not in the
- * tree). Browsers now parse select content "in body" (customizable select: the HTML standard since 2025, Chromium
- * since 135; measured in Chromium 156): those elements are kept and their styles, attributes and scripts apply, so
- * they must be hashed or reported. This follows the standard's rules, which Chromium's trees match: no select modes,
+ * tree). Browsers with customizable select parse select content "in body" (the HTML standard's new rules; measured
+ * in Chromium 156): those elements are kept and their styles, attributes and scripts apply, so they must be hashed
+ * or reported. This follows the standard's rules, which Chromium's trees match: no select modes,
  * `<select>` bounds element scopes, and `<select>`, `<option>`, `<optgroup>`, `<hr>`, `<input>` and `</select>`
  * act on a select in scope. Browsers still on the old parser drop what is kept here; hashing it is harmless.
  */

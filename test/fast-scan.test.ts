@@ -2,8 +2,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { fastScan, fastScanHtml } from '../src/html/fast-scan.js'
-import { scanHtml, type Scan } from '../src/html/scan.js'
+import { fastScan, fastScanHtml, plainTag } from '../src/html/fast-scan.js'
+import { scanHtml, type Scan, type Tag } from '../src/html/scan.js'
 
 /**
  * Asserts that every attribute of every editable tag reported points at that attribute in the source (except one a
@@ -19,11 +19,25 @@ function attributesAt(html: string, scan: Scan): void {
   }
 }
 
+/** The scan with every tag a plain object: the fast scan computes some tag properties when they are read. */
+function plain(scan: Scan): Scan {
+  const item = <T extends { tag: Tag }>(found: T): T => ({ ...found, tag: plainTag(found.tag) })
+  return {
+    ...scan,
+    inline: scan.inline.map(item),
+    external: scan.external.map(item),
+    attributes: scan.attributes.map(item),
+    metas: scan.metas.map(item),
+    ...(scan.charset ? { charset: item(scan.charset) } : {}),
+    templatesWithCode: scan.templatesWithCode.map(plainTag),
+  }
+}
+
 /** Asserts that the fast scan equals the tree scan, and whether it had to fall back to the tree. */
 function same(html: string, expected: { fallback: boolean } = { fallback: false }): Scan {
   const tree = scanHtml(html)
   const { scan, fallback } = fastScan(html)
-  expect(scan).toEqual(tree)
+  expect(plain(scan)).toEqual(plain(tree))
   attributesAt(html, tree)
   expect(fallback ?? '').not.toMatch(/^error/)
   expect(fallback !== undefined, `fallback: ${fallback}`).toBe(expected.fallback)
@@ -178,7 +192,7 @@ describe('fastScanHtml equals scanHtml', () => {
         const { scan, fallback } = fastScan(html)
         if (fallback) fallbacks++
         expect(fallback ?? '').not.toMatch(/^error/)
-        expect(scan).toEqual(scanHtml(html))
+        expect(plain(scan)).toEqual(plain(scanHtml(html)))
         attributesAt(html, scan)
       }),
       { numRuns: 6000 },
@@ -219,7 +233,7 @@ describe('fastScanHtml equals scanHtml', () => {
       const html = read(path)
       if (html === undefined) continue
       const scan = scanHtml(html)
-      expect(fastScanHtml(html), path).toEqual(scan)
+      expect(plain(fastScanHtml(html)), path).toEqual(plain(scan))
       attributesAt(html, scan)
     }
   })
@@ -232,7 +246,7 @@ describe('fastScanHtml equals scanHtml', () => {
       const html = read(path)!
       const { scan, fallback } = fastScan(html)
       if (fallback) fallbacks++
-      expect(scan, path).toEqual(scanHtml(html))
+      expect(plain(scan), path).toEqual(plain(scanHtml(html)))
     }
     console.log(`fast-scan real sites: ${pages.length} pages, ${fallbacks} scanned by the tree fallback`)
     expect(fallbacks).toBe(0)

@@ -194,6 +194,68 @@ interface Page {
 
 class Fallback extends Error {}
 
+/**
+ * scanHtml's tag, read from the start tag token. `attrs`, `attrInsert`, `line` and `column` are computed when first
+ * read: most tags are reported for a style attribute and never looked at again.
+ */
+class TokenTag implements Tag {
+  readonly name: string
+  readonly start: number
+  readonly end: number
+  readonly nameEnd: number
+  readonly editable = true
+  readonly #token: TagToken
+  readonly #base: number
+  readonly #page: Page
+  #attrs: Tag['attrs'] | undefined
+
+  constructor(token: TagToken, readonly context: Context, base: number, page: Page) {
+    const loc = token.location!
+    this.name = token.tagName
+    this.start = loc.startOffset + base
+    this.end = loc.endOffset + base
+    this.nameEnd = this.start + 1 + this.name.length
+    this.#token = token
+    this.#base = base
+    this.#page = page
+  }
+
+  get attrs(): Tag['attrs'] {
+    if (this.#attrs) return this.#attrs
+    const attrLocations = this.#token.location!.attrs
+    const base = this.#base
+    const attrs: Tag['attrs'] = new Map()
+    for (const attr of this.#token.attrs) {
+      const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
+      // Locations are keyed by the name as tokenized (lowercase): SVG and MathML names (viewBox) are adjusted after.
+      const at = attrLocations?.[name] ?? attrLocations?.[name.toLowerCase()]
+      attrs.set(name, { value: attr.value, start: (at?.startOffset ?? 0) + base, end: (at?.endOffset ?? 0) + base })
+    }
+    return (this.#attrs = attrs)
+  }
+
+  get attrInsert(): number {
+    let lastAttrEnd = 0
+    for (const attr of this.attrs.values()) if (attr.end > lastAttrEnd) lastAttrEnd = attr.end
+    const end = this.end
+    const selfClosing = this.#page.html.charCodeAt(end - 2) === 47 /* / */
+    return selfClosing && lastAttrEnd < end - 1 ? end - 2 : end - 1
+  }
+
+  get line(): number {
+    return this.#page.lines.at(this.start).line
+  }
+
+  get column(): number {
+    return this.#page.lines.at(this.start).column
+  }
+}
+
+/** A tag as a plain object, every property computed (a copy of a {@link TokenTag} keeps them). */
+export function plainTag(tag: Tag): Tag {
+  return { name: tag.name, start: tag.start, end: tag.end, nameEnd: tag.nameEnd, attrInsert: tag.attrInsert, line: tag.line, column: tag.column, attrs: tag.attrs, context: tag.context, editable: tag.editable }
+}
+
 /** Integration points: 1 for an HTML integration point, 2 for a MathML text integration point. */
 function integrationPoint(tid: number, ns: number, attrs: Token.Attribute[]): number {
   if (ns === SVG_NS) return tid === $.FOREIGN_OBJECT || tid === $.DESC || tid === $.TITLE ? 1 : 0
@@ -709,7 +771,7 @@ class Builder implements TokenHandler {
   scanSrcdoc(srcdoc: string, iframe: Tag): void {
     const inner = fastScan(srcdoc).scan
     const scan = this.page.scan
-    const relocate = <T extends { tag: Tag }>(item: T): T => ({ ...item, tag: { ...iframe, context: 'srcdoc', editable: false } })
+    const relocate = <T extends { tag: Tag }>(item: T): T => ({ ...item, tag: { ...plainTag(iframe), context: 'srcdoc', editable: false } })
     scan.inline.push(...inner.inline.map(relocate))
     scan.attributes.push(...inner.attributes.map(relocate))
     scan.external.push(...inner.external.map(relocate))
@@ -718,25 +780,7 @@ class Builder implements TokenHandler {
 
   /** scanHtml's `tagOf`, from the start tag token. */
   tagOf(token: TagToken, context: Context): Tag {
-    const loc = token.location!
-    const base = this.offsetBase
-    const attrLocations = loc.attrs
-    const attrs = new Map<string, { value: string; start: number; end: number }>()
-    for (const attr of token.attrs) {
-      const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
-      // Locations are keyed by the name as tokenized (lowercase): SVG and MathML names (viewBox) are adjusted after.
-      const at = attrLocations?.[name] ?? attrLocations?.[name.toLowerCase()]
-      attrs.set(name, { value: attr.value, start: (at?.startOffset ?? 0) + base, end: (at?.endOffset ?? 0) + base })
-    }
-    let lastAttrEnd = 0
-    for (const attr of attrs.values()) if (attr.end > lastAttrEnd) lastAttrEnd = attr.end
-    const start = loc.startOffset + base
-    const end = loc.endOffset + base
-    const { line, column } = this.page.lines.at(start)
-    const selfClosing = this.page.html.charCodeAt(end - 2) === 47 /* / */
-    const attrInsert = selfClosing && lastAttrEnd < end - 1 ? end - 2 : end - 1
-    const name = token.tagName
-    return { name, start, end, nameEnd: start + 1 + name.length, attrInsert, line, column, attrs, context, editable: true }
+    return new TokenTag(token, context, this.offsetBase, this.page)
   }
 
   // ---- tokens

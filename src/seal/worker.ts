@@ -31,10 +31,19 @@ if (parentPort) {
       waiting.set(id, (answer) => (answer.outside === undefined ? resolve(answer.value as T) : reject(new OutsideSite(answer.outside))))
       port.postMessage({ type: 'ask', id, what, key } satisfies FromWorker)
     })
+  // Each answer is asked once per worker: every page of a site names the same few assets.
+  const remembered = <T>(what: 'digests' | 'remote') => {
+    const answers = new Map<string, Promise<T>>()
+    return (key: string) => {
+      let answer = answers.get(key)
+      if (!answer) answers.set(key, (answer = ask<T>(what, key)))
+      return answer
+    }
+  }
   const context = {
     ...init,
-    digests: (path: string) => ask<Digests | undefined>('digests', path),
-    remote: (url: string) => ask<RemoteOutcome>('remote', url),
+    digests: remembered<Digests | undefined>('digests'),
+    remote: remembered<RemoteOutcome>('remote'),
     makeFolder: folderMaker(),
   }
   port.on('message', (message: ToWorker) => {

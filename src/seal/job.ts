@@ -37,11 +37,34 @@ export type FileOutcome =
   | { file: string; ok: false; problems: Problem[] }
 
 /**
- * Reads, seals and (in write mode) stages one page. Only small results leave this function: the sealed
- * HTML goes straight to the staging folder, so memory stays flat however large the site.
+ * Reads, seals and (in write mode) stages pages: call the returned function once per page, several pages in
+ * flight. Only small results leave it: the sealed HTML goes straight to the staging folder, so memory stays flat
+ * however large the site. Pages are planned one at a time (planning is CPU work: interleaved plans would keep each
+ * other's garbage alive across collections), and each page's write overlaps the next pages' planning.
  */
-export async function sealFile(file: string, context: FileJobContext): Promise<FileOutcome> {
-  const { root, staging, config, mode, digests, remote, makeFolder } = context
+export function fileSealer(context: FileJobContext): (file: string) => Promise<FileOutcome> {
+  let planning: Promise<unknown> = Promise.resolve()
+  return async (file) => {
+    const planned = planning.then(() => planFile(file, context))
+    planning = planned.catch(() => undefined)
+    const { outcome, write } = await planned
+    // While the write is in flight only the encoded page is held: the page text and its plan are garbage already.
+    if (write) {
+      try {
+        const target = join(context.staging, file)
+        await context.makeFolder(dirname(target))
+        await writeFile(target, write)
+      } catch (error) {
+        return { file, ok: false, problems: [{ file, code: 'read-failed', message: (error as Error).message }] }
+      }
+    }
+    return outcome
+  }
+}
+
+/** Everything a {@link fileSealer} does for a page but the write: the outcome, and the bytes to stage if the page changed. */
+async function planFile(file: string, context: FileJobContext): Promise<{ outcome: FileOutcome; write?: Uint8Array }> {
+  const { root, config, mode, digests, remote } = context
   let source: string | undefined
   try {
     const bytes = readPage(join(root, file), file, config.maxPageBytes)
@@ -51,20 +74,14 @@ export async function sealFile(file: string, context: FileJobContext): Promise<F
     // Encoded once, for the digest and the write; an unchanged page's bytes are the ones read.
     const sealed = page.changed ? Buffer.from(page.html, 'utf8') : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
-    let staged = false
-    if (mode === 'write' && page.changed) {
-      const target = join(staging, file)
-      await makeFolder(dirname(target))
-      await writeFile(target, sealed)
-      staged = true
-    }
+    const staged = mode === 'write' && page.changed
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
-    return { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, staged }
+    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, staged }, write: staged ? sealed : undefined }
   } catch (error) {
     const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
-    if (mode === 'check' && source !== undefined) return { file, ok: false, problems: await driftIn(source, file, context, problems) }
-    return { file, ok: false, problems }
+    if (mode === 'check' && source !== undefined) return { outcome: { file, ok: false, problems: await driftIn(source, file, context, problems) } }
+    return { outcome: { file, ok: false, problems } }
   }
 }
 

@@ -13,7 +13,7 @@ import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { cachedDigests, toResolved } from './bundle.js'
-import { folderMaker, sealFile, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import { fileSealer, folderMaker, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
@@ -227,12 +227,13 @@ class SiteCollector {
 
 /** Seals on this thread, a few pages in flight to overlap file I/O. */
 async function runHere(files: string[], context: FileJobContext, collector: SiteCollector): Promise<void> {
+  const sealFile = fileSealer(context)
   let next = 0
   const lane = async () => {
     while (next < files.length) {
       const index = next++
       await collector.room(index)
-      await collector.add(index, await sealFile(files[index]!, context))
+      await collector.add(index, await sealFile(files[index]!))
     }
   }
   await Promise.all(Array.from({ length: Math.min(8, files.length) }, lane))

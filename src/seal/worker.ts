@@ -2,13 +2,13 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { folderMaker, sealFile, type SiteMode } from './job.js'
+import { fileSealer, folderMaker, type FileOutcome, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 
 /** Messages between the site sealer and its workers. */
 export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value?: unknown; outside?: string }
 export type FromWorker =
-  | { type: 'done'; index: number; outcome: Awaited<ReturnType<typeof sealFile>> }
+  | { type: 'done'; index: number; outcome: FileOutcome }
   | { type: 'ask'; id: number; what: 'digests' | 'remote'; key: string }
 
 export interface WorkerInit {
@@ -46,12 +46,13 @@ if (parentPort) {
     remote: remembered<RemoteOutcome>('remote'),
     makeFolder: folderMaker(),
   }
+  const sealFile = fileSealer(context)
   port.on('message', (message: ToWorker) => {
     if (message.type === 'answer') {
       waiting.get(message.id)?.(message)
       waiting.delete(message.id)
       return
     }
-    void sealFile(message.file, context).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
+    void sealFile(message.file).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
   })
 }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
-import { mkdir, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
 import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
@@ -14,14 +14,12 @@ export type SiteMode = 'write' | 'check' | 'dry-run'
 /** What sealing one file of a site needs; the same on the main thread and in a worker. */
 export interface FileJobContext {
   root: string
-  /** Folder the sealed file is written to (mirroring its path) before being renamed into place. */
+  /** Folder the sealed file is written to (as {@link stagedName}) before being renamed into place. */
   staging: string
   config: ResolvedConfig
   mode: SiteMode
   digests: (path: string) => Promise<Digests | undefined>
   remote: (url: string) => Promise<RemoteOutcome>
-  /** Creates a folder of the staging tree (see {@link folderMaker}). */
-  makeFolder: (dir: string) => Promise<unknown>
 }
 
 export interface PageStats {
@@ -42,18 +40,16 @@ export type FileOutcome =
  * however large the site. Pages are planned one at a time (planning is CPU work: interleaved plans would keep each
  * other's garbage alive across collections), and each page's write overlaps the next pages' planning.
  */
-export function fileSealer(context: FileJobContext): (file: string) => Promise<FileOutcome> {
+export function fileSealer(context: FileJobContext): (file: string, index: number) => Promise<FileOutcome> {
   let planning: Promise<unknown> = Promise.resolve()
-  return async (file) => {
+  return async (file, index) => {
     const planned = planning.then(() => planFile(file, context))
     planning = planned.catch(() => undefined)
     const { outcome, write } = await planned
     // While the write is in flight only the encoded page is held: the page text and its plan are garbage already.
     if (write) {
       try {
-        const target = join(context.staging, file)
-        await context.makeFolder(dirname(target))
-        await writeFile(target, write)
+        await writeFile(join(context.staging, stagedName(index)), write)
       } catch (error) {
         return { file, ok: false, problems: [{ file, code: 'read-failed', message: (error as Error).message }] }
       }
@@ -86,21 +82,11 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
 }
 
 /**
- * Creates folders (with their parents), each once: pages come in path order, so remembering the recent
- * folders spares a mkdir per page while the memory stays bounded.
+ * The staged copy of the site's `index`th page: the staging folder is flat, so no folder is created per page
+ * and none is left to remove.
  */
-export function folderMaker(): (dir: string) => Promise<unknown> {
-  const made = new Map<string, Promise<unknown>>()
-  return (dir) => {
-    let done = made.get(dir)
-    if (!done) {
-      if (made.size >= 1024) made.clear()
-      made.set(dir, (done = mkdir(dir, { recursive: true })))
-      // A failure is not remembered: the next page in that folder tries again.
-      done.catch(() => made.delete(dir))
-    }
-    return done
-  }
+export function stagedName(index: number): string {
+  return `${index}.page`
 }
 
 /** What --check says of a page that sealing would change: each drifted element, else why it would change. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, readFileSync, rmSync, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
@@ -13,7 +13,7 @@ import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { cachedDigests, toResolved } from './bundle.js'
-import { fileSealer, folderMaker, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import { fileSealer, stagedName, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
@@ -53,6 +53,12 @@ export interface SiteResult {
   lockFile?: string
 }
 
+interface StagedPages {
+  files: string[]
+  indexes: number[]
+  digests: string[]
+}
+
 const PAGE_GLOB = ['**/*.html', '**/*.htm']
 const IGNORE = ['**/node_modules/**']
 /** Pages read ahead of the oldest unfinished one: bounds what waits in memory to be written in order. */
@@ -78,7 +84,6 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     root, staging, config: resolved, mode,
     digests: cachedDigests((path) => readInside(root, path)),
     remote: (url) => remote.resolve(url),
-    makeFolder: folderMaker(),
   }
   const collector = new SiteCollector(root, staging, mode, resolved, files, options)
   try {
@@ -94,16 +99,16 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     if (done.errors.length) throw new SealError(done.errors)
     if (mode !== 'write') return done.result
     // Pages first, then the manifest and header files that describe them.
-    await renameAll(done.staged, staging, root)
-    await renameAll(done.changedOutputs, staging, root)
-    const written = [...done.staged, ...done.changedOutputs]
-    verifyWritten(root, done.staged, done.digests)
+    const { pages, changedOutputs } = done
+    await renameAll(pages.files.length, (i) => [join(staging, stagedName(pages.indexes[i]!)), join(root, pages.files[i]!)])
+    await renameAll(changedOutputs.length, (i) => [join(staging, changedOutputs[i]!), join(root, changedOutputs[i]!)])
+    const written = [...pages.files, ...changedOutputs]
+    verifyWritten(root, pages)
     const lockFile = await remote.save()
     return { ...done.result, written, lockFile }
   } finally {
     await collector.close()
-    // Synchronous: after the renames the staging tree is mostly empty folders, and a round trip per folder costs more.
-    rmSync(staging, { recursive: true, force: true })
+    await rm(staging, { recursive: true, force: true })
   }
 }
 
@@ -119,8 +124,8 @@ class SiteCollector {
   private readonly errors: Problem[] = []
   private readonly problems: Problem[] = []
   private readonly warnings = new Map<string, Problem & { count?: number }>()
-  private readonly staged: string[] = []
-  private readonly digests = new Map<string, string>()
+  /** Staged pages: their paths, indexes among the site's pages, and the digests of what was staged. */
+  private readonly staged: StagedPages = { files: [], indexes: [], digests: [] }
   /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
   private readonly policies = new Set<string>()
   private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string }> = []
@@ -178,8 +183,9 @@ class SiteCollector {
     for (const warning of outcome.warnings) this.warn(warning)
     this.problems.push(...outcome.drift)
     if (outcome.staged) {
-      this.staged.push(file)
-      this.digests.set(file, manifest.digest)
+      this.staged.files.push(this.files[this.next]!)
+      this.staged.indexes.push(this.next)
+      this.staged.digests.push(manifest.digest)
     }
     if (this.errors.length === 0) for (const output of this.outputs) await this.emit(output, output.writer.entry(file, manifest))
   }
@@ -211,7 +217,7 @@ class SiteCollector {
     for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
     const unsealed = this.pages.filter((p) => p.changed).map((p) => p.file)
     const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [] }
-    return { result, errors: this.errors, staged: this.staged, digests: this.digests, changedOutputs }
+    return { result, errors: this.errors, pages: this.staged, changedOutputs }
   }
 
   private async closeStream(output: (typeof this.outputs)[number]): Promise<void> {
@@ -233,7 +239,7 @@ async function runHere(files: string[], context: FileJobContext, collector: Site
     while (next < files.length) {
       const index = next++
       await collector.room(index)
-      await collector.add(index, await sealFile(files[index]!))
+      await collector.add(index, await sealFile(files[index]!, index))
     }
   }
   await Promise.all(Array.from({ length: Math.min(8, files.length) }, lane))
@@ -288,16 +294,16 @@ function workerUrl(): URL {
  * Moves staged files into place, several renames in flight (each is atomic, so the order does not matter).
  * After a failure no new rename starts; the ones in flight finish before the error is thrown.
  */
-async function renameAll(files: string[], staging: string, root: string): Promise<void> {
+async function renameAll(count: number, move: (i: number) => [string, string]): Promise<void> {
   let next = 0
   let failure: { error: unknown } | undefined
   const lane = async () => {
-    while (next < files.length && !failure) {
-      const file = files[next++]!
-      await rename(join(staging, file), join(root, file)).catch((error: unknown) => (failure ??= { error }))
+    while (next < count && !failure) {
+      const [from, to] = move(next++)
+      await rename(from, to).catch((error: unknown) => (failure ??= { error }))
     }
   }
-  await Promise.all(Array.from({ length: Math.min(RENAMES_IN_FLIGHT, files.length) }, lane))
+  await Promise.all(Array.from({ length: Math.min(RENAMES_IN_FLIGHT, count) }, lane))
   if (failure) throw failure.error
 }
 
@@ -305,10 +311,10 @@ async function renameAll(files: string[], staging: string, root: string): Promis
  * Reads back what was written and compares digests: catches anything that changed the files under us.
  * Synchronous reads: the pages were just written, so they come from the page cache.
  */
-function verifyWritten(root: string, files: string[], digests: Map<string, string>): void {
+function verifyWritten(root: string, { files, digests }: StagedPages): void {
   const drift: Problem[] = []
-  for (const file of files) {
-    if (digestOf(readFileSync(join(root, file))) !== digests.get(file)) {
+  for (const [i, file] of files.entries()) {
+    if (digestOf(readFileSync(join(root, file))) !== digests[i]) {
       drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
     }
   }

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { fileSealer, folderMaker, type FileOutcome, type SiteMode } from './job.js'
+import { fileSealer, type FileOutcome, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 
 /** Messages between the site sealer and its workers. */
@@ -44,7 +44,6 @@ if (parentPort) {
     ...init,
     digests: remembered<Digests | undefined>('digests'),
     remote: remembered<RemoteOutcome>('remote'),
-    makeFolder: folderMaker(),
   }
   const sealFile = fileSealer(context)
   port.on('message', (message: ToWorker) => {
@@ -53,6 +52,6 @@ if (parentPort) {
       waiting.delete(message.id)
       return
     }
-    void sealFile(message.file).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
+    void sealFile(message.file, message.index).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
   })
 }

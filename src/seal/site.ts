@@ -177,8 +177,10 @@ class SiteCollector {
       ;(this.mode === 'check' ? this.problems : this.errors).push(...outcome.problems)
       return
     }
-    const { file, changed, manifest, stats } = outcome
-    this.pages.push({ file, changed, ...stats, ...(this.options.keepManifest ? { manifest } : {}) })
+    const { changed, manifest, stats } = outcome
+    // The site's own path string (a worker's outcome carries a copy), and one list for pages naming the same remote files.
+    const file = this.files[this.next]!
+    this.pages.push({ file, changed, ...stats, remote: this.shared(stats.remote), ...(this.options.keepManifest ? { manifest } : {}) })
     this.policies.add(foldHashes(manifest.policy))
     for (const warning of outcome.warnings) this.warn(warning)
     this.problems.push(...outcome.drift)
@@ -188,6 +190,17 @@ class SiteCollector {
       this.staged.digests.push(manifest.digest)
     }
     if (this.errors.length === 0) for (const output of this.outputs) await this.emit(output, output.writer.entry(file, manifest))
+  }
+
+  private readonly remoteLists = new Map<string, string[]>()
+
+  private shared(list: string[]): string[] {
+    const key = list.join('\n')
+    const seen = this.remoteLists.get(key)
+    if (seen) return seen
+    if (this.remoteLists.size >= 1024) this.remoteLists.clear()
+    this.remoteLists.set(key, list)
+    return list
   }
 
   private warn(warning: Problem): void {

@@ -100,10 +100,15 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     if (mode !== 'write') return done.result
     // Pages first, then the manifest and header files that describe them.
     const { pages, changedOutputs } = done
-    await renameAll(pages.files.length, (i) => [join(staging, stagedName(pages.indexes[i]!)), join(root, pages.files[i]!)])
+    // Each page is read back as soon as it is in place, while the next renames run.
+    const drift: Problem[] = []
+    await renameAll(pages.files.length, (i) => [join(staging, stagedName(pages.indexes[i]!)), join(root, pages.files[i]!)], (i) => {
+      const problem = driftOf(root, pages.files[i]!, pages.digests[i]!)
+      if (problem) drift.push(problem)
+    })
     await renameAll(changedOutputs.length, (i) => [join(staging, changedOutputs[i]!), join(root, changedOutputs[i]!)])
+    if (drift.length) throw new SealError(drift)
     const written = [...pages.files, ...changedOutputs]
-    verifyWritten(root, pages)
     const lockFile = await remote.save()
     return { ...done.result, written, lockFile }
   } finally {
@@ -307,13 +312,19 @@ function workerUrl(): URL {
  * Moves staged files into place, several renames in flight (each is atomic, so the order does not matter).
  * After a failure no new rename starts; the ones in flight finish before the error is thrown.
  */
-async function renameAll(count: number, move: (i: number) => [string, string]): Promise<void> {
+async function renameAll(count: number, move: (i: number) => [string, string], moved: (i: number) => void = () => {}): Promise<void> {
   let next = 0
   let failure: { error: unknown } | undefined
   const lane = async () => {
     while (next < count && !failure) {
-      const [from, to] = move(next++)
-      await rename(from, to).catch((error: unknown) => (failure ??= { error }))
+      const i = next++
+      const [from, to] = move(i)
+      try {
+        await rename(from, to)
+        moved(i)
+      } catch (error) {
+        failure ??= { error }
+      }
     }
   }
   await Promise.all(Array.from({ length: Math.min(RENAMES_IN_FLIGHT, count) }, lane))
@@ -321,17 +332,12 @@ async function renameAll(count: number, move: (i: number) => [string, string]): 
 }
 
 /**
- * Reads back what was written and compares digests: catches anything that changed the files under us.
- * Synchronous reads: the pages were just written, so they come from the page cache.
+ * Reads back a page as written and compares digests: catches anything that changed the files under us.
+ * A synchronous read: the page was just written, so it comes from the page cache.
  */
-function verifyWritten(root: string, { files, digests }: StagedPages): void {
-  const drift: Problem[] = []
-  for (const [i, file] of files.entries()) {
-    if (digestOf(readFileSync(join(root, file))) !== digests[i]) {
-      drift.push({ code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' })
-    }
-  }
-  if (drift.length) throw new SealError(drift)
+function driftOf(root: string, file: string, digest: string): Problem | undefined {
+  if (digestOf(readFileSync(join(root, file))) === digest) return undefined
+  return { code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' }
 }
 
 /** Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root. */

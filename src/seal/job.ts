@@ -65,10 +65,10 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
   try {
     const bytes = readPage(join(root, file), file, config.maxPageBytes)
     source = decodeUtf8(bytes, file)
-    const page = await sealPage(source, { file, config, digests, remote })
+    const page = await sealPage(source, { file, config, digests, remote, encode: true })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
     // Encoded once, for the digest and the write; an unchanged page's bytes are the ones read.
-    const sealed = page.changed ? Buffer.from(page.html, 'utf8') : bytes
+    const sealed = page.changed ? page.bytes! : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
     const staged = mode === 'write' && page.changed
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }

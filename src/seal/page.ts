@@ -24,6 +24,8 @@ export interface PageContext {
   digests: (path: string) => Promise<Digests | undefined>
   /** Integrity of a remote URL (fetched, pinned, cached); without it remote files are allowed by origin. */
   remote?: (url: string) => Promise<RemoteOutcome>
+  /** Also give the sealed page as UTF-8 ({@link SealedPage.bytes}), encoded in the pass that finds the nonce slots' byte offsets. */
+  encode?: boolean
 }
 
 /** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
@@ -37,6 +39,8 @@ export interface NonceSlots {
 export interface SealedPage {
   file: string
   html: string
+  /** `html` as UTF-8, when the caller asked for it (`encode`). */
+  bytes?: Uint8Array
   changed: boolean
   /** Full policy, for headers. */
   policy: Policy
@@ -64,7 +68,7 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const scan = fastScanHtml(html)
   const plan = await planPage(html, scan, context)
   if (plan.errors.length) throw new SealError(plan.errors)
-  return applyPlan(bom, html, plan, context.file)
+  return applyPlan(bom, html, plan, context.file, context.encode === true)
 }
 
 /** How a page's external files are allowed: scripts by integrity hash (remembering each hash's origin), or by origin. */
@@ -302,7 +306,7 @@ export function metaTag(policy: Policy): string {
   return `<meta http-equiv="Content-Security-Policy" content="${content}">`
 }
 
-function applyPlan(bom: string, html: string, plan: Plan, file: string): SealedPage {
+function applyPlan(bom: string, html: string, plan: Plan, file: string, encode: boolean): SealedPage {
   const s = new MagicString(html)
   const edits = [...plan.edits].sort((a, b) => a.start - b.start || a.end - b.end)
   for (const edit of edits) if (edit.end > edit.start) s.remove(edit.start, edit.end)
@@ -321,12 +325,13 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string): SealedP
   const metaLength = plan.metaPolicy ? metaTag(plan.metaPolicy).length : 0
   const metaStart = shift(plan.metaInsert)
   const charOffsets = [...plan.slotOffsets.map(shift), metaStart, metaStart + metaLength]
-  const bytes = toByteOffsets(sealed, charOffsets)
+  const { offsets: bytes, encoded } = toByteOffsets(sealed, charOffsets, encode)
   const metaEnd = bytes.pop()!
   const metaByteStart = bytes.pop()!
   return {
     file,
     html: sealed,
+    ...(encoded ? { bytes: encoded } : {}),
     changed: sealed !== bom + html,
     policy: plan.policy,
     metaPolicy: plan.metaPolicy,
@@ -341,18 +346,22 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string): SealedP
   }
 }
 
-/** UTF-8 byte offsets of string offsets, in one pass. */
-function toByteOffsets(text: string, offsets: number[]): number[] {
+/** UTF-8 byte offsets of string offsets, in one pass; with `encode`, the pass also writes the text as UTF-8. */
+function toByteOffsets(text: string, offsets: number[], encode: boolean): { offsets: number[]; encoded?: Buffer } {
   const order = offsets.map((offset, index) => ({ offset, index })).sort((a, b) => a.offset - b.offset)
   const result = new Array<number>(offsets.length)
+  const encoded = encode ? Buffer.allocUnsafe(Buffer.byteLength(text, 'utf8')) : undefined
   let chars = 0
   let bytes = 0
   for (const { offset, index } of order) {
-    bytes += Buffer.byteLength(text.slice(chars, offset), 'utf8')
+    // Offsets lie between tags, never inside a surrogate pair, so the pieces encode as the whole does.
+    const piece = text.slice(chars, offset)
+    bytes += encoded ? encoded.write(piece, bytes, 'utf8') : Buffer.byteLength(piece, 'utf8')
     chars = offset
     result[index] = bytes
   }
-  return result
+  encoded?.write(text.slice(chars), bytes, 'utf8')
+  return { offsets: result, encoded }
 }
 
 export type { ExternalRef }

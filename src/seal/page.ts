@@ -350,7 +350,9 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, encode: 
 function toByteOffsets(text: string, offsets: number[], encode: boolean): { offsets: number[]; encoded?: Buffer } {
   const order = offsets.map((offset, index) => ({ offset, index })).sort((a, b) => a.offset - b.offset)
   const result = new Array<number>(offsets.length)
-  const encoded = encode ? Buffer.allocUnsafe(Buffer.byteLength(text, 'utf8')) : undefined
+  // Room for the longest encoding (3 bytes per UTF-16 unit): counting the bytes first would be another pass,
+  // worth it only for very large pages.
+  const encoded = encode ? Buffer.allocUnsafe(text.length > 1 << 20 ? Buffer.byteLength(text, 'utf8') : text.length * 3) : undefined
   let chars = 0
   let bytes = 0
   for (const { offset, index } of order) {
@@ -360,8 +362,7 @@ function toByteOffsets(text: string, offsets: number[], encode: boolean): { offs
     chars = offset
     result[index] = bytes
   }
-  encoded?.write(text.slice(chars), bytes, 'utf8')
-  return { offsets: result, encoded }
+  return { offsets: result, encoded: encoded?.subarray(0, bytes + encoded.write(text.slice(chars), bytes, 'utf8')) }
 }
 
 export type { ExternalRef }

@@ -65,6 +65,8 @@ const IGNORE = ['**/node_modules/**']
 const WINDOW = 256
 const WORKER_THRESHOLD = 500
 const RENAMES_IN_FLIGHT = 16
+/** Characters of an output file (manifest, headers) gathered before they are written. */
+const OUTPUT_CHUNK = 1 << 18
 
 /**
  * Seals every `.html`/`.htm` page under `dir` in place. Every page is planned before anything is written;
@@ -133,7 +135,7 @@ class SiteCollector {
   private readonly staged: StagedPages = { files: [], indexes: [], digests: [] }
   /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
   private readonly policies = new Set<string>()
-  private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string }> = []
+  private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string; pending: string[]; pendingLength: number }> = []
   private failure: unknown
 
   constructor(
@@ -144,7 +146,7 @@ class SiteCollector {
     private readonly files: string[],
     private readonly options: Pick<SealDirectoryOptions, 'keepManifest' | 'onProgress'>,
   ) {
-    for (const [file, writer] of siteFileWriters(config, files)) this.outputs.push({ file, writer, hash: createHash('sha256') })
+    for (const [file, writer] of siteFileWriters(config, files)) this.outputs.push({ file, writer, hash: createHash('sha256'), pending: [], pendingLength: 0 })
   }
 
   async begin(): Promise<void> {
@@ -216,7 +218,17 @@ class SiteCollector {
     else this.warnings.set(key, { ...warning })
   }
 
+  /** Appends to an output file; written (and hashed) in chunks, since a write per page costs a thread pool round trip. */
   private async emit(output: (typeof this.outputs)[number], text: string): Promise<void> {
+    output.pending.push(text)
+    output.pendingLength += text.length
+    if (output.pendingLength >= OUTPUT_CHUNK) await this.flush(output)
+  }
+
+  private async flush(output: (typeof this.outputs)[number]): Promise<void> {
+    const text = output.pending.join('')
+    output.pending = []
+    output.pendingLength = 0
     output.hash.update(text)
     if (output.stream && !output.stream.write(text)) await new Promise<void>((drained) => output.stream!.once('drain', () => drained()))
   }
@@ -226,6 +238,7 @@ class SiteCollector {
     const changedOutputs: string[] = []
     for (const output of this.outputs) {
       if (this.errors.length === 0) await this.emit(output, output.writer.end())
+      await this.flush(output)
       await this.closeStream(output)
       const unchanged = output.existing !== undefined && digestOf(output.existing) === `sha256-${output.hash.digest('base64')}`
       if (unchanged) continue

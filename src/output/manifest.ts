@@ -35,9 +35,9 @@ export function digestOf(bytes: Uint8Array | string): string {
 }
 
 /** The headers a page should be served with. */
-export function pageHeaders(page: SealedPage, config: ResolvedConfig): Record<string, string> {
+export function pageHeaders(page: SealedPage, config: ResolvedConfig, policy = serializePolicy(page.policy)): Record<string, string> {
   const headers: Record<string, string> = {}
-  headers[config.reportOnly ? 'Content-Security-Policy-Report-Only' : 'Content-Security-Policy'] = serializePolicy(page.policy)
+  headers[config.reportOnly ? 'Content-Security-Policy-Report-Only' : 'Content-Security-Policy'] = policy
   if (page.reportOnlyPolicy && !config.reportOnly) headers['Content-Security-Policy-Report-Only'] = serializePolicy(page.reportOnlyPolicy)
   if (config.report) headers['Reporting-Endpoints'] = `${config.report.group}="${config.report.uri}"`
   return { ...headers, ...config.extraHeaders }
@@ -45,9 +45,10 @@ export function pageHeaders(page: SealedPage, config: ResolvedConfig): Record<st
 
 /** `digest` may be given when the caller has the page's bytes at hand (it is `digestOf(page.html)`). */
 export function manifestPage(page: SealedPage, config: ResolvedConfig, digest = digestOf(page.html)): ManifestPage {
+  const policy = serializePolicy(page.policy)
   return {
-    headers: pageHeaders(page, config),
-    policy: serializePolicy(page.policy),
+    headers: pageHeaders(page, config, policy),
+    policy,
     reportOnly: config.reportOnly,
     ...(page.reportOnlyPolicy ? { reportOnlyPolicy: serializePolicy(page.reportOnlyPolicy) } : {}),
     scriptHashes: page.scriptHashes,

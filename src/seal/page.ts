@@ -88,6 +88,8 @@ interface Edit {
 interface Plan {
   policy: Policy
   metaPolicy?: Policy
+  /** The meta tag written for `metaPolicy`. */
+  metaText?: string
   reportOnlyPolicy?: Policy
   edits: Edit[]
   scriptHashes: string[]
@@ -277,6 +279,7 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   }
 
   let metaPolicy: Policy | undefined
+  let metaText: string | undefined
   if (config.meta && !config.reportOnly) {
     metaPolicy = metaPolicyOf(policy)
     const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
@@ -284,11 +287,11 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     if (stripped.length && config.headers.length === 0) {
       warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })
     }
-    edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: metaTag(metaPolicy) })
+    edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: (metaText = metaTag(metaPolicy)) })
   }
 
   return {
-    policy, metaPolicy, reportOnlyPolicy, edits, errors, warnings, remote: [...remote], slotOffsets,
+    policy, metaPolicy, metaText, reportOnlyPolicy, edits, errors, warnings, remote: [...remote], slotOffsets,
     scriptHashes: [...scriptHashes], styleHashes: [...styleHashes], attributeHashes: [...scriptAttrHashes, ...styleAttrHashes],
     integrity: integrityValues, metaInsert: scan.metaInsert,
   }
@@ -322,7 +325,7 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, encode: 
     }
     return offset + delta
   }
-  const metaLength = plan.metaPolicy ? metaTag(plan.metaPolicy).length : 0
+  const metaLength = plan.metaText?.length ?? 0
   const metaStart = shift(plan.metaInsert)
   const charOffsets = [...plan.slotOffsets.map(shift), metaStart, metaStart + metaLength]
   const { offsets: bytes, encoded } = toByteOffsets(sealed, charOffsets, encode)

@@ -12,6 +12,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { stripVTControlCharacters } from 'node:util'
 import { rspack, type RspackOptions } from '@rspack/core'
 import HtmlWebpackPlugin from 'html-webpack-plugin'
 import webpack, { type Configuration } from 'webpack'
@@ -175,7 +176,9 @@ function run(compiler: RunnableCompiler): Promise<BuildResult> {
       compiler.close(() => {
         if (error) return reject(error)
         const json = stats!.toJson({ all: false, errors: true, warnings: true })
-        resolve({ errors: (json.errors ?? []).map((e) => e.message), warnings: (json.warnings ?? []).map((e) => e.message) })
+        // Rspack colours its messages when the environment asks for colour (as CI runners do): compare plain text.
+        const plain = (list: Array<{ message: string }> = []) => list.map((e) => stripVTControlCharacters(e.message))
+        resolve({ errors: plain(json.errors), warnings: plain(json.warnings) })
       })
     })
   })

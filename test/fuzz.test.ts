@@ -65,6 +65,12 @@ describe('fuzzing the sealer with hostile HTML', () => {
         const meta = META.exec(page.html)?.[0]
         const stripped = page.html.replace(meta ?? '', '').replace(/ integrity="sha384-[A-Za-z0-9+/=]+"/g, '')
         if (!/http-equiv=["']?content-security-policy/i.test(html)) expect(stripped).toBe(html)
+        // The sealed bytes are the page's UTF-8, and the nonce slots point where a nonce attribute goes.
+        const bytes = Buffer.from(page.bytes)
+        expect(bytes.equals(Buffer.from(page.html, 'utf8'))).toBe(true)
+        for (const slot of page.nonceSlots.tags) expect(bytes.subarray(Math.max(0, slot - 7), slot).toString('latin1')).toMatch(/<(style|link|script)$/i)
+        const [metaStart, metaEnd] = page.nonceSlots.meta as [number, number]
+        expect(bytes.subarray(metaStart, metaEnd).toString()).toBe(meta)
         // Sealing again changes nothing.
         const again = await sealHtml(page.html, { file: 'dir/page.html', readAsset })
         expect(again.html).toBe(page.html)

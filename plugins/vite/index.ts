@@ -98,8 +98,9 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         result.warnings.push(...blocked.filter((p) => p.code !== 'runtime-chunks-blocked'), ...legacyProblems(result, vite), ...cspNonceProblems(vite))
 
         for (const page of result.pages) {
+          // A string, as Vite emits HTML: later plugins may edit it as text.
           ;(bundle[page.file] as OutputAsset).source = page.html
-          expected.set(page.file, bytesOf(page.html))
+          expected.set(page.file, page.bytes)
         }
         for (const [fileName, source] of result.files) {
           const existing = bundle[fileName]

@@ -154,7 +154,7 @@ export class CspSealPlugin {
 
     const { RawSource } = bundlerOf(compiler).sources
     for (const page of result.pages) {
-      if (page.changed) compilation.updateAsset(page.file, new RawSource(Buffer.from(page.html, 'utf8')))
+      if (page.changed) compilation.updateAsset(page.file, new RawSource(Buffer.from(page.bytes)))
     }
     for (const [file, content] of result.files) {
       const source = new RawSource(Buffer.from(content, 'utf8'))

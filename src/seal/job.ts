@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -65,10 +66,10 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
   try {
     const bytes = readPage(join(root, file), file, config.maxPageBytes)
     source = decodeUtf8(bytes, file)
-    const page = await sealPage(source, { file, config, digests, remote, encode: true })
+    const page = await sealPage(source, { file, config, digests, remote, bytes })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
-    // Encoded once, for the digest and the write; an unchanged page's bytes are the ones read.
-    const sealed = page.changed ? page.bytes! : bytes
+    // An unchanged page's bytes are the ones read.
+    const sealed = page.changed ? page.bytes : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
     const staged = mode === 'write' && page.changed
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
@@ -114,12 +115,10 @@ function readPage(path: string, file: string, limit: number): Uint8Array {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-
 function decodeUtf8(bytes: Uint8Array, file: string): string {
-  try {
-    return utf8.decode(bytes)
-  } catch {
+  // isUtf8 then toString: both run at memory speed, several times faster than a fatal TextDecoder.
+  if (!isUtf8(bytes)) {
     throw new SealError([{ code: 'not-utf8', file, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text', fix: 'save the page as UTF-8 with <meta charset="utf-8">' }])
   }
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }

@@ -1,4 +1,3 @@
-import MagicString from 'magic-string'
 import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
 import { allow, allowsSelf } from '../csp/allow.js'
@@ -24,8 +23,8 @@ export interface PageContext {
   digests: (path: string) => Promise<Digests | undefined>
   /** Integrity of a remote URL (fetched, pinned, cached); without it remote files are allowed by origin. */
   remote?: (url: string) => Promise<RemoteOutcome>
-  /** Also give the sealed page as UTF-8 ({@link SealedPage.bytes}), encoded in the pass that finds the nonce slots' byte offsets. */
-  encode?: boolean
+  /** The bytes the page was read as (`source` is their UTF-8 decoding): the sealed bytes are spliced from them. */
+  bytes?: Uint8Array
 }
 
 /** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
@@ -39,8 +38,8 @@ export interface NonceSlots {
 export interface SealedPage {
   file: string
   html: string
-  /** `html` as UTF-8, when the caller asked for it (`encode`). */
-  bytes?: Uint8Array
+  /** `html` as UTF-8: what to write. */
+  bytes: Uint8Array
   changed: boolean
   /** Full policy, for headers. */
   policy: Policy
@@ -68,7 +67,7 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const scan = fastScanHtml(html)
   const plan = await planPage(html, scan, context)
   if (plan.errors.length) throw new SealError(plan.errors)
-  return applyPlan(bom, html, plan, context.file, context.encode === true)
+  return applyPlan(bom, html, plan, context.file, context.bytes ?? Buffer.from(source, 'utf8'))
 }
 
 /** How a page's external files are allowed: scripts by integrity hash (remembering each hash's origin), or by origin. */
@@ -309,33 +308,20 @@ export function metaTag(policy: Policy): string {
   return `<meta http-equiv="Content-Security-Policy" content="${content}">`
 }
 
-function applyPlan(bom: string, html: string, plan: Plan, file: string, encode: boolean): SealedPage {
-  const s = new MagicString(html)
+function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array): SealedPage {
   const edits = [...plan.edits].sort((a, b) => a.start - b.start || a.end - b.end)
-  for (const edit of edits) if (edit.end > edit.start) s.remove(edit.start, edit.end)
-  for (const edit of edits) if (edit.text) s.appendLeft(edit.start, edit.text)
-  const sealed = bom + s.toString()
-
-  // Map original offsets to offsets in the sealed text (no slot lies inside an edit), then to UTF-8 bytes.
-  const shift = (offset: number) => {
-    let delta = bom.length
-    for (const edit of edits) {
-      if (edit.end <= offset && edit.end > edit.start) delta -= edit.end - edit.start
-      if (edit.start < offset || (edit.start === offset && edit.end > edit.start)) delta += edit.text.length
-    }
-    return offset + delta
-  }
-  const metaLength = plan.metaText?.length ?? 0
-  const metaStart = shift(plan.metaInsert)
-  const charOffsets = [...plan.slotOffsets.map(shift), metaStart, metaStart + metaLength]
-  const { offsets: bytes, encoded } = toByteOffsets(sealed, charOffsets, encode)
-  const metaEnd = bytes.pop()!
-  const metaByteStart = bytes.pop()!
+  const spliced = splice(html, source, bom ? 3 : 0, edits, [...plan.slotOffsets, plan.metaInsert], plan.metaText)
+  const bytes = spliced.bytes
+  const metaByteStart = spliced.offsets.pop()!
+  let sealed: string | undefined
   return {
     file,
-    html: sealed,
-    ...(encoded ? { bytes: encoded } : {}),
-    changed: sealed !== bom + html,
+    // Most callers write the bytes: decode them only when asked.
+    get html() {
+      return (sealed ??= Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+    },
+    bytes,
+    changed: !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(source),
     policy: plan.policy,
     metaPolicy: plan.metaPolicy,
     reportOnlyPolicy: plan.reportOnlyPolicy,
@@ -344,28 +330,59 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, encode: 
     attributeHashes: plan.attributeHashes,
     integrity: plan.integrity,
     remote: plan.remote,
-    nonceSlots: { tags: bytes.sort((a, b) => a - b), meta: plan.metaPolicy ? [metaByteStart, metaEnd] : metaByteStart },
+    nonceSlots: { tags: spliced.offsets.sort((a, b) => a - b), meta: spliced.meta ?? metaByteStart },
     warnings: plan.warnings,
   }
 }
 
-/** UTF-8 byte offsets of string offsets, in one pass; with `encode`, the pass also writes the text as UTF-8. */
-function toByteOffsets(text: string, offsets: number[], encode: boolean): { offsets: number[]; encoded?: Buffer } {
-  const order = offsets.map((offset, index) => ({ offset, index })).sort((a, b) => a.offset - b.offset)
-  const result = new Array<number>(offsets.length)
-  // Room for the longest encoding (3 bytes per UTF-16 unit): counting the bytes first would be another pass,
-  // worth it only for very large pages.
-  const encoded = encode ? Buffer.allocUnsafe(text.length > 1 << 20 ? Buffer.byteLength(text, 'utf8') : text.length * 3) : undefined
-  let chars = 0
-  let bytes = 0
-  for (const { offset, index } of order) {
-    // Offsets lie between tags, never inside a surrogate pair, so the pieces encode as the whole does.
-    const piece = text.slice(chars, offset)
-    bytes += encoded ? encoded.write(piece, bytes, 'utf8') : Buffer.byteLength(piece, 'utf8')
-    chars = offset
-    result[index] = bytes
+/**
+ * Applies sorted, non-overlapping edits of `html` to `source`, its UTF-8 bytes after `skip` bytes (a BOM):
+ * untouched bytes are copied as they are, only inserted text is encoded. Also gives the sealed byte offset
+ * of each of `points` (offsets in `html` that lie outside removed text; one shared with an insertion comes
+ * before it) and the byte range of the inserted text equal to `metaText`.
+ */
+function splice(html: string, source: Uint8Array, skip: number, edits: Edit[], points: number[], metaText: string | undefined) {
+  const ascii = source.length - skip === html.length
+  const pieces: Uint8Array[] = [source.subarray(0, skip)]
+  let cursor = 0
+  let cursorByte = skip
+  let length = skip
+  const byteAt = (offset: number) => cursorByte + (ascii ? offset - cursor : Buffer.byteLength(html.slice(cursor, offset), 'utf8'))
+  const copyTo = (offset: number) => {
+    if (offset <= cursor) return
+    const end = byteAt(offset)
+    pieces.push(source.subarray(cursorByte, end))
+    length += end - cursorByte
+    cursor = offset
+    cursorByte = end
   }
-  return { offsets: result, encoded: encoded?.subarray(0, bytes + encoded.write(text.slice(chars), bytes, 'utf8')) }
+  const order = points.map((offset, index) => ({ offset, index })).sort((a, b) => a.offset - b.offset)
+  const offsets = new Array<number>(points.length)
+  let next = 0
+  const placePoints = (before: (offset: number) => boolean) => {
+    for (let point = order[next]; point && before(point.offset); point = order[++next]) {
+      copyTo(point.offset)
+      offsets[point.index] = length
+    }
+  }
+  let meta: [number, number] | undefined
+  for (const edit of edits) {
+    placePoints((offset) => offset < edit.start || (offset === edit.start && edit.end === edit.start))
+    copyTo(edit.start)
+    if (edit.text) {
+      const text = Buffer.from(edit.text, 'utf8')
+      if (edit.text === metaText) meta = [length, length + text.length]
+      pieces.push(text)
+      length += text.length
+    }
+    if (edit.end > cursor) {
+      cursorByte = byteAt(edit.end)
+      cursor = edit.end
+    }
+  }
+  placePoints(() => true)
+  copyTo(html.length)
+  return { bytes: Buffer.concat(pieces, length), offsets, meta }
 }
 
 export type { ExternalRef }

@@ -24,7 +24,7 @@ export interface SealDirectoryOptions {
   onProgress?: (done: number, total: number) => void
   /** Folder the lock file and cache paths are relative to. Default: the current folder. */
   cwd?: string
-  /** Worker threads: 1 seals on the calling thread. Default: one per core for sites of 500 pages or more (below that, starting workers costs more than they save). */
+  /** Worker threads: 1 seals on the calling thread. Default: one per core for sites of 1,000 pages or more (below that, warming up a parser in each worker costs about what the workers save). */
   workers?: number
   /** Keep every page's manifest entry in the result (for reports). Default false: memory stays flat. */
   keepManifest?: boolean
@@ -63,7 +63,7 @@ const PAGE_GLOB = ['**/*.html', '**/*.htm']
 const IGNORE = ['**/node_modules/**']
 /** Pages read ahead of the oldest unfinished one: bounds what waits in memory to be written in order. */
 const WINDOW = 256
-const WORKER_THRESHOLD = 500
+const WORKER_THRESHOLD = 1000
 const RENAMES_IN_FLIGHT = 16
 /** Characters of an output file (manifest, headers) gathered before they are written. */
 const OUTPUT_CHUNK = 1 << 18

@@ -8,12 +8,14 @@ import { cp, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { sealDirectory } from '../src/index.js'
+import { sealDirectory, SealError } from '../src/index.js'
 import { copyFixture, removeDir, snapshot } from './support/sites.js'
 
-// Every rename in the sealer goes through this mock, so a test can make the Nth one fail.
+// Every rename and file write in the sealer goes through this mock, so a test can make the Nth one fail.
 let failRenameAt = Infinity
 let renames = 0
+let failWriteAt = Infinity
+let writes = 0
 vi.mock('node:fs/promises', async (original) => {
   const actual = await original<typeof import('node:fs/promises')>()
   return {
@@ -22,6 +24,10 @@ vi.mock('node:fs/promises', async (original) => {
       if (++renames === failRenameAt) throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' })
       return actual.rename(from, to)
     },
+    writeFile: async (...args: Parameters<typeof actual.writeFile>) => {
+      if (++writes === failWriteAt) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
+      return actual.writeFile(...args)
+    },
   }
 })
 
@@ -29,6 +35,7 @@ const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname
 const dirs: string[] = []
 afterEach(async () => {
   failRenameAt = Infinity
+  failWriteAt = Infinity
   await Promise.all(dirs.splice(0).map(removeDir))
 })
 
@@ -77,6 +84,17 @@ describe('crash safety', () => {
       await sealDirectory(dir, { headers: ['netlify'] })
       expect(await snapshot(dir)).toEqual(after)
     }
+  })
+
+  it('a page that cannot be staged fails the run, named with the fix, and leaves every file as it was', async () => {
+    const site = await bigSite(1)
+    const before = await snapshot(site)
+    writes = 0
+    failWriteAt = 3
+    const error = await sealDirectory(site, { headers: ['netlify'] }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(SealError)
+    expect((error as SealError).problems).toEqual([expect.objectContaining({ code: 'write-failed', file: expect.stringMatching(/\.html?$/), message: expect.stringContaining('ENOSPC'), fix: expect.stringContaining('nothing was changed') })])
+    expect(await snapshot(site)).toEqual(before)
   })
 
   it('a CLI run killed with SIGKILL at any moment leaves old-or-new files, and a rerun completes', async () => {

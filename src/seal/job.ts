@@ -52,7 +52,7 @@ export function fileSealer(context: FileJobContext): (file: string, index: numbe
       try {
         await writeFile(join(context.staging, stagedName(index)), write)
       } catch (error) {
-        return { file, ok: false, problems: [{ file, code: 'read-failed', message: (error as Error).message }] }
+        return { file, ok: false, problems: [{ file, code: 'write-failed', message: `staging the sealed page failed: ${(error as Error).message}`, fix: 'check the free space and permissions of the site folder, then run again (nothing was changed)' }] }
       }
     }
     return outcome

@@ -192,7 +192,7 @@ class SiteCollector {
     for (const warning of outcome.warnings) this.warn(warning)
     this.problems.push(...outcome.drift)
     if (outcome.staged) {
-      this.staged.files.push(this.files[this.next]!)
+      this.staged.files.push(file)
       this.staged.indexes.push(this.next)
       this.staged.digests.push(manifest.digest)
     }

@@ -318,10 +318,10 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
     file,
     // Most callers write the bytes: decode them only when asked.
     get html() {
-      return (sealed ??= Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
+      return (sealed ??= bytes.toString('utf8'))
     },
     bytes,
-    changed: !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(source),
+    changed: !bytes.equals(source),
     policy: plan.policy,
     metaPolicy: plan.metaPolicy,
     reportOnlyPolicy: plan.reportOnlyPolicy,

@@ -61,6 +61,16 @@ describe('remote integrity: fetch, pin, allow', () => {
     expect(cdn.requests).toEqual(['/lib.js'])
   })
 
+  it('hashes the bytes of each URL once per run: every page naming it gets the same digests', async () => {
+    const integrity = new RemoteIntegrity(resolveConfig({}), work)
+    const url = `${cdn.origin}/lib.js`
+    const [first, second] = await Promise.all([integrity.resolve(url), integrity.resolve(url)])
+    expect(second).toBe(first)
+    expect(await integrity.resolve(url)).toBe(first)
+    expect(first).toMatchObject({ kind: 'pinned', integrity: sri(LIB), digests: { sha384: sri(LIB).slice('sha384-'.length) } })
+    expect(cdn.requests).toEqual(['/lib.js'])
+  })
+
   it('can allow CDN scripts by origin instead, for browsers without CSP3 external hashes', async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script>`))
     await seal({ remote: { allow: 'origin' } })

@@ -1,7 +1,7 @@
 import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
 import { allow, allowsSelf } from '../csp/allow.js'
-import { cspHash, digestsOf, integrityAccepts, type Digests } from '../csp/hash.js'
+import { cspHash, integrityAccepts, type Digests } from '../csp/hash.js'
 import { clonePolicy, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, HEADER_ONLY_DIRECTIVES, type Policy } from '../csp/policy.js'
 import { fastScanHtml } from '../html/fast-scan.js'
 import type { ExternalRef, Scan, Tag } from '../html/scan.js'
@@ -197,7 +197,7 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
     if (outcome.unverified) warnings.push({ code: 'remote-unverified', message: `${href} ${outcome.unverified}`, ...where })
     if (outcome.noCors) warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
-    return { integrity: outcome.integrity, digests: outcome.bytes && digestsOf(outcome.bytes), what: `the bytes ${href} serves` }
+    return { integrity: outcome.integrity, digests: outcome.digests, what: `the bytes ${href} serves` }
   }
 
   // External scripts and styles: integrity from the final bytes, and the sources that allow them.

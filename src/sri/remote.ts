@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
-import { integrityOf } from '../csp/hash.js'
+import { digestsOf, integrityOf, type Digests } from '../csp/hash.js'
 import { SealError } from '../problems.js'
 
 export const LOCK_VERSION = 1
@@ -25,7 +25,8 @@ export interface LockFile {
 
 /** The integrity a remote URL gets, or why it gets none. */
 export type RemoteOutcome =
-  | { kind: 'pinned'; integrity: string; bytes?: Uint8Array; unverified?: string; noCors?: boolean }
+  /** `digests` of the bytes when they are at hand (fetched or cached), computed once per URL per run. */
+  | { kind: 'pinned'; integrity: string; digests?: Digests; unverified?: string; noCors?: boolean }
   | { kind: 'failed'; reason: string }
   | { kind: 'changed'; locked: string; fetched: string }
   | { kind: 'off' }
@@ -69,7 +70,7 @@ export class RemoteIntegrity {
     const cached = await readFile(this.cachePath(url)).catch(() => undefined)
     const algorithm = this.config.integrityAlgorithm
     if (locked) {
-      if (cached && matches(cached, locked.integrity)) return { kind: 'pinned', integrity: locked.integrity, bytes: cached }
+      if (cached && matches(cached, locked.integrity)) return { kind: 'pinned', integrity: locked.integrity, digests: digestsOf(cached) }
       if (this.config.remote.mode === 'lock-only' || this.offline) return { kind: 'pinned', integrity: locked.integrity }
     } else if (this.config.remote.mode === 'lock-only' || this.offline) {
       return { kind: 'failed', reason: `is not in the lock file ${this.config.remote.lockFile}${this.offline ? '' : ' (remote.mode is lock-only)'}` }
@@ -95,7 +96,7 @@ export class RemoteIntegrity {
       }
       this.changed = true
     }
-    return { kind: 'pinned', integrity, bytes: fetched.bytes, noCors: !fetched.cors }
+    return { kind: 'pinned', integrity, digests: digestsOf(fetched.bytes), noCors: !fetched.cors }
   }
 
   /** Writes the lock file if this run added or updated entries (call only when the whole run succeeded). */

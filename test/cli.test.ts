@@ -26,6 +26,8 @@ describe('csp-seal CLI', () => {
     const sealed = await run([dir, '--headers', 'netlify'])
     expect(sealed.code).toBe(0)
     expect(sealed.stdout).toMatch(/sealed 11 pages/)
+    expect(sealed.stdout).toMatch(/written\s+13 files/) // 11 pages, the manifest and _headers
+    expect(sealed.stdout).not.toMatch(/would change|unsealed/)
     expect(sealed.stdout).toMatch(/inline hashes\s+\d+ script, \d+ style, \d+ attribute/)
     expect(sealed.stdout).toMatch(/event-handler ×3/)
     expect(sealed.stdout).toMatch(/interactive\.html:\d+:\d+: inline event handler onclick=/)

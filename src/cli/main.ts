@@ -183,7 +183,7 @@ function summary(result: SiteResult, mode: string, ms: number): string {
   if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
   if (mode === 'write') lines.push(`  written         ${result.written.length ? result.written.length + ' files' : 'nothing (already sealed)'}`)
   if (result.lockFile) lines.push(`  lock file       ${result.lockFile} (commit it)`)
-  else lines.push(`  ${mode === 'check' ? 'unsealed' : 'would change'}    ${result.unsealed.length} page${result.unsealed.length === 1 ? '' : 's'}`)
+  if (mode !== 'write') lines.push(`  ${mode === 'check' ? 'unsealed' : 'would change'}    ${result.unsealed.length} page${result.unsealed.length === 1 ? '' : 's'}`)
   lines.push(...warningLines(result.warnings))
   return `${lines.join('\n')}\n`
 }

@@ -74,6 +74,14 @@ describe('csp-seal CLI', () => {
     expect(await snapshot(dir)).toEqual(before)
   })
 
+  it('--help lists every option, without calling --no-meta a default', async () => {
+    const help = await run(['--help'])
+    expect(help.code).toBe(0)
+    for (const flag of ['--policy', '--headers', '--no-meta', '--remote', '--check', '--dry-run', '--report']) expect(help.stdout).toContain(flag)
+    expect(help.stdout).toMatch(/--no-meta +Do not write the policy meta tag \(headers and manifest only\)\s*\n/)
+    expect(help.stdout).not.toContain('(default: true)')
+  })
+
   it('rejects an invalid policy, naming the value', async () => {
     const dir = await fixture('example-site')
     const result = await run([dir, '--policy', "default-src 'self'; script-src 'self' 'nonce-r4nd0m'"])

@@ -67,7 +67,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--report <file>', 'Write a JSON report of every page, hash and warning')
     .option('--quiet', 'Print only errors')
   const serverCommands = registerServerCommands(cli)
-  cli.help()
+  // cac labels a negated flag "(default: true)", which reads as if --no-meta were on by default.
+  cli.help((sections) => sections.map((section) => ({ ...section, body: section.body.replace(/^(\s*--no-\S+.*?) \(default: true\)$/gm, '$1') })))
   cli.version(await packageVersion())
 
   let parsed: ReturnType<typeof cli.parse>

@@ -18,6 +18,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { CspSealConfig } from '../src/index.js'
+import { WORKER_THRESHOLD } from '../src/seal/site.js'
 import { RESULT_PREFIX, type ChildResult, type Variant } from './child.js'
 import { buildEngine, REPO, type Engine } from './engine.js'
 import { BENCH_ROOT, DEFAULT_SITE, ensureCorpus, type SiteOptions } from './generate.js'
@@ -299,7 +300,8 @@ function printSite(report: SiteReport): void {
   }
   const { sealOneThreadOverFloor: floor, sealOneThreadOverFloorCpu: floorCpu, parallelSpeedup: speedup, strictCspOverSealOneThread: strict1, strictCspOverSeal: strict } = report.ratios
   console.log(`  csp-seal 1 thread ÷ floor (time):    ${times(floor)}  (target ≤ 1.3×; CPU time ${times(floorCpu)})${mark(floor === undefined ? undefined : floor <= 1.3)}`)
-  console.log(`  parallel speed-up over 1 thread:     ${times(speedup)}  (target ≥ 1.6× on 2 cores)${mark(speedup === undefined ? undefined : speedup >= 1.6)}`)
+  const speedupNote = report.pages < WORKER_THRESHOLD ? `(below ${WORKER_THRESHOLD.toLocaleString('en-US')} pages the default is one thread)` : `(target ≥ 1.6× on 2 cores)${mark(speedup === undefined ? undefined : speedup >= 1.6)}`
+  console.log(`  parallel speed-up over 1 thread:     ${times(speedup)}  ${speedupNote}`)
   console.log(`  strict-csp time ÷ csp-seal time:     1 thread ${times(strict1)}, default ${times(strict)}  (> 1× means csp-seal is faster)${mark(strict === undefined ? undefined : strict > 1)}`)
   const seal = report.results.find((r) => r.variant === 'csp-seal-1' && r.ok) ?? report.results.find((r) => r.variant === 'csp-seal' && r.ok)
   const floorRun = report.results.find((r) => r.variant === 'floor' && r.ok)

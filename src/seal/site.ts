@@ -63,7 +63,8 @@ const PAGE_GLOB = ['**/*.html', '**/*.htm']
 const IGNORE = ['**/node_modules/**']
 /** Pages read ahead of the oldest unfinished one: bounds what waits in memory to be written in order. */
 const WINDOW = 256
-const WORKER_THRESHOLD = 1000
+/** Pages from which sealDirectory uses worker threads by default. */
+export const WORKER_THRESHOLD = 1000
 const RENAMES_IN_FLIGHT = 16
 /** Characters of an output file (manifest, headers) gathered before they are written. */
 const OUTPUT_CHUNK = 1 << 18

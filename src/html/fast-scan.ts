@@ -1,4 +1,5 @@
 import { foreignContent, html as H, Token, Tokenizer, TokenizerMode, type TokenHandler } from 'parse5'
+import { RunTokenizer } from './tokenizer.js'
 import { LineIndex, scanHtml, scriptType, type Context, type ExternalRef, type InlineAttribute, type InlineCode, type Scan, type Tag } from './scan.js'
 
 /*
@@ -357,7 +358,7 @@ class Builder implements TokenHandler {
   ) {}
 
   run(source: string): void {
-    this.tokenizer = new Tokenizer({ sourceCodeLocationInfo: true }, this)
+    this.tokenizer = new RunTokenizer({ sourceCodeLocationInfo: true }, this)
     if (this.fragment) {
       // parse5's fragment parser with a <template> context: a fake <html> root, "in template" mode.
       this.tmplModes.push(M.IN_TEMPLATE)

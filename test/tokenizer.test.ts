@@ -1,0 +1,104 @@
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { Tokenizer, TokenizerMode, type Token, type TokenHandler } from 'parse5'
+import { describe, expect, it } from 'vitest'
+import { RunTokenizer } from '../src/html/tokenizer.js'
+
+/** Elements after whose start tag the tree builder switches the tokenizer out of the data state. */
+const TEXT_STATES: Record<string, Tokenizer['state']> = {
+  script: TokenizerMode.SCRIPT_DATA as Tokenizer['state'],
+  style: TokenizerMode.RAWTEXT as Tokenizer['state'],
+  xmp: TokenizerMode.RAWTEXT as Tokenizer['state'],
+  noembed: TokenizerMode.RAWTEXT as Tokenizer['state'],
+  textarea: TokenizerMode.RCDATA as Tokenizer['state'],
+  title: TokenizerMode.RCDATA as Tokenizer['state'],
+  plaintext: TokenizerMode.PLAINTEXT as Tokenizer['state'],
+}
+
+/**
+ * Every token a tokenizer emits, with its location, driven the way the tree builder drives it (text states after
+ * `<script>`, `<style>`, `<textarea>`…, foreign content inside `<svg>`/`<math>`, where CDATA sections are read).
+ */
+function tokens(TokenizerClass: typeof Tokenizer, html: string): unknown[] {
+  const seen: unknown[] = []
+  let foreign = 0
+  const record = (kind: string) => (token: unknown) => seen.push([kind, structuredClone(token)])
+  const handler: TokenHandler = {
+    onStartTag(token: Token.TagToken) {
+      seen.push(['start', structuredClone(token)])
+      if (token.tagName === 'svg' || token.tagName === 'math') {
+        if (!token.selfClosing) foreign++
+      } else if (foreign === 0 && TEXT_STATES[token.tagName] !== undefined) {
+        tokenizer.state = TEXT_STATES[token.tagName]!
+      }
+      tokenizer.inForeignNode = foreign > 0
+    },
+    onEndTag(token: Token.TagToken) {
+      seen.push(['end', structuredClone(token)])
+      if ((token.tagName === 'svg' || token.tagName === 'math') && foreign > 0) foreign--
+      tokenizer.inForeignNode = foreign > 0
+    },
+    onCharacter: record('chars'),
+    onWhitespaceCharacter: record('whitespace'),
+    onNullCharacter: record('null'),
+    onComment: record('comment'),
+    onDoctype: record('doctype'),
+    onEof: record('eof'),
+  }
+  const tokenizer = new TokenizerClass({ sourceCodeLocationInfo: true }, handler)
+  tokenizer.write(html, true)
+  return seen
+}
+
+function same(html: string): void {
+  expect(tokens(RunTokenizer, html)).toEqual(tokens(Tokenizer, html))
+}
+
+it('is the stock tokenizer for a handler that wants parse errors (some are reported code point by code point)', () => {
+  const errors = (TokenizerClass: typeof Tokenizer) => {
+    const found: string[] = []
+    const ignore = () => {}
+    const handler = { onStartTag: ignore, onEndTag: ignore, onCharacter: ignore, onWhitespaceCharacter: ignore, onNullCharacter: ignore, onComment: ignore, onDoctype: ignore, onEof: ignore, onParseError: (error: { code: string; startOffset: number }) => found.push(`${error.code}@${error.startOffset}`) }
+    new TokenizerClass({ sourceCodeLocationInfo: true }, handler).write('<p title="a\u0001b">x\u0001y\ufdd0z</p>', true)
+    return found
+  }
+  expect(errors(RunTokenizer)).toEqual(errors(Tokenizer))
+  expect(errors(Tokenizer)).toHaveLength(3)
+})
+
+/** Pieces that reach every state a run may start in or stop at: markup, quotes, references, line breaks, NULs, surrogates. */
+const piece = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('<', '>', '</', '/>', '&', '"', "'", '=', ' ', '  ', '\t', '\n', '\r', '\r\n', '\f', '\0', '-', '--', '!', '?', '`') },
+  { weight: 6, arbitrary: fc.constantFrom('a', 'Ab', 'data-x', 'x:y', 'z_1.2', 'é', 'ü', '\u00a0', '\u2028', '\ufeff', '😀', '\ud800', '\udc00', 'x\ud83d', '\u0080', '\u0001', '\ufdd0') },
+  { weight: 4, arbitrary: fc.constantFrom('amp;', '&amp;', '&lt', '&#x41;', '&#0;', '&#128512;', '&notin;', '&noti', '&AElig') },
+  { weight: 4, arbitrary: fc.constantFrom('script', 'SCRIPT', 'style', 'textarea', 'title', 'xmp', 'noembed', 'plaintext', 'svg', 'math', 'div', 'a', 'p', 'Foo') },
+  { weight: 3, arbitrary: fc.constantFrom('<!--', '-->', '<!DOCTYPE html>', '<![CDATA[', ']]>', '<!-', '<?x?>', '<script>', '</script>', '<!--<script>', '<style>', '</style>', '<svg>', '</svg>', '<textarea>', '</textarea>') },
+  { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
+)
+
+describe('RunTokenizer: the same tokens, texts and locations as parse5’s Tokenizer', () => {
+  it('on generated markup', () => {
+    fc.assert(fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), same), { numRuns: 4000 })
+  })
+
+  it('on generated tags with long names, attribute values and texts', () => {
+    const word = fc.constantFrom('data-state', 'aria-label', 'class', 'HREF', 'x', 'stroke-width', 'xlink:href')
+    const text = fc.array(fc.constantFrom('lorem ', 'ipsum\n', '  ', '&amp; ', 'é', '<', '"', "'", '\r\n', '\0', '😀', 'x'), { maxLength: 30 }).map((parts) => parts.join(''))
+    const tag = fc.tuple(fc.constantFrom('div', 'SPAN', 'script', 'style', 'textarea', 'svg', 'path', 'title'), fc.array(fc.tuple(word, fc.constantFrom('"', "'", ''), text), { maxLength: 5 }), text).map(([name, attrs, body]) =>
+      `<${name}${attrs.map(([attr, quote, value]) => ` ${attr}=${quote}${value}${quote}`).join('')}>${body}</${name}>`,
+    )
+    fc.assert(fc.property(fc.array(tag, { maxLength: 20 }).map((tags) => tags.join('\n')), same), { numRuns: 2000 })
+  })
+
+  it('across the 64 KB mark where the tokenizer drops the input it has read', () => {
+    const long = fc.tuple(fc.nat({ max: 400 }), fc.array(piece, { maxLength: 30 })).map(([n, tail]) => `<p title="${'x'.repeat(65_400 + n)}">${'word '.repeat(n)}</p><script>${'a'.repeat(66_000)}</script>${tail.join('')}`)
+    fc.assert(fc.property(long, same), { numRuns: 60 })
+  })
+
+  it('on every page of fixtures/', () => {
+    const pages = (readdirSync('fixtures', { recursive: true }) as string[]).filter((file) => file.endsWith('.html'))
+    expect(pages.length).toBeGreaterThan(20)
+    for (const file of pages) same(readFileSync(join('fixtures', file), 'utf8'))
+  })
+})

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs'
+import { createWriteStream, readFileSync, realpathSync, statSync, type WriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
@@ -354,19 +354,22 @@ function driftOf(root: string, file: string, digest: string): Problem | undefine
   return { code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' }
 }
 
-/** Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root. */
+/**
+ * Reads a file of the site; refuses anything that resolves (through `..` or symlinks) outside the root.
+ * Synchronous, like page reads: the site's files come from the page cache, and planning waits for them anyway.
+ */
 async function readInside(root: string, path: string): Promise<Uint8Array | undefined> {
   const full = resolve(root, path)
   if (!isInside(root, full)) throw new OutsideSite('a path above the site root')
   let real: string
   try {
-    real = await realpath(full)
-    if (!(await stat(real)).isFile()) return undefined
+    real = realpathSync.native(full)
+    if (!statSync(real).isFile()) return undefined
   } catch {
     return undefined
   }
   if (!isInside(root, real)) throw new OutsideSite(`a link to ${real}`)
-  return readFile(real)
+  return readFileSync(real)
 }
 
 /** Removes staging folders a killed run left behind (they hold nothing the site needs). */

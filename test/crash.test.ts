@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { sealDirectory, SealError } from '../src/index.js'
 import { copyFixture, removeDir, snapshot } from './support/sites.js'
 
-// Every rename and file write in the sealer goes through this mock, so a test can make the Nth one fail.
+// Every rename and page write in the sealer goes through these mocks, so a test can make the Nth one fail.
 let failRenameAt = Infinity
 let renames = 0
 let failWriteAt = Infinity
@@ -24,9 +24,15 @@ vi.mock('node:fs/promises', async (original) => {
       if (++renames === failRenameAt) throw Object.assign(new Error('ENOSPC: no space left on device, rename'), { code: 'ENOSPC' })
       return actual.rename(from, to)
     },
-    writeFile: async (...args: Parameters<typeof actual.writeFile>) => {
+  }
+})
+vi.mock('node:fs', async (original) => {
+  const actual = await original<typeof import('node:fs')>()
+  return {
+    ...actual,
+    writeFileSync: (...args: Parameters<typeof actual.writeFileSync>) => {
       if (++writes === failWriteAt) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })
-      return actual.writeFile(...args)
+      return actual.writeFileSync(...args)
     },
   }
 })

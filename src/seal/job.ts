@@ -1,6 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
 import type { Digests } from '../csp/hash.js'
@@ -38,25 +37,31 @@ export type FileOutcome =
 /**
  * Reads, seals and (in write mode) stages pages: call the returned function once per page, several pages in
  * flight. Only small results leave it: the sealed HTML goes straight to the staging folder, so memory stays flat
- * however large the site. Pages are planned one at a time (planning is CPU work: interleaved plans would keep each
- * other's garbage alive across collections), and each page's write overlaps the next pages' planning.
+ * however large the site. Pages are sealed one at a time (it is CPU work: interleaved pages would keep each
+ * other's garbage alive across collections); the others in flight wait on remote files meanwhile.
  */
 export function fileSealer(context: FileJobContext): (file: string, index: number) => Promise<FileOutcome> {
-  let planning: Promise<unknown> = Promise.resolve()
-  return async (file, index) => {
-    const planned = planning.then(() => planFile(file, context))
-    planning = planned.catch(() => undefined)
-    const { outcome, write } = await planned
-    // While the write is in flight only the encoded page is held: the page text and its plan are garbage already.
-    if (write) {
-      try {
-        await writeFile(join(context.staging, stagedName(index)), write)
-      } catch (error) {
-        return { file, ok: false, problems: [{ file, code: 'write-failed', message: `staging the sealed page failed: ${(error as Error).message}`, fix: 'check the free space and permissions of the site folder, then run again (nothing was changed)' }] }
-      }
-    }
-    return outcome
+  let sealing: Promise<unknown> = Promise.resolve()
+  return (file, index) => {
+    const sealed = sealing.then(() => sealFile(file, index, context))
+    sealing = sealed.catch(() => undefined)
+    return sealed
   }
+}
+
+/**
+ * One page: its outcome, with the sealed bytes staged if the page changed. The write is synchronous, like the
+ * read: into the page cache it costs less than the thread pool round trips of an asynchronous one.
+ */
+async function sealFile(file: string, index: number, context: FileJobContext): Promise<FileOutcome> {
+  const { outcome, write } = await planFile(file, context)
+  if (!write) return outcome
+  try {
+    writeFileSync(join(context.staging, stagedName(index)), write)
+  } catch (error) {
+    return { file, ok: false, problems: [{ file, code: 'write-failed', message: `staging the sealed page failed: ${(error as Error).message}`, fix: 'check the free space and permissions of the site folder, then run again (nothing was changed)' }] }
+  }
+  return outcome
 }
 
 /** Everything a {@link fileSealer} does for a page but the write: the outcome, and the bytes to stage if the page changed. */

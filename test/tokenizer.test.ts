@@ -20,7 +20,7 @@ const TEXT_STATES: Record<string, Tokenizer['state']> = {
  * Every token a tokenizer emits, with its location, driven the way the tree builder drives it (text states after
  * `<script>`, `<style>`, `<textarea>`…, foreign content inside `<svg>`/`<math>`, where CDATA sections are read).
  */
-function tokens(TokenizerClass: typeof Tokenizer, html: string): unknown[] {
+function tokens(TokenizerClass: typeof Tokenizer, html: string, joinsWhitespace?: () => boolean): unknown[] {
   const seen: unknown[] = []
   let foreign = 0
   const record = (kind: string) => (token: unknown) => seen.push([kind, structuredClone(token)])
@@ -45,6 +45,7 @@ function tokens(TokenizerClass: typeof Tokenizer, html: string): unknown[] {
     onComment: record('comment'),
     onDoctype: record('doctype'),
     onEof: record('eof'),
+    ...(joinsWhitespace ? { joinsWhitespace } : {}),
   }
   const tokenizer = new TokenizerClass({ sourceCodeLocationInfo: true }, handler)
   tokenizer.write(html, true)
@@ -53,6 +54,23 @@ function tokens(TokenizerClass: typeof Tokenizer, html: string): unknown[] {
 
 function same(html: string): void {
   expect(tokens(RunTokenizer, html)).toEqual(tokens(Tokenizer, html))
+}
+
+type Recorded = [string, { chars: string; location: { endLine: number; endCol: number; endOffset: number } }]
+
+/** The stock tokens with whitespace joined to the text before it, and text to joined whitespace: one text token. */
+function joined(stock: unknown[]): unknown[] {
+  const out: Recorded[] = []
+  for (const item of stock as Recorded[]) {
+    const last = out.at(-1)
+    if (last?.[0] === 'chars' && (item[0] === 'chars' || item[0] === 'whitespace')) {
+      last[1].chars += item[1].chars
+      Object.assign(last[1].location, { endLine: item[1].location.endLine, endCol: item[1].location.endCol, endOffset: item[1].location.endOffset })
+    } else {
+      out.push(structuredClone(item))
+    }
+  }
+  return out
 }
 
 it('is the stock tokenizer for a handler that wants parse errors (some are reported code point by code point)', () => {
@@ -100,5 +118,17 @@ describe('RunTokenizer: the same tokens, texts and locations as parse5’s Token
     const pages = (readdirSync('fixtures', { recursive: true }) as string[]).filter((file) => file.endsWith('.html'))
     expect(pages.length).toBeGreaterThan(20)
     for (const file of pages) same(readFileSync(join('fixtures', file), 'utf8'))
+  })
+
+  it('with whitespace joining text: the stock tokens, each text joined with the whitespace and text after it', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), (html) => {
+        const stock = tokens(Tokenizer, html)
+        expect(tokens(RunTokenizer, html, () => true)).toEqual(joined(stock))
+        expect(tokens(RunTokenizer, html, () => false)).toEqual(stock)
+      }),
+      { numRuns: 3000 },
+    )
+    expect(joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')).map(([kind]) => kind)).toEqual(['start', 'chars', 'end', 'whitespace', 'chars', 'eof'])
   })
 })

@@ -1,5 +1,5 @@
-import { foreignContent, html as H, Token, Tokenizer, TokenizerMode, type TokenHandler } from 'parse5'
-import { RunTokenizer } from './tokenizer.js'
+import { foreignContent, html as H, Token, Tokenizer, TokenizerMode } from 'parse5'
+import { RunTokenizer, type RunTokenHandler } from './tokenizer.js'
 import { LineIndex, scanHtml, scriptType, type Context, type ExternalRef, type InlineAttribute, type InlineCode, type Scan, type Tag } from './scan.js'
 
 /*
@@ -318,7 +318,7 @@ function isHiddenInput(token: TagToken): boolean {
 }
 
 /** The tree builder model for one document or one `<noscript>` fragment. */
-class Builder implements TokenHandler {
+class Builder implements RunTokenHandler {
   tokenizer!: Tokenizer
   mode: M = M.INITIAL
   originalMode: M = M.INITIAL
@@ -785,6 +785,13 @@ class Builder implements TokenHandler {
   }
 
   // ---- tokens
+
+  /** Whitespace after text is handled as that text is here (see onCharacter and onWhitespaceCharacter): one token will do. */
+  joinsWhitespace(): boolean {
+    if (this.target !== null || this.tokenizer.inForeignNode) return true
+    const mode = this.mode
+    return mode === M.IN_BODY || mode === M.IN_CAPTION || mode === M.IN_CELL || mode === M.IN_TEMPLATE || mode === M.TEXT
+  }
 
   onCharacter(token: CharacterToken): void {
     this.skipNextNewLine = false

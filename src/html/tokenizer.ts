@@ -1,4 +1,4 @@
-import { Tokenizer } from 'parse5'
+import { Token, Tokenizer, type TokenHandler } from 'parse5'
 
 /*
  * parse5's tokenizer reads one code point per turn of its state machine; most of a page is runs that the
@@ -16,6 +16,8 @@ const BLANK = 4 // continues a run of whitespace (line breaks excepted)
 const DOUBLE_QUOTED_END = 8
 const SINGLE_QUOTED_END = 16
 const NAME = 32 // continues a tag or attribute name (already lowercase)
+const MERGED_TEXT_END = 64 // ends a run of text and whitespace in the data and RCDATA states
+const MERGED_RAW_END = 128 // ends a run of text and whitespace in the other text states
 
 const CLASSES = new Uint8Array(128)
 for (const c of '\t\n\f\r <&\0') CLASSES[c.charCodeAt(0)]! |= TEXT_END
@@ -24,6 +26,8 @@ for (const c of ' \t\f') CLASSES[c.charCodeAt(0)]! |= BLANK
 for (const c of '"&\0\r\n') CLASSES[c.charCodeAt(0)]! |= DOUBLE_QUOTED_END
 for (const c of "'&\0\r\n") CLASSES[c.charCodeAt(0)]! |= SINGLE_QUOTED_END
 for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789-_:.') CLASSES[c.charCodeAt(0)]! |= NAME
+for (const c of '\n\r<&\0') CLASSES[c.charCodeAt(0)]! |= MERGED_TEXT_END
+for (const c of '\n\r<\0') CLASSES[c.charCodeAt(0)]! |= MERGED_RAW_END
 
 const isSurrogate = (c: number) => c >= 0xd800 && c <= 0xdfff
 
@@ -51,35 +55,56 @@ function runWhile(html: string, from: number, keeps: number): number {
 }
 
 /**
+ * A token handler that may let whitespace join the text before it: stock tokens split "a b" into three (text,
+ * whitespace, text), which only matters to a tree builder in some insertion modes. Asked when whitespace follows
+ * text in the same character token; the joined token is a character token.
+ */
+export interface RunTokenHandler extends TokenHandler {
+  joinsWhitespace?(): boolean
+}
+
+/**
  * parse5's Tokenizer, taking runs of text, attribute values and names whole. With an `onParseError` handler it is
  * the stock tokenizer: the preprocessor reports some errors (control characters, noncharacters) code point by code point.
  */
 export class RunTokenizer extends Tokenizer {
   private readonly runs: boolean
+  private readonly joinsWhitespace: (() => boolean) | undefined
 
-  constructor(...args: ConstructorParameters<typeof Tokenizer>) {
-    super(...args)
-    this.runs = !args[1].onParseError
+  constructor(options: ConstructorParameters<typeof Tokenizer>[0], handler: RunTokenHandler) {
+    super(options, handler)
+    this.runs = !handler.onParseError
+    this.joinsWhitespace = this.runs ? handler.joinsWhitespace?.bind(handler) : undefined
+  }
+
+  protected override _ensureCharacterToken(type: Token.CharacterToken['type']): void {
+    if (type === Token.TokenType.WHITESPACE_CHARACTER && this.joining()) return
+    super._ensureCharacterToken(type)
+  }
+
+  /** Whether whitespace now joins the open text token. */
+  private joining(): boolean {
+    return this.currentCharacterToken?.type === Token.TokenType.CHARACTER && this.joinsWhitespace !== undefined && this.joinsWhitespace()
   }
 
   protected override _stateData(cp: number): void {
     super._stateData(cp)
-    this.extendText(cp, TEXT_END)
+    this.extendText(cp, TEXT_END, MERGED_TEXT_END)
   }
 
   protected override _stateRcdata(cp: number): void {
     super._stateRcdata(cp)
-    this.extendText(cp, TEXT_END)
+    this.extendText(cp, TEXT_END, MERGED_TEXT_END)
   }
 
   protected override _stateRawtext(cp: number): void {
     super._stateRawtext(cp)
-    this.extendText(cp, RAW_END)
+    this.extendText(cp, RAW_END, MERGED_RAW_END)
   }
 
   protected override _stateScriptData(cp: number): void {
     super._stateScriptData(cp)
-    this.extendText(cp, RAW_END)
+    this.extendText(cp, RAW_END, MERGED_RAW_END)
   }
 
   protected override _stateAttributeValueDoubleQuoted(cp: number): void {
@@ -103,10 +128,14 @@ export class RunTokenizer extends Tokenizer {
     if (this.runs && cp < 128 && CLASSES[cp]! & NAME) this.currentAttr.name += this.takeName()
   }
 
-  /** After a text state took `cp`: the rest of its run of whitespace, or of other text up to a character of class `ends`. */
-  private extendText(cp: number, ends: number): void {
+  /**
+   * After a text state took `cp`: the rest of its run of whitespace, or of other text up to a character of class
+   * `ends`; or, while whitespace joins text, of both up to one of class `joinedEnds`.
+   */
+  private extendText(cp: number, ends: number, joinedEnds: number): void {
     const { html, pos } = this.preprocessor
-    if (cp < 128 && CLASSES[cp]! & BLANK) this.extendRunTo(runWhile(html, pos + 1, BLANK))
+    if (inRunUntil(cp, joinedEnds) && this.joining()) this.extendRunTo(runUntil(html, pos + 1, joinedEnds))
+    else if (cp < 128 && CLASSES[cp]! & BLANK) this.extendRunTo(runWhile(html, pos + 1, BLANK))
     else if (inRunUntil(cp, ends | BLANK)) this.extendRunTo(runUntil(html, pos + 1, ends | BLANK))
   }
 

@@ -129,6 +129,6 @@ describe('RunTokenizer: the same tokens, texts and locations as parse5’s Token
       }),
       { numRuns: 3000 },
     )
-    expect(joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')).map(([kind]) => kind)).toEqual(['start', 'chars', 'end', 'whitespace', 'chars', 'eof'])
+    expect((joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')) as Recorded[]).map(([kind]) => kind)).toEqual(['start', 'chars', 'end', 'whitespace', 'chars', 'eof'])
   })
 })

@@ -3,7 +3,8 @@ import { RunTokenizer, type RunTokenHandler } from './tokenizer.js'
 import { LineIndex, scanHtml, scriptType, type Context, type ExternalRef, type InlineAttribute, type InlineCode, type Scan, type Tag } from './scan.js'
 
 /*
- * The same scan as `scanHtml`, without building a tree: parse5's tokenizer drives a model of parse5's tree builder
+ * The same scan as `scanHtml`, without building a tree: parse5's tokenizer (as a RunTokenizer, which takes runs of
+ * text whole and lets whitespace join text where this model treats both alike) drives a model of parse5's tree builder
  * that keeps only what decides what we report: the stack of open elements (names, namespaces, integration points),
  * the insertion mode, the list of active formatting elements (their clones repeat attributes), the template modes,
  * the head and form pointers. Each element is reported when the builder inserts it; with no foster parenting and
@@ -2062,8 +2063,8 @@ export function fastScan(html: string): { scan: Scan; fallback?: string } {
 }
 
 /**
- * `scanHtml`'s result, computed from parse5's tokenizer and a model of its tree builder instead of a tree: about
- * as fast as the bare tokenizer. Pages with constructs the model does not follow are scanned by `scanHtml`.
+ * `scanHtml`'s result, computed from parse5's tokenizer and a model of its tree builder instead of a tree: faster
+ * than parse5's bare tokenizer, since text is read in runs. Pages with constructs the model does not follow are scanned by `scanHtml`.
  */
 export function fastScanHtml(html: string): Scan {
   return fastScan(html).scan

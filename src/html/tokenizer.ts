@@ -7,6 +7,7 @@ import { Token, Tokenizer, type TokenHandler } from 'parse5'
  * exactly the stock effect (the run is extended; the name grows by the same lowercase characters). A run never
  * crosses a character the stock states treat differently, a line break (the preprocessor counts lines and folds
  * CR LF) or a surrogate (the preprocessor pairs them), so positions, lines and tokens are the stock ones.
+ * Where its handler allows, whitespace also joins the text before it (see RunTokenHandler).
  */
 
 /** Classes of ASCII code units, as bit flags. */
@@ -16,8 +17,8 @@ const BLANK = 4 // continues a run of whitespace (line breaks excepted)
 const DOUBLE_QUOTED_END = 8
 const SINGLE_QUOTED_END = 16
 const NAME = 32 // continues a tag or attribute name (already lowercase)
-const MERGED_TEXT_END = 64 // ends a run of text and whitespace in the data and RCDATA states
-const MERGED_RAW_END = 128 // ends a run of text and whitespace in the other text states
+const JOINED_TEXT_END = 64 // ends a run of text and whitespace in the data and RCDATA states
+const JOINED_RAW_END = 128 // ends a run of text and whitespace in the other text states
 
 const CLASSES = new Uint8Array(128)
 for (const c of '\t\n\f\r <&\0') CLASSES[c.charCodeAt(0)]! |= TEXT_END
@@ -26,8 +27,8 @@ for (const c of ' \t\f') CLASSES[c.charCodeAt(0)]! |= BLANK
 for (const c of '"&\0\r\n') CLASSES[c.charCodeAt(0)]! |= DOUBLE_QUOTED_END
 for (const c of "'&\0\r\n") CLASSES[c.charCodeAt(0)]! |= SINGLE_QUOTED_END
 for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789-_:.') CLASSES[c.charCodeAt(0)]! |= NAME
-for (const c of '\n\r<&\0') CLASSES[c.charCodeAt(0)]! |= MERGED_TEXT_END
-for (const c of '\n\r<\0') CLASSES[c.charCodeAt(0)]! |= MERGED_RAW_END
+for (const c of '\n\r<&\0') CLASSES[c.charCodeAt(0)]! |= JOINED_TEXT_END
+for (const c of '\n\r<\0') CLASSES[c.charCodeAt(0)]! |= JOINED_RAW_END
 
 const isSurrogate = (c: number) => c >= 0xd800 && c <= 0xdfff
 
@@ -89,22 +90,22 @@ export class RunTokenizer extends Tokenizer {
 
   protected override _stateData(cp: number): void {
     super._stateData(cp)
-    this.extendText(cp, TEXT_END, MERGED_TEXT_END)
+    this.extendText(cp, TEXT_END, JOINED_TEXT_END)
   }
 
   protected override _stateRcdata(cp: number): void {
     super._stateRcdata(cp)
-    this.extendText(cp, TEXT_END, MERGED_TEXT_END)
+    this.extendText(cp, TEXT_END, JOINED_TEXT_END)
   }
 
   protected override _stateRawtext(cp: number): void {
     super._stateRawtext(cp)
-    this.extendText(cp, RAW_END, MERGED_RAW_END)
+    this.extendText(cp, RAW_END, JOINED_RAW_END)
   }
 
   protected override _stateScriptData(cp: number): void {
     super._stateScriptData(cp)
-    this.extendText(cp, RAW_END, MERGED_RAW_END)
+    this.extendText(cp, RAW_END, JOINED_RAW_END)
   }
 
   protected override _stateAttributeValueDoubleQuoted(cp: number): void {

@@ -52,7 +52,7 @@ const MEMORY_PAGE_BYTES = { minBytes: 8 * 1024, maxBytes: 16 * 1024 }
 const HELP = `usage: npm run bench -- [options]
   --pages N      pages of the generated site (default 10000); with --memory, N vs 10×N pages
   --seed S       generator seed (default 7)
-  --runs R       run each variant R times and report the median time (default 1)
+  --runs R       run every variant R times, round by round, and report the medians (default 1)
   --only LIST    variants to run, comma-separated: ${VARIANTS.join(',')}
   --no-real      skip the real sites in ../shared/perf-real-sites
   --engine dist  measure dist/ (npm run build) instead of compiling the current sources
@@ -169,20 +169,25 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-async function measure(engine: Engine, workload: Workload, variant: Variant, runs: number, log: (line: string) => void): Promise<Measured> {
-  const results: ChildResult[] = []
-  for (let run = 0; run < runs; run++) {
-    const copy = await freshCopy(workload)
-    try {
-      log(`  ${LABELS[variant]}${runs > 1 ? ` (run ${run + 1}/${runs})` : ''}…`)
-      results.push(await runChild(engine, variant, join(copy, 'site'), copy, workload.config))
-    } catch (error) {
-      const message = (error as Error).message
-      log(`  ${LABELS[variant]} failed: ${message.split('\n')[0]}`)
-      return { variant, label: LABELS[variant], ok: false, error: message, ms: NaN, cpuMs: NaN, runsMs: [], pagesPerSecond: NaN, mbPerSecond: NaN, maxRssBytes: NaN, pages: 0, detail: {} }
-    } finally {
-      await rm(copy, { recursive: true, force: true })
-    }
+/** One run of a variant on a fresh copy of the site; the error's message if it failed. */
+async function runOnce(engine: Engine, workload: Workload, variant: Variant, label: string, log: (line: string) => void): Promise<ChildResult | string> {
+  const copy = await freshCopy(workload)
+  try {
+    log(`  ${label}…`)
+    return await runChild(engine, variant, join(copy, 'site'), copy, workload.config)
+  } catch (error) {
+    const message = (error as Error).message
+    log(`  ${LABELS[variant]} failed: ${message.split('\n')[0]}`)
+    return message
+  } finally {
+    await rm(copy, { recursive: true, force: true })
+  }
+}
+
+/** The medians of a variant's runs. */
+function summarize(workload: Workload, variant: Variant, results: ChildResult[], error?: string): Measured {
+  if (error !== undefined || results.length === 0) {
+    return { variant, label: LABELS[variant], ok: false, error, ms: NaN, cpuMs: NaN, runsMs: [], pagesPerSecond: NaN, mbPerSecond: NaN, maxRssBytes: NaN, pages: 0, detail: {} }
   }
   const ms = median(results.map((r) => r.ms))
   const last = results[results.length - 1]!
@@ -196,10 +201,27 @@ async function measure(engine: Engine, workload: Workload, variant: Variant, run
   }
 }
 
+/**
+ * Runs every variant `runs` times, round by round (floor, csp-seal, …, then again), so that a change in the
+ * machine's load over the minutes of a run weighs on every variant alike.
+ */
+async function measureAll(engine: Engine, workload: Workload, variants: Variant[], runs: number, log: (line: string) => void): Promise<Measured[]> {
+  const results = new Map<Variant, ChildResult[]>(variants.map((variant) => [variant, []]))
+  const errors = new Map<Variant, string>()
+  for (let run = 0; run < runs; run++) {
+    for (const variant of variants) {
+      if (errors.has(variant)) continue
+      const outcome = await runOnce(engine, workload, variant, `${LABELS[variant]}${runs > 1 ? ` (run ${run + 1}/${runs})` : ''}`, log)
+      if (typeof outcome === 'string') errors.set(variant, outcome)
+      else results.get(variant)!.push(outcome)
+    }
+  }
+  return variants.map((variant) => summarize(workload, variant, results.get(variant)!, errors.get(variant)))
+}
+
 async function benchWorkload(engine: Engine, workload: Workload, args: Args, log: (line: string) => void): Promise<SiteReport> {
   log(`${workload.name}: ${workload.description}`)
-  const results: Measured[] = []
-  for (const variant of args.variants) results.push(await measure(engine, workload, variant, args.runs, log))
+  const results = await measureAll(engine, workload, args.variants, args.runs, log)
   const time = (variant: Variant) => results.find((r) => r.variant === variant && r.ok)?.ms
   const cpu = (variant: Variant) => results.find((r) => r.variant === variant && r.ok)?.cpuMs
   const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? a / b : undefined)
@@ -322,7 +344,7 @@ async function memoryComparison(engine: Engine, args: Args, log: (line: string) 
     const corpus = await ensureCorpus({ ...DEFAULT_SITE, ...MEMORY_PAGE_BYTES, pages, seed: args.seed }, log)
     const workload: Workload = { name: `generated-${pages}`, description: `${pages.toLocaleString('en-US')} pages, ${(corpus.htmlBytes / corpus.pages / 1024).toFixed(1)} KB on average`, site: corpus.site, lock: await readFile(corpus.lockFile, 'utf8'), pages: corpus.pages, htmlBytes: corpus.htmlBytes, config: SEAL_CONFIG }
     log(`memory: ${workload.description}`)
-    measured.push({ pages, htmlBytes: corpus.htmlBytes, result: await measure(engine, workload, 'csp-seal', 1, log) })
+    measured.push({ pages, htmlBytes: corpus.htmlBytes, result: (await measureAll(engine, workload, ['csp-seal'], 1, log))[0]! })
   }
   const [small, large] = measured as [(typeof measured)[0], (typeof measured)[0]]
   return {

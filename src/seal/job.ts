@@ -105,7 +105,7 @@ async function driftIn(source: string, file: string, { config, digests }: FileJo
 
 /**
  * A page's bytes, refused above `limit` before they are read. Synchronous: from the page cache this is
- * cheaper than four round trips through the thread pool, and writes (the slow part) stay asynchronous.
+ * cheaper than four round trips through the thread pool.
  */
 function readPage(path: string, file: string, limit: number): Uint8Array {
   const fd = openSync(path, 'r')

@@ -316,9 +316,9 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
   let sealed: string | undefined
   return {
     file,
-    // Most callers write the bytes: decode them only when asked.
+    // Most callers write the bytes: the text is spliced only when asked (decoding the bytes would cost more).
     get html() {
-      return (sealed ??= bytes.toString('utf8'))
+      return (sealed ??= bom + spliceText(html, edits))
     },
     bytes,
     changed: !bytes.equals(source),
@@ -333,6 +333,17 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
     nonceSlots: { tags: spliced.offsets.sort((a, b) => a - b), meta: spliced.meta ?? metaByteStart },
     warnings: plan.warnings,
   }
+}
+
+/** Applies sorted, non-overlapping edits to `html`. */
+function spliceText(html: string, edits: Edit[]): string {
+  let text = ''
+  let cursor = 0
+  for (const edit of edits) {
+    text += html.slice(cursor, edit.start) + edit.text
+    cursor = Math.max(cursor, edit.end)
+  }
+  return text + html.slice(cursor)
 }
 
 /**

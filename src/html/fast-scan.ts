@@ -2064,7 +2064,8 @@ export function fastScan(html: string): { scan: Scan; fallback?: string } {
 
 /**
  * `scanHtml`'s result, computed from parse5's tokenizer and a model of its tree builder instead of a tree: faster
- * than parse5's bare tokenizer, since text is read in runs. Pages with constructs the model does not follow are scanned by `scanHtml`.
+ * than parse5's bare tokenizer, since text is read in runs. Pages with constructs the model does not follow are
+ * scanned by `scanHtml`.
  */
 export function fastScanHtml(html: string): Scan {
   return fastScan(html).scan

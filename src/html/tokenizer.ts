@@ -12,13 +12,13 @@ import { Token, Tokenizer, type TokenHandler } from 'parse5'
 
 /** Classes of ASCII code units, as bit flags. */
 const TEXT_END = 1 // ends a run of text in the data and RCDATA states
-const RAW_END = 2 // ends a run of text in the script data, RAWTEXT and PLAINTEXT states
+const RAW_END = 2 // ends a run of text in the script data and RAWTEXT states
 const BLANK = 4 // continues a run of whitespace (line breaks excepted)
 const DOUBLE_QUOTED_END = 8
 const SINGLE_QUOTED_END = 16
 const NAME = 32 // continues a tag or attribute name (already lowercase)
 const JOINED_TEXT_END = 64 // ends a run of text and whitespace in the data and RCDATA states
-const JOINED_RAW_END = 128 // ends a run of text and whitespace in the other text states
+const JOINED_RAW_END = 128 // ends a run of text and whitespace in the script data and RAWTEXT states
 
 const CLASSES = new Uint8Array(128)
 for (const c of '\t\n\f\r <&\0') CLASSES[c.charCodeAt(0)]! |= TEXT_END

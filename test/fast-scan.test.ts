@@ -14,7 +14,9 @@ function attributesAt(html: string, scan: Scan): void {
     if (!tag.editable) continue
     for (const [name, at] of tag.attrs) {
       if (at.end === 0 && (tag.name === 'html' || tag.name === 'body')) continue
-      expect(html.slice(at.start, at.end).toLowerCase().startsWith(name.toLowerCase()), `${name} in ${html.slice(tag.start, tag.end)}`).toBe(true)
+      // The tokenizer lowercases ASCII letters and turns a NUL into U+FFFD in attribute names.
+      const source = html.slice(at.start, at.end).toLowerCase().replaceAll('\0', '\uFFFD')
+      expect(source.startsWith(name.toLowerCase()), `${name} in ${html.slice(tag.start, tag.end)}`).toBe(true)
     }
   }
 }

@@ -14,7 +14,10 @@ export type SiteMode = 'write' | 'check' | 'dry-run'
 /** What sealing one file of a site needs; the same on the main thread and in a worker. */
 export interface FileJobContext {
   root: string
-  /** Folder the sealed file is written to (as {@link stagedName}) before being renamed into place. */
+  /**
+   * Folder this sealer writes sealed pages to before they are renamed into place. Each worker has its own:
+   * threads creating files in one folder contend on its lock (measured: a file creation cost twice as much).
+   */
   staging: string
   config: ResolvedConfig
   mode: SiteMode
@@ -31,7 +34,7 @@ export interface PageStats {
 }
 
 export type FileOutcome =
-  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged: boolean }
+  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged?: string }
   | { file: string; ok: false; problems: Problem[] }
 
 /**
@@ -55,13 +58,14 @@ export function fileSealer(context: FileJobContext): (file: string, index: numbe
  */
 async function sealFile(file: string, index: number, context: FileJobContext): Promise<FileOutcome> {
   const { outcome, write } = await planFile(file, context)
-  if (!write) return outcome
+  if (!write || !outcome.ok) return outcome
+  const staged = join(context.staging, stagedName(index))
   try {
-    writeFileSync(join(context.staging, stagedName(index)), write)
+    writeFileSync(staged, write)
   } catch (error) {
     return { file, ok: false, problems: [{ file, code: 'write-failed', message: `staging the sealed page failed: ${(error as Error).message}`, fix: 'check the free space and permissions of the site folder, then run again (nothing was changed)' }] }
   }
-  return outcome
+  return { ...outcome, staged }
 }
 
 /** Everything a {@link fileSealer} does for a page but the write: the outcome, and the bytes to stage if the page changed. */
@@ -76,9 +80,8 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
     // An unchanged page's bytes are the ones read.
     const sealed = page.changed ? page.bytes : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
-    const staged = mode === 'write' && page.changed
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
-    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, staged }, write: staged ? sealed : undefined }
+    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift }, write: mode === 'write' && page.changed ? sealed : undefined }
   } catch (error) {
     const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
@@ -88,8 +91,8 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
 }
 
 /**
- * The staged copy of the site's `index`th page: the staging folder is flat, so no folder is created per page
- * and none is left to remove.
+ * The staged copy of the site's `index`th page: a sealer's staging folder is flat, so no folder is created per
+ * page and none is left to remove.
  */
 export function stagedName(index: number): string {
   return `${index}.page`

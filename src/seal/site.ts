@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream, readFileSync, realpathSync, statSync, type WriteStream } from 'node:fs'
+import { createWriteStream, mkdirSync, readFileSync, realpathSync, statSync, type WriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
@@ -13,7 +13,7 @@ import { digestOf, type ManifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { cachedDigests, toResolved } from './bundle.js'
-import { fileSealer, stagedName, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
+import { fileSealer, type FileJobContext, type FileOutcome, type PageStats, type SiteMode } from './job.js'
 import { OutsideSite } from './page.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
@@ -55,7 +55,8 @@ export interface SiteResult {
 
 interface StagedPages {
   files: string[]
-  indexes: number[]
+  /** Where each page's sealed copy waits. */
+  paths: string[]
   digests: string[]
 }
 
@@ -105,7 +106,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     const { pages, changedOutputs } = done
     // Each page is read back as soon as it is in place, while the next renames run.
     const drift: Problem[] = []
-    await renameAll(pages.files.length, (i) => [join(staging, stagedName(pages.indexes[i]!)), join(root, pages.files[i]!)], (i) => {
+    await renameAll(pages.files.length, (i) => [pages.paths[i]!, join(root, pages.files[i]!)], (i) => {
       const problem = driftOf(root, pages.files[i]!, pages.digests[i]!)
       if (problem) drift.push(problem)
     })
@@ -132,8 +133,8 @@ class SiteCollector {
   private readonly errors: Problem[] = []
   private readonly problems: Problem[] = []
   private readonly warnings = new Map<string, Problem & { count?: number }>()
-  /** Staged pages: their paths, indexes among the site's pages, and the digests of what was staged. */
-  private readonly staged: StagedPages = { files: [], indexes: [], digests: [] }
+  /** Staged pages: their paths in the site and in staging, and the digests of what was staged. */
+  private readonly staged: StagedPages = { files: [], paths: [], digests: [] }
   /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
   private readonly policies = new Set<string>()
   private readonly outputs: Array<{ file: string; writer: SiteFileWriter; hash: ReturnType<typeof createHash>; stream?: WriteStream; existing?: string; pending: string[]; pendingLength: number }> = []
@@ -194,7 +195,7 @@ class SiteCollector {
     this.problems.push(...outcome.drift)
     if (outcome.staged) {
       this.staged.files.push(file)
-      this.staged.indexes.push(this.next)
+      this.staged.paths.push(outcome.staged)
       this.staged.digests.push(manifest.digest)
     }
     if (this.errors.length === 0) for (const output of this.outputs) await this.emit(output, output.writer.entry(file, manifest))
@@ -279,8 +280,11 @@ async function runHere(files: string[], context: FileJobContext, collector: Site
 
 /** Seals in worker threads; integrity and remote pins are answered here, so each is computed once per run. */
 async function runInWorkers(count: number, files: string[], context: FileJobContext, collector: SiteCollector): Promise<void> {
-  const init: WorkerInit = { root: context.root, staging: context.staging, config: context.config, mode: context.mode }
-  const workers = Array.from({ length: Math.min(count, files.length) }, () => new Worker(workerUrl(), { workerData: init }))
+  const workers = Array.from({ length: Math.min(count, files.length) }, (_, n) => {
+    const staging = join(context.staging, `worker-${n}`)
+    if (context.mode === 'write') mkdirSync(staging)
+    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode } satisfies WorkerInit })
+  })
   let next = 0
   let finished = 0
   try {

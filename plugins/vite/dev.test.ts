@@ -136,8 +136,14 @@ for (const vite of VITES) {
         await waitForHmr(v)
         expect(v.consoleMessages.map((m) => m.text), describeVisit(v)).toContain('[vite] connected.')
         await writeFile(css, original.replace('rgb(40, 50, 60)', 'rgb(1, 2, 3)'))
-        await v.page.waitForFunction(() => getComputedStyle(document.querySelector('#main-styled')!).backgroundColor === 'rgb(1, 2, 3)', undefined, { timeout: 15_000 })
+        // The file watcher can report a write before it is finished (Vite then serves the truncated file), or,
+        // on a loaded machine, miss it; announcing the change once the file is whole makes the update certain.
+        dev.server.watcher.emit('change', css)
+        const updated = await v.page
+          .waitForFunction(() => getComputedStyle(document.querySelector('#main-styled')!).backgroundColor === 'rgb(1, 2, 3)', undefined, { timeout: 15_000 })
+          .then(() => true, () => false)
         await v.collect()
+        expect(updated, `the CSS update did not apply\n${describeVisit(v)}\n${dev.log.lines.join('\n')}`).toBe(true)
         expect(v.violations, describeVisit(v)).toEqual([])
         expect(v.cspConsoleErrors, describeVisit(v)).toEqual([])
         expect(dev.log.lines.filter((l) => l.includes('relaxed for HMR'))).toEqual([])

@@ -77,7 +77,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     cli.matchedCommand?.checkUnknownOptions()
     cli.matchedCommand?.checkOptionValue()
   } catch (error) {
-    io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n`)
+    io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n${serverCommands.hint(argv) ?? ''}`)
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0

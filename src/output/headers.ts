@@ -41,14 +41,16 @@ function routesFor(format: HeaderFormat, base: string, files: readonly string[],
   const problems: Problem[] = []
   for (const file of files) {
     const encoded: Array<{ route: string; redirect?: string }> = []
+    const refused = new Set<string>()
     for (const answer of routeAnswers(file, base, pages)) {
       const text = encode(answer.route)
       if (typeof text === 'string') encoded.push({ ...answer, route: text })
-      else problems.push({ code: 'unsafe-route', file, message: `${HEADER_FILES[format]} cannot name this page safely: ${text.refused}`, fix: 'rename the file (plain letters, digits, "-", "_", "." and "/" are safe everywhere), or drop this header format' })
+      else refused.add(text.refused)
     }
+    if (refused.size) problems.push({ code: 'unsafe-route', file, message: `${HEADER_FILES[format]} cannot name this page safely: ${[...refused].join('; ')}`, fix: 'rename the file (plain letters, digits, "-", "_", "." and "/" are safe everywhere), or drop this header format' })
     routes.set(file, encoded)
   }
-  if (problems.length) throw new SealError(dedupe(problems))
+  if (problems.length) throw new SealError(problems)
   return routes
 }
 

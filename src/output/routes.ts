@@ -85,10 +85,11 @@ function urlForms(file: string): string[] {
 }
 
 /**
- * A decoded URL path as a browser sends it: percent-encoded where the URL standard encodes paths (controls,
- * space, quotes, `<>`, non-ASCII), with `%`, `?`, `#` and `\` in file names encoded so they stay part of the name.
+ * A decoded URL path as a browser sends it: percent-encoded where the URL standard encodes paths (space,
+ * quotes, `<>`, non-ASCII), with `%`, `?`, `#`, `\\` and control characters in file names encoded too, so they
+ * stay part of the name (a URL parser would end the path at `?` or drop a newline).
  */
 export function encodeUrlPath(path: string): string {
-  const literal = path.replace(/[%?#\\]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  const literal = path.replace(/[%?#\\\u0000-\u0020\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`)
   return new URL(literal, 'http://host.invalid').pathname
 }

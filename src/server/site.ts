@@ -6,7 +6,7 @@ import parseRange from 'range-parser'
 import { DEFAULT_POLICY } from '../config.js'
 import { DOCUMENT_POLICY, IMMUTABLE, isActiveDocument, isHtmlPath, isImmutableAsset, privateFiles } from '../output/host-rules.js'
 import { digestOf, type Manifest, type ManifestPage } from '../output/manifest.js'
-import { resolutionSteps } from '../output/routes.js'
+import { encodeUrlPath, resolutionSteps } from '../output/routes.js'
 import { compressBytes, type Encoding, type FileBody } from './body.js'
 import { contentTypeOf, isCompressible } from './content-types.js'
 import { ManifestSource, manifestPath } from './manifest.js'
@@ -309,7 +309,7 @@ async function locate(root: string, site: LoadedSite, rawPath: string): Promise<
   }
   if (path.includes('\0') || path.includes('\\')) return undefined
   const { base } = site
-  if (`${path}/` === base) return { redirect: encodeURI(base) }
+  if (`${path}/` === base) return { redirect: encodeUrlPath(base) }
   if (!path.startsWith(base)) return undefined
   const rel = path.slice(base.length)
   const segments = rel.split('/')
@@ -320,7 +320,7 @@ async function locate(root: string, site: LoadedSite, rawPath: string): Promise<
   }
   for (const step of resolutionSteps(rel)) {
     if (!(await isFile(join(root, ...step.file.split('/'))))) continue
-    if (step.redirect !== undefined) return { redirect: encodeURI(base) + step.redirect.split('/').map(encodeURIComponent).join('/') }
+    if (step.redirect !== undefined) return { redirect: encodeUrlPath(base + step.redirect) }
     return locateFile(root, site, step.file)
   }
   const last = names[names.length - 1] ?? ''

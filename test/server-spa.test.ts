@@ -142,6 +142,15 @@ describe('a router app served by csp-seal serve --nonce --fallback index.html', 
     expect(seen.size).toBe(4)
   })
 
+  it('points `csp-seal <dir> --nonce` to serve, and refuses a fallback that is not a sealed page', async () => {
+    const misplaced = await cli([dist, '--nonce'])
+    expect(misplaced.code).toBe(2)
+    expect(misplaced.output).toContain(`csp-seal serve ${dist} --nonce`)
+    const missing = await cli(['serve', dist, '--fallback', 'nope.html', '--port', '0'])
+    expect(missing.code).toBe(1)
+    expect(missing.output).toMatch(/the fallback page nope\.html is not a sealed page/)
+  })
+
   it('keeps unknown files 404 and the manifest private', async () => {
     for (const path of ['/assets/missing.js', '/users/42/avatar.png', '/csp-seal.json']) expect((await fetch(`${origin}${path}`)).status, path).toBe(404)
   })

@@ -50,6 +50,7 @@ const SITE: Record<string, string | Buffer> = {
   'assets/index-BXkt1Jz3.js': 'window.vite = 1\n',
   'assets/logo.1a2b3c4d.svg': '<svg xmlns="http://www.w3.org/2000/svg"/>',
   'assets/plain.js': 'window.plain = 1\n',
+  'empty.txt': '',
   'big.txt': Buffer.from(Array.from({ length: 5000 }, (_, i) => `line ${i}\n`).join('')),
   'pre.css': `body { color: red }\n${'/* padding */\n'.repeat(200)}`,
   'doc.svg': '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
@@ -222,6 +223,8 @@ describe('caching', () => {
     for (const path of ['/_next/static/chunks/main.js', '/assets/index-BXkt1Jz3.js', '/assets/logo.1a2b3c4d.svg']) {
       expect((await raw(origin, path)).headers['cache-control'], path).toBe(immutable)
     }
+    const empty = await raw(origin, '/empty.txt', { 'Accept-Encoding': 'br' })
+    expect([empty.status, empty.headers['content-length'], empty.body.length]).toEqual([200, '0', 0])
     for (const path of ['/assets/plain.js', '/app.js', '/big.txt']) {
       expect((await raw(origin, path)).headers['cache-control'], path).toBe('no-cache')
     }

@@ -126,7 +126,6 @@ export async function startServe(options: ServeOptions): Promise<RunningServer> 
   const nonce = options.nonce ?? false
   const handle = createMiddleware({ root: options.root, nonce, manifest: options.manifest, fallback: options.fallback, policy: options.policy, log: (message) => io.err(`${pc.yellow(message)}\n`) })
   const server = createServer((req, res) => handle(req, res))
-  server.keepAliveTimeout = 1000
   await new Promise<void>((done, fail) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       fail(error.code === 'EADDRINUSE' ? new CommandError(`port ${options.port} on ${HOST} is in use; choose another with --port`, 1) : error)

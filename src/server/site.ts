@@ -243,6 +243,7 @@ export function createCore(options: ServerOptions): SiteCore {
       }
       // Compressed on the way, the length is known only at the end.
       if (!onTheFly) headers['Content-Length'] = String(end - start + 1)
+      if (size === 0) return { status, headers, body: new Uint8Array(0) }
       keepOpen = true
       return { status, headers, body: { file, start, end, encoding: onTheFly ? encoding : undefined } }
     } finally {

@@ -148,7 +148,7 @@ describe('vercel.json, read back by Vercel\'s own routing utilities', () => {
   }
 })
 
-describe('the nginx include, checked by nginx -t and served by a real nginx', () => {
+describe('the nginx include, checked by nginx -t and served by a real nginx', { timeout: 300_000 }, () => {
   it('refuses names nginx would misread, naming each', async () => {
     for (const name of HOSTILE.filter(REFUSED.nginx)) {
       const { outcome } = await write('nginx', name)

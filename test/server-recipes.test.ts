@@ -215,7 +215,7 @@ async function recipeBlock(name: string, language: string): Promise<string> {
   return code
 }
 
-describe('the Node recipes, run as printed', () => {
+describe('the Node recipes, run as printed', { timeout: 300_000 }, () => {
   const SERVER = pathToFileURL(new URL('../dist/src/server/index.js', import.meta.url).pathname).href
   // Inside node_modules, so the recipe's own imports (express, fastify, hono) resolve as in an app.
   const RECIPES = new URL('../node_modules/.cache/csp-seal-recipes/', import.meta.url).pathname

@@ -103,7 +103,7 @@ afterAll(async () => {
   if (site) await rm(site, { recursive: true, force: true })
 })
 
-describe('the runtime and nginx with the documented recipe answer every URL alike', () => {
+describe('the runtime and nginx with the documented recipe answer every URL alike', { timeout: 300_000 }, () => {
   for (const [name, fallback, nginxIndex] of [['a multi-page site', undefined, 0], ['an SPA with fallback index.html', 'index.html', 1]] as const) {
     it(name, async () => {
       const ours = await runtime({ fallback })

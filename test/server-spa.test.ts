@@ -63,9 +63,10 @@ async function serve(args: string[]): Promise<string> {
   })
 }
 
-const waitForRan = (v: Visit, id: string) => v.page.waitForFunction((want) => (window as unknown as { __ran?: string[] }).__ran?.includes(want), id).then(() => v.collect())
+// A hang guard only: the page signals when it has rendered.
+const waitForRan = (v: Visit, id: string) => v.page.waitForFunction((want) => (window as unknown as { __ran?: string[] }).__ran?.includes(want), id, { timeout: 240_000 }).then(() => v.collect())
 
-describe('a router app served by csp-seal serve --nonce --fallback index.html', () => {
+describe('a router app served by csp-seal serve --nonce --fallback index.html', { timeout: 300_000 }, () => {
   let dist: string
   let origin: string
   beforeAll(async () => {
@@ -116,10 +117,10 @@ describe('a router app served by csp-seal serve --nonce --fallback index.html', 
       await waitForRan(v, 'route:about')
       expect(v.page.url()).toBe(`${origin}/about`)
       await v.page.goBack()
-      await v.page.waitForFunction(() => document.querySelector('#title')?.textContent === 'User 7')
+      await v.page.waitForFunction(() => document.querySelector('#title')?.textContent === 'User 7', undefined, { timeout: 240_000 })
       expect(await v.page.evaluate(() => (window as unknown as { __booted: number }).__booted)).toBe(1)
       await v.page.reload()
-      await v.page.waitForFunction(() => document.querySelector('#title')?.textContent === 'User 7')
+      await v.page.waitForFunction(() => document.querySelector('#title')?.textContent === 'User 7', undefined, { timeout: 240_000 })
       await v.collect()
       await expectClean(v)
     } finally {
@@ -169,7 +170,7 @@ describe('a router app served by csp-seal serve --nonce --fallback index.html', 
   })
 })
 
-describe('documents csp-seal does not seal, in Chromium', () => {
+describe('documents csp-seal does not seal, in Chromium', { timeout: 300_000 }, () => {
   const attack = (marker: string) => `document.documentElement.setAttribute('data-attack', '${marker}')`
   const FILES: Record<string, string> = {
     'index.html': '<!doctype html><html><head><meta charset="utf-8"><title>home</title></head><body><img id="logo" src="logo.svg" width="20" height="20"></body></html>',
@@ -236,7 +237,7 @@ describe('documents csp-seal does not seal, in Chromium', () => {
     expect((await fetch(`${origin}/logo.svg`)).headers.get('content-security-policy')).toContain('sandbox')
     const v = await visit(browser, `${origin}/`)
     try {
-      await v.page.waitForFunction(() => (document.getElementById('logo') as HTMLImageElement).complete)
+      await v.page.waitForFunction(() => (document.getElementById('logo') as HTMLImageElement).complete, undefined, { timeout: 240_000 })
       const pixel = await v.page.evaluate(() => {
         const img = document.getElementById('logo') as HTMLImageElement
         const canvas = document.createElement('canvas')

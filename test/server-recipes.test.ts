@@ -54,7 +54,7 @@ async function freePort(): Promise<number> {
   return port
 }
 
-describe('the Python recipe', () => {
+describe('the Python recipe', { timeout: 300_000 }, () => {
   const python = spawnSync('python3', ['--version']).status === 0
   beforeEach(() => {
     if (!python) throw new Error('python3 not found: the Python recipe of docs/server.md is tested with a real python3. Install it with: apt-get install -y python3')
@@ -153,7 +153,7 @@ describe('the Python recipe', () => {
   })
 })
 
-describe('file:// pages with the hash-only meta (Electron loadFile)', () => {
+describe('file:// pages with the hash-only meta (Electron loadFile)', { timeout: 300_000 }, () => {
   // Pages whose root-relative URLs (/assets/…) cannot resolve under file://.
   const filePages = siteExpected.pages.filter((page) => !page.exercises.includes('root-relative-url'))
 

@@ -83,7 +83,7 @@ describe('the Python recipe', { timeout: 300_000 }, () => {
       for (let i = 0; ; i++) {
         if (child.exitCode !== null) throw new Error(`the Python recipe exited (${child.exitCode}):\n${output}`)
         if (await fetch(`${origin}/`).then(() => true, () => false)) break
-        if (i > 100) throw new Error(`the Python recipe did not listen on ${origin}:\n${output}`)
+        if (i > 1200) throw new Error(`the Python recipe did not listen on ${origin}:\n${output}`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
       servers.set(name, { origin, child, output: () => output })

@@ -124,7 +124,8 @@ describe('attacks on nonced pages', () => {
   let inject: ((html: string) => string) | undefined
   let origin: string
   beforeAll(async () => {
-    const server = await startFetchServer(createHandler({ root: site }), async (path, response) => {
+    // Uncompressed, so the injection can edit the body (a server-side injection lands before compression).
+    const server = await startFetchServer(createHandler({ root: site, compress: false }), async (path, response) => {
       if (!inject || path !== '/index.html') return response
       const html = await response.text()
       const end = html.lastIndexOf('</body>')

@@ -158,7 +158,7 @@ describe('nginx, hash-only: the csp-seal.nginx.conf include', () => {
 
   it('sends the header on folder and clean URLs too', async () => {
     const manifest = JSON.parse(await readFile(join(site, 'csp-seal.json'), 'utf8')) as Manifest
-    for (const [url, file] of [['/', 'index.html'], ['/docs/guide/', 'docs/guide/index.html'], ['/legacy', 'legacy.htm'], ['/features', 'features.html']]) {
+    for (const [url, file] of [['/', 'index.html'], ['/docs/guide/', 'docs/guide/index.html'], ['/legacy.htm', 'legacy.htm'], ['/docs/guide', 'docs/guide/index.html'], ['/features', 'features.html']]) {
       const res = await fetch(`${origins.hashSite}${url}`)
       expect(res.status, url).toBe(200)
       expect(res.headers.get('content-security-policy'), url).toBe(manifest.pages[file!]!.policy)

@@ -1,7 +1,7 @@
 /**
  * The pure nonce transform of the server runtime (`applyNonce`): the only bytes it changes are the nonce
  * attributes it inserts at the manifest's slots and the policy meta it swaps for the csp-nonce meta; the
- * headers gain `'nonce-…'` where DESIGN rules 5 and 6 say; anything that does not match the manifest is served
+ * headers gain `'nonce-…'` where the policy's fallback rules say (never beside the user's 'unsafe-inline'); anything that does not match the manifest is served
  * hash-only.
  */
 import { readFile } from 'node:fs/promises'

@@ -6,7 +6,7 @@ import pc from 'picocolors'
 import { HEADER_FORMATS, resolveConfig, type CspSealConfig, type HeaderFormat } from '../config.js'
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { formatProblem, SealError, type Problem } from '../problems.js'
-import { sealDirectory, type SiteResult } from '../seal/site.js'
+import type { SiteResult } from '../seal/site.js'
 import { registerServerCommands } from './serve.js'
 
 const CONFIG_FILES = ['csp-seal.config.ts', 'csp-seal.config.mjs', 'csp-seal.config.js', 'csp-seal.config.json']
@@ -77,7 +77,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     cli.matchedCommand?.checkUnknownOptions()
     cli.matchedCommand?.checkOptionValue()
   } catch (error) {
-    io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n`)
+    io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n${serverCommands.hint(argv) ?? ''}`)
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0
@@ -92,6 +92,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     const progress = io.isTTY && !flags.quiet ? progressLine(io) : undefined
     let result: SiteResult
     try {
+      // Loaded here, not at the top: `csp-seal serve` starts without the sealing engine.
+      const { sealDirectory } = await import('../seal/site.js')
       result = await sealDirectory(dir, config, { mode, onProgress: progress, cwd: io.cwd, keepManifest: Boolean(flags.report) })
     } finally {
       progress?.(0, 0)

@@ -1,12 +1,12 @@
-import { readFile } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join, resolve } from 'node:path'
+import { resolve } from 'node:path'
 import type { CAC } from 'cac'
 import pc from 'picocolors'
 import { resolveConfig, type CspSealConfig } from '../config.js'
-import { digestOf } from '../output/manifest.js'
-import { readManifest } from '../server/manifest.js'
+import { serializePolicy } from '../csp/policy.js'
+import { manifestPath } from '../server/manifest.js'
 import { writeNginxNonceTemplates } from '../server/nginx.js'
 import { createMiddleware } from '../server/node.js'
 
@@ -24,6 +24,7 @@ interface ServerFlags {
   port?: string | number
   nonce?: boolean
   out?: string
+  fallback?: string | boolean
 }
 
 /** Loads the user's config (csp-seal.config.* or --config), as the main command does. */
@@ -31,8 +32,13 @@ export type ConfigLoader = (flags: { config?: string }) => Promise<CspSealConfig
 
 export interface ServerCommands {
   handles(name: string | undefined): boolean
+  /** For a usage error of the main command: a pointer to `serve` when the flags given belong to it. */
+  hint(argv: readonly string[]): string | undefined
   run(name: string, parsed: { args: readonly string[]; options: Record<string, unknown> }, io: Io, loadConfig: ConfigLoader): Promise<number>
 }
+
+/** Options that only `serve` takes. */
+const SERVE_FLAGS = new Set(['--nonce', '--port', '--fallback'])
 
 /** Registers `serve` and `nginx-nonce` on the CLI; main() hands matched commands to `run`. */
 export function registerServerCommands(cli: CAC): ServerCommands {
@@ -40,6 +46,7 @@ export function registerServerCommands(cli: CAC): ServerCommands {
     .command('serve [dir]', 'Serve a sealed folder on 127.0.0.1 with the csp-seal runtime, as in production (default: dist)')
     .option('--port <port>', `Port (default ${DEFAULT_PORT}; 0 picks a free one)`)
     .option('--nonce', 'Add a fresh nonce to every page response (default: the config\'s nonce, else off)')
+    .option('--fallback <page>', 'Page served for client-side routes (URLs without a file extension that match no file), e.g. index.html (default: 200.html if the site has it)')
     .option('--config <file>', 'Config file (default: csp-seal.config.* in the current folder)')
   cli
     .command('nginx-nonce [dir]', 'Write nginx nonce-mode templates and their include into a folder outside the web root')
@@ -47,6 +54,12 @@ export function registerServerCommands(cli: CAC): ServerCommands {
     .option('--config <file>', 'Config file (default: csp-seal.config.* in the current folder)')
   return {
     handles: (name) => name === 'serve' || name === 'nginx-nonce',
+    hint(argv) {
+      const flags = argv.filter((arg) => SERVE_FLAGS.has(arg.split('=')[0]!))
+      if (flags.length === 0 || argv[0] === 'serve' || argv[0] === 'nginx-nonce') return undefined
+      const dir = argv.find((arg) => !arg.startsWith('-')) ?? 'dist'
+      return `${flags.join(', ')} ${flags.length === 1 ? 'is an option' : 'are options'} of csp-seal serve: seal the folder with \`csp-seal ${dir}\`, then serve it with \`csp-seal serve ${dir} ${flags.join(' ')}\` (nonces are added per response by the server, never written into files)\n`
+    },
     async run(name, parsed, io, loadConfig) {
       const flags = parsed.options as ServerFlags
       const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
@@ -55,7 +68,8 @@ export function registerServerCommands(cli: CAC): ServerCommands {
         if (config.manifest === false) throw new CommandError('the config sets manifest: false, but the server needs csp-seal.json', 1)
         if (name === 'nginx-nonce') return await nginxNonce(dir, flags, config.manifest, io)
         const port = parsePort(flags.port)
-        const server = await startServe({ root: dir, port, nonce: flags.nonce === true || config.nonce, manifest: config.manifest, io })
+        if (flags.fallback === true) throw new CommandError('--fallback needs a page, e.g. --fallback index.html', 2)
+        const server = await startServe({ root: dir, port, nonce: flags.nonce === true || config.nonce, manifest: config.manifest, fallback: flags.fallback || undefined, policy: serializePolicy(config.policy), io })
         await untilSignal()
         await server.close()
         return 0
@@ -86,6 +100,10 @@ export interface ServeOptions {
   port?: number
   nonce?: boolean
   manifest?: string
+  /** The SPA fallback page (site-relative). */
+  fallback?: string
+  /** The policy of pages the manifest does not list. */
+  policy?: string
   io?: Pick<Io, 'out' | 'err'>
 }
 
@@ -96,48 +114,50 @@ export interface RunningServer {
   close(): Promise<void>
 }
 
-/** `csp-seal serve` without the signal handling: starts the server and prints where it listens. */
+/**
+ * `csp-seal serve` without the signal handling: starts the server and prints where it listens. It listens
+ * before reading anything but the manifest's presence: the manifest is parsed right after (and pages are
+ * read per request), so a site of any size is served within a fraction of a second.
+ */
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const io = options.io ?? { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) }
-  const manifestName = options.manifest ?? 'csp-seal.json'
-  const manifest = await readManifest(join(options.root, manifestName))
-  // Say up front which pages will be served without nonces because they changed after sealing.
-  const stale: string[] = []
-  for (const [file, page] of Object.entries(manifest.pages)) {
-    const bytes = await readFile(join(options.root, file)).catch(() => undefined)
-    if (bytes === undefined || digestOf(bytes) !== page.digest) stale.push(file)
-  }
+  const manifest = manifestPath(resolve(options.root), options.manifest)
+  if (!(await stat(manifest).then((info) => info.isFile(), () => false))) throw new CommandError(`${manifest} does not exist: seal the site first (npx csp-seal ${options.root})`, 1)
   const nonce = options.nonce ?? false
-  const handle = createMiddleware({ root: options.root, nonce, manifest: manifestName, log: (message) => io.err(`${pc.yellow(message)}\n`) })
+  const handle = createMiddleware({ root: options.root, nonce, manifest: options.manifest, fallback: options.fallback, policy: options.policy, log: (message) => io.err(`${pc.yellow(message)}\n`) })
   const server = createServer((req, res) => handle(req, res))
-  server.keepAliveTimeout = 1000
   await new Promise<void>((done, fail) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       fail(error.code === 'EADDRINUSE' ? new CommandError(`port ${options.port} on ${HOST} is in use; choose another with --port`, 1) : error)
     })
     server.listen(options.port ?? DEFAULT_PORT, HOST, () => done())
   })
+  const close = () =>
+    new Promise<void>((done) => {
+      server.close(() => done())
+      server.closeAllConnections()
+    })
+  let site
+  try {
+    site = await handle.warm()
+  } catch (error) {
+    await close()
+    throw new CommandError((error as Error).message, 1)
+  }
   const { port } = server.address() as AddressInfo
-  const url = `http://${HOST}:${port}${encodeURI(manifest.base)}`
+  const url = `http://${HOST}:${port}${encodeURI(site.base)}`
+  const fallbacks = site.fallbacks.map(([prefix, page]) => `${page} for ${site.base}${prefix}…`).join(', ')
   io.out(
     [
-      `${pc.green('csp-seal')} serving ${options.root}`,
+      `${pc.green('csp-seal')} serving ${options.root} (${site.pages} page${site.pages === 1 ? '' : 's'})`,
       `  ${pc.bold(url)}`,
-      `  nonces  ${nonce ? 'on: a fresh nonce in every page response' : 'off: hash-only pages (--nonce turns them on)'}`,
-      ...(stale.length ? [pc.yellow(`  ${stale.length} page${stale.length === 1 ? '' : 's'} changed after sealing, served hash-only: ${stale.slice(0, 5).join(', ')}${stale.length > 5 ? ', …' : ''}`)] : []),
+      `  nonces    ${nonce ? 'on: a fresh nonce in every page response' : 'off: hash-only pages (--nonce turns them on)'}`,
+      `  fallback  ${fallbacks || 'none: unknown URLs are 404 (--fallback index.html serves client-side routes)'}`,
       '  press Ctrl+C to stop',
       '',
     ].join('\n'),
   )
-  return {
-    url,
-    server,
-    close: () =>
-      new Promise<void>((done) => {
-        server.close(() => done())
-        server.closeAllConnections()
-      }),
-  }
+  return { url, server, close }
 }
 
 function untilSignal(): Promise<void> {

@@ -9,7 +9,7 @@ export type ExistingReader = (file: string) => Promise<string | undefined>
 export function siteFileWriters(config: ResolvedConfig, files: readonly string[]): Array<[string, SiteFileWriter]> {
   const writers: Array<[string, SiteFileWriter]> = []
   if (config.manifest) writers.push([config.manifest, manifestWriter(config)])
-  for (const format of config.headers) writers.push([HEADER_FILES[format], HEADER_WRITERS[format](config.base, files)])
+  for (const format of config.headers) writers.push([HEADER_FILES[format], HEADER_WRITERS[format](config.base, files, { manifest: config.manifest })])
   return writers
 }
 

@@ -1,5 +1,5 @@
 /**
- * `csp-seal/server`: the per-response nonce runtime for a sealed site (DESIGN.md rule 10).
+ * `csp-seal/server`: a production static server for a sealed site that adds a fresh nonce to every page response.
  *
  * - {@link createHandler}: `(request: Request) => Promise<Response>` for fetch-style servers and Electron.
  * - {@link createMiddleware}: `(req, res, next?) => void` for `http.createServer`, Express and Connect.
@@ -9,7 +9,8 @@
  */
 export { createHandler, type FetchHandler } from './fetch.js'
 export { createMiddleware, type NodeMiddleware } from './node.js'
-export type { ServerOptions } from './site.js'
+export type { ServerOptions, SiteSummary } from './site.js'
+export { DOCUMENT_POLICY } from '../output/host-rules.js'
 export { applyNonce, generateNonce, isValidNonce, nonceMeta, policyWithNonce, type NoncedPage } from './transform.js'
 export { contentTypeOf } from './content-types.js'
 export { parseManifest, readManifest } from './manifest.js'

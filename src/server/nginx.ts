@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { pageRoutes } from '../output/headers.js'
-import { readManifest } from './manifest.js'
+import { nginxPageLocations, nginxRoutes, nginxSiteRules } from '../output/headers.js'
+import { manifestPath, readManifest } from './manifest.js'
 import { isInside } from './paths.js'
 import { applyNonce } from './transform.js'
 
@@ -39,8 +39,7 @@ export interface NginxNonceResult {
  */
 export async function writeNginxNonceTemplates(options: NginxNonceOptions): Promise<NginxNonceResult> {
   const root = await realpath(resolve(options.root))
-  const manifestPath = isAbsolute(options.manifest ?? '') ? options.manifest! : join(root, options.manifest ?? 'csp-seal.json')
-  const manifest = await readManifest(manifestPath)
+  const manifest = await readManifest(manifestPath(root, options.manifest))
   const insideRoot = (path: string) => [root, resolve(options.root)].some((web) => path === web || isInside(web, path))
   const refuse = () => new Error(`--out ${options.out} is inside the web root ${options.root}: the templates hold the placeholder and must never be served as files; choose a folder outside it`)
   if (insideRoot(resolve(options.out))) throw refuse()
@@ -58,9 +57,10 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
   const previousBuild = await currentBuild(join(out, NGINX_NONCE_INCLUDE))
   const build = join(out, `${BUILD_PREFIX}${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`)
   const files = Object.keys(manifest.pages).sort()
-  const blocks: string[] = []
+  const blocks: string[] = nginxSiteRules(manifest.base, isAbsolute(options.manifest ?? '') ? false : (options.manifest ?? 'csp-seal.json'))
   const problems: string[] = []
   try {
+    const routes = nginxRoutes(manifest.base, files)
     for (const file of files) {
       const page = manifest.pages[file]!
       if (/[$"\\]/.test(file) || file.split('/').some((s) => s === '..' || s === '')) {
@@ -76,25 +76,14 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
       const target = join(build, ...file.split('/'))
       await mkdir(dirname(target), { recursive: true })
       await writeFile(target, templated.body)
-      const headers: string[] = []
-      for (const [name, value] of Object.entries(page.headers)) {
-        if (value.includes('$')) problems.push(`${file}: the ${name} header contains "$", which nginx would read as a variable`)
-        const sent = templated.headers[name]!.split(placeholder).join('$request_id')
-        headers.push(`    add_header ${name} ${quote(sent)} always;`)
+      const headers: Record<string, string> = {}
+      for (const name of Object.keys(page.headers)) {
+        if (page.headers[name]!.includes('$')) problems.push(`${file}: the ${name} header contains "$", which nginx would read as a variable`)
+        else headers[name] = templated.headers[name]!.split(placeholder).join('\0')
       }
-      for (const route of pageRoutes(file, manifest.base)) {
-        blocks.push(
-          `location = ${quote(route)} {`,
-          `    root ${quote(build)};`,
-          `    try_files ${quote(`/${file}`)} =404;`,
-          `    sub_filter ${quote(placeholder)} "$request_id";`,
-          '    sub_filter_once off;',
-          '    etag off;',
-          ...headers,
-          '    add_header Cache-Control "no-store" always;',
-          '}',
-        )
-      }
+      // $request_id is written after quoting: the page's own values hold no "$" (checked above).
+      const text = nginxPageLocations(file, routes.get(file) ?? [], headers, [`    sub_filter "${placeholder}" "$request_id";`, '    sub_filter_once off;', '    etag off;', '    add_header Cache-Control "no-store" always;'], build)
+      blocks.push(text.replaceAll('\0', '$request_id').trimEnd())
     }
     if (problems.length) throw new Error(`nginx nonce templates not written:\n  ${problems.join('\n  ')}`)
   } catch (error) {

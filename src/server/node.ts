@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
-import { createCore, type Reply, type ServerOptions } from './site.js'
+import { createCore, type Reply, type ServerOptions, type SiteSummary } from './site.js'
+import { bodyStream } from './body.js'
 
 /** Connect/Express-style middleware; `next` is optional so it also works as a plain `http.createServer` listener. */
-export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void
+export type NodeMiddleware = ((req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void) & {
+  /** Reads the manifest now instead of on the first request (e.g. once the server listens). */
+  warm(): Promise<SiteSummary>
+}
 
 /**
  * The Node form of {@link createHandler}: `http.createServer(createMiddleware({ root: 'dist' }))`, or
@@ -12,10 +16,10 @@ export type NodeMiddleware = (req: IncomingMessage, res: ServerResponse, next?: 
  */
 export function createMiddleware(options: ServerOptions): NodeMiddleware {
   const core = createCore(options)
-  return (req, res, next) => {
+  const middleware = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => {
     const path = pathOf(req.url ?? '/')
     core
-      .reply({ method: req.method ?? 'GET', path, ifNoneMatch: header(req.headers['if-none-match']) })
+      .reply({ method: req.method ?? 'GET', path, header: (name) => header(req.headers[name]) })
       .then(async (reply) => {
         if (reply.passOn && next) {
           await closeBody(reply)
@@ -29,6 +33,7 @@ export function createMiddleware(options: ServerOptions): NodeMiddleware {
         else res.destroy()
       })
   }
+  return Object.assign(middleware, { warm: () => core.warm() })
 }
 
 /** The path and query of a request target (an absolute-form target, as proxies send, is reduced to its path). */
@@ -65,6 +70,6 @@ async function send(res: ServerResponse, reply: Reply, head: boolean): Promise<v
     res.end(body)
   } else {
     // A client that goes away mid-file is not an error worth reporting.
-    await pipeline(body.file.createReadStream(), res).catch(() => undefined)
+    await pipeline(bodyStream(body), res).catch(() => undefined)
   }
 }

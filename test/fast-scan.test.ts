@@ -10,7 +10,7 @@ import { scanHtml, type Scan, type Tag } from '../src/html/scan.js'
  * second `<html>`/`<body>` tag merged into the element, which parse5 gives no location).
  */
 function attributesAt(html: string, scan: Scan): void {
-  for (const { tag } of [...scan.inline, ...scan.external, ...scan.attributes, ...scan.metas]) {
+  for (const { tag } of [...scan.inline, ...scan.external, ...scan.attributes, ...scan.neverRuns, ...scan.metas]) {
     if (!tag.editable) continue
     for (const [name, at] of tag.attrs) {
       if (at.end === 0 && (tag.name === 'html' || tag.name === 'body')) continue

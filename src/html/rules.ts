@@ -153,14 +153,16 @@ export function scriptType(attrs: Attributes): ScriptType | undefined {
 /**
  * What a `<script>` start tag reports. Its text comes later, as the parser yields it: an inline script or one that
  * never runs is reported with `text: ''`, to be filled in; one whose text stays empty reports nothing.
- * `scripting`: whether the document was parsed with scripting on (off inside `<noscript>` content).
  */
 export type ScriptReport =
   | { kind: 'inline'; code: InlineCode }
   | { kind: 'external'; ref: ExternalRef }
   | { kind: 'never-runs'; code: NeverRuns }
 
-/** See {@link ScriptReport}; undefined for a data block (or an import map or speculation rules naming a file, which browsers ignore). */
+/**
+ * See {@link ScriptReport}; undefined for a data block (or an import map or speculation rules naming a file, which
+ * browsers ignore). `scripting`: whether the document runs scripts (not noscript content, parsed with scripting off).
+ */
 export function scriptReport(namespace: Namespace, tag: Tag, scripting: boolean): ScriptReport | undefined {
   const attrs = tag.attrs
   if (namespace === 'mathml') return { kind: 'never-runs', code: { reason: 'mathml', text: '', tag } }

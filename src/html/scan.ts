@@ -1,6 +1,10 @@
 import { html as H, InsertionMode, Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
 import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, scriptReport, type Context, type Namespace, type Scan, type Tag } from './rules.js'
 
+// The scan's shapes, defined with the rules: callers of scanHtml import them from here.
+export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, Scan, ScriptType, Tag } from './rules.js'
+export { scriptType } from './rules.js'
+
 type Node = DefaultTreeAdapterMap['node']
 type Element = DefaultTreeAdapterMap['element']
 type ParentNode = DefaultTreeAdapterMap['parentNode']
@@ -151,9 +155,6 @@ function parseFragment(html: string, options: ParserOptions<DefaultTreeAdapterMa
   parser.tokenizer.write(html, true)
   return parser.getFragment()
 }
-
-export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, Scan, ScriptType, Tag } from './rules.js'
-export { scriptType } from './rules.js'
 
 const NAMESPACES = new Map<string, Namespace>([[H.NS.HTML, 'html'], [H.NS.SVG, 'svg'], [H.NS.MATHML, 'mathml']])
 

@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { fastScanHtml, plainTag } from '../src/html/fast-scan.js'
+import { TreeBuilder } from '../src/html/fast/tree-builder.js'
 import { scanHtml, type Scan, type Tag } from '../src/html/scan.js'
 
 /**
@@ -312,8 +313,24 @@ describe('fastScanHtml: the rules it models', () => {
     expect(escaped.inline[0]!.text).toBe('<!--<script>x</script>y')
   })
 
-  it('falls back to the tree for <plaintext>', () => {
-    same('<p><plaintext><script>a()</script>', { fallback: true })
+  it('falls back to the tree for <plaintext>, and says why', () => {
+    expect(same('<p><plaintext><script>a()</script>', { fallback: true }).fallbacks).toEqual(['a <plaintext> element'])
+    expect(same('<iframe srcdoc="<table><p style=x>"></iframe><iframe srcdoc="<p>"></iframe>', { fallback: true }).fallbacks).toEqual(['foster parenting (content misplaced in a table) (in an iframe srcdoc)'])
+  })
+
+  it('reports a failure inside the model as a fallback with the error, and scans the page from the tree', () => {
+    const html = '<p style="a"><b>b</b><script>c()</script>'
+    const broken = vi.spyOn(TreeBuilder.prototype, 'startTagInBody').mockImplementation(() => {
+      throw new TypeError('a bug')
+    })
+    try {
+      const scan = fastScanHtml(html)
+      expect(scan.fallbacks).toEqual(['error: TypeError: a bug'])
+      expect(plain(scan)).toEqual(plain(scanHtml(html)))
+    } finally {
+      broken.mockRestore()
+    }
+    expect(fastScanHtml(html).fallbacks).toEqual([])
   })
 
   it('reports template content in the template context, and the templates holding code, inner first', () => {

@@ -1,4 +1,9 @@
 import { html as H, InsertionMode, Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
+import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, scriptReport, type Context, type Namespace, type Scan, type Tag } from './rules.js'
+
+// The scan's shapes, defined with the rules: callers of scanHtml import them from here.
+export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, Scan, ScriptType, Tag } from './rules.js'
+export { scriptType } from './rules.js'
 
 type Node = DefaultTreeAdapterMap['node']
 type Element = DefaultTreeAdapterMap['element']
@@ -151,128 +156,23 @@ function parseFragment(html: string, options: ParserOptions<DefaultTreeAdapterMa
   return parser.getFragment()
 }
 
-/**
- * Where an element sits: in the document itself, inside `<template>` content (inert until cloned),
- * inside `<noscript>` (parsed as HTML only with scripting off), or inside an `<iframe srcdoc>` document
- * (which inherits the page's policy but cannot be edited in place).
- */
-export type Context = 'document' | 'template' | 'noscript' | 'srcdoc'
-
-/** A start tag as written: its offsets in the scanned text and where new attributes can go. */
-export interface Tag {
-  name: string
-  start: number
-  end: number
-  /** Offset right after the tag name: a nonce attribute goes here. */
-  nameEnd: number
-  /** Offset where an added attribute is inserted (before `>` or `/>`). */
-  attrInsert: number
-  line: number
-  column: number
-  attrs: Map<string, { value: string; start: number; end: number }>
-  context: Context
-  /** Tag offsets are only meaningful (editable) outside srcdoc documents. */
-  editable: boolean
-}
-
-export type ScriptType = 'classic' | 'module' | 'importmap' | 'speculationrules'
-
-/** An inline `<script>` or `<style>` whose text the browser checks against the policy. */
-export interface InlineCode {
-  element: 'script' | 'style'
-  /** Script type; undefined for styles. */
-  type?: ScriptType
-  /** The text exactly as the browser's parser yields it (newlines normalised, NUL replaced, SVG entities decoded). */
-  text: string
-  tag: Tag
-}
-
-/** A `<script src>` or `<link>` that loads a script or stylesheet. */
-export interface ExternalRef {
-  element: 'script' | 'link'
-  /** What the browser fetches it as. */
-  destination: 'script' | 'style'
-  /** `stylesheet`, `modulepreload`, `preload`, or `script` for `<script src>` (and SVG `<script href>`). */
-  rel: 'script' | 'stylesheet' | 'modulepreload' | 'preload'
-  url: string
-  tag: Tag
-  /**
-   * Fetched without CORS whatever its attributes: an SVG `<script href>` (it has no `crossorigin`). Browsers check
-   * its `integrity`, which therefore works on the page's own origin only; from another origin it can only fail.
-   */
-  noCors?: true
-}
-
-/** An attribute the policy governs: `style="…"`, an `on…` handler, or a `javascript:` URL. */
-export interface InlineAttribute {
-  kind: 'style' | 'handler' | 'javascript-url'
-  name: string
-  value: string
-  tag: Tag
-}
-
-export interface CspMeta {
-  content: string
-  reportOnly: boolean
-  start: number
-  end: number
-  tag: Tag
-}
-
-export interface Scan {
-  inline: InlineCode[]
-  external: ExternalRef[]
-  attributes: InlineAttribute[]
-  /** `<meta http-equiv=Content-Security-Policy[-Report-Only]>` elements in `<head>` (the ones browsers read). */
-  metas: CspMeta[]
-  /** Where the policy meta tag goes: after `<meta charset>` or at the start of `<head>`. */
-  metaInsert: number
-  /** Declared charset (lowercase), if any. */
-  charset?: { value: string; tag: Tag }
-  /** First `<base href>`, which changes how relative URLs resolve. */
-  baseHref?: string
-  /** Number of `<template>` elements holding scripts or styles (reported: inert until cloned). */
-  templatesWithCode: Tag[]
-}
-
-const SVG_NS = 'http://www.w3.org/2000/svg'
-const MATHML_NS = 'http://www.w3.org/1998/Math/MathML'
-
-/** MIME types for which a `<script>` is JavaScript (HTML §4.12.1.1, "JavaScript MIME type essence match"). */
-const JS_MIME = new Set([
-  'application/ecmascript', 'application/javascript', 'application/x-ecmascript', 'application/x-javascript',
-  'text/ecmascript', 'text/javascript', 'text/javascript1.0', 'text/javascript1.1', 'text/javascript1.2',
-  'text/javascript1.3', 'text/javascript1.4', 'text/javascript1.5', 'text/jscript', 'text/livescript',
-  'text/x-ecmascript', 'text/x-javascript',
-])
-
-const URL_ATTRIBUTES = new Set(['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background'])
-
-/** The script type the browser would run this element as, or undefined for a data block. */
-export function scriptType(attrs: ReadonlyMap<string, { value: string }>): ScriptType | undefined {
-  const typeAttr = attrs.get('type')?.value
-  const language = attrs.get('language')?.value
-  let type: string
-  if (typeAttr === undefined) type = language === undefined || language === '' ? '' : `text/${language}`
-  else type = typeAttr
-  type = type.trim().toLowerCase()
-  if (type === '' || JS_MIME.has(type)) return 'classic'
-  if (type === 'module' || type === 'importmap' || type === 'speculationrules') return type
-  return undefined
-}
+const NAMESPACES = new Map<string, Namespace>([[H.NS.HTML, 'html'], [H.NS.SVG, 'svg'], [H.NS.MATHML, 'mathml']])
 
 /**
  * Scans a document (already stripped of a UTF-8 BOM) for everything a CSP governs, with exact offsets
  * into `html`. One parse; `<noscript>` raw text and `srcdoc` documents are parsed as the browser would
- * parse them in their own contexts.
+ * parse them in their own contexts. `scripting`: whether the document's scripts can run at all (not for an
+ * `<iframe srcdoc>` inside noscript content, which exists only with scripting off).
  */
-export function scanHtml(html: string): Scan {
-  const scan: Scan = { inline: [], external: [], attributes: [], metas: [], metaInsert: 0, templatesWithCode: [] }
+export function scanHtml(html: string, scripting = true): Scan {
+  const scan = emptyScan()
   const lines = new LineIndex(html)
   const doc = parse(html, { sourceCodeLocationInfo: true })
   let head: Element | undefined
   let firstLoadingElement = Infinity // offset of the first script/style/link (the meta must precede it)
   let charsetEnd: number | undefined
+  /** Scripts and styles reported so far (a `<template>` is reported if its content adds any). */
+  const code = () => scan.inline.length + scan.external.length
 
   // Depth-first in document order with an explicit stack: pages nested 100,000 deep must not overflow the call stack.
   // `scripting`: whether this tree was parsed with scripting on (the page) or off (`<noscript>` content).
@@ -294,54 +194,51 @@ export function scanHtml(html: string): Scan {
       if (!isElement(node)) continue
       const tag = tagOf(node, context, offsetBase, editable, lines, html)
       const name = node.tagName
-      const foreign = node.namespaceURI === SVG_NS || node.namespaceURI === MATHML_NS
+      const namespace = NAMESPACES.get(node.namespaceURI) ?? 'other'
+      const html5 = namespace === 'html'
       if (name === 'head' && context === 'document') head = node
-      if (tag) scanAttributes(node, tag, scan)
+      if (tag) {
+        for (const attr of node.attrs) {
+          const attrName = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
+          const kind = attributeKind(attrName, attr.value)
+          if (kind !== undefined) recordAttribute(scan, kind, attrName, attr.value, tag, scripting)
+        }
+      }
 
       if (tag && (name === 'script' || name === 'style' || name === 'link') && context === 'document') {
         firstLoadingElement = Math.min(firstLoadingElement, tag.start)
       }
       if (tag && name === 'script') {
-        // As Chromium runs them: an SVG script reads `type` but not `language`, and loads `href` (else `xlink:href`),
-        // not `src`; a MathML script never runs (its text is hashed anyway, which is harmless).
-        const svg = node.namespaceURI === SVG_NS
-        const type = !foreign || (svg && tag.attrs.has('type')) ? scriptType(tag.attrs) : 'classic'
-        const src = svg ? tag.attrs.get('href')?.value ?? tag.attrs.get('xlink:href')?.value : foreign ? undefined : tag.attrs.get('src')?.value
-        if (type && src !== undefined && type !== 'importmap' && type !== 'speculationrules') {
-          scan.external.push(svg ? { element: 'script', destination: 'script', rel: 'script', url: src, tag, noCors: true } : { element: 'script', destination: 'script', rel: 'script', url: src, tag })
-        } else if (type && src === undefined) {
-          const text = childText(node)
-          if (text !== '') scan.inline.push({ element: 'script', type, text, tag })
+        const report = scriptReport(namespace, tag, scripting)
+        if (report?.kind === 'external') {
+          scan.external.push(report.ref)
+        } else if (report?.kind === 'inline') {
+          report.code.text = childText(node)
+          if (report.code.text !== '') scan.inline.push(report.code)
+        } else if (report?.kind === 'never-runs') {
+          report.code.text = report.code.url === undefined ? childText(node) : ''
+          if (neverRunsReported(report.code)) scan.neverRuns.push(report.code)
         }
       } else if (tag && name === 'style') {
         scan.inline.push({ element: 'style', text: childText(node), tag })
-      } else if (tag && name === 'link' && !foreign) {
+      } else if (tag && name === 'link' && html5) {
         const ref = linkRef(tag)
         if (ref) scan.external.push(ref)
-      } else if (tag && name === 'meta' && !foreign && context === 'document') {
-        const httpEquiv = tag.attrs.get('http-equiv')?.value.trim().toLowerCase()
-        const content = tag.attrs.get('content')?.value
-        if ((httpEquiv === 'content-security-policy' || httpEquiv === 'content-security-policy-report-only') && content !== undefined && inHead) {
-          scan.metas.push({ content, reportOnly: httpEquiv.endsWith('report-only'), start: tag.start, end: tag.end, tag })
-        }
-        const charset = tag.attrs.get('charset')?.value ?? (httpEquiv === 'content-type' ? /charset\s*=\s*["']?([^\s"';]+)/i.exec(content ?? '')?.[1] : undefined)
-        if (charset !== undefined && !scan.charset) {
-          scan.charset = { value: charset.trim().toLowerCase(), tag }
-          if (inHead) charsetEnd = tag.end
-        }
-      } else if (tag && name === 'base' && !foreign && context === 'document' && scan.baseHref === undefined) {
+      } else if (tag && name === 'meta' && html5 && context === 'document') {
+        if (recordMeta(scan, tag, inHead)) charsetEnd = tag.end
+      } else if (tag && name === 'base' && html5 && context === 'document' && scan.baseHref === undefined) {
         scan.baseHref = tag.attrs.get('href')?.value
       } else if (tag && name === 'iframe' && tag.attrs.has('srcdoc')) {
-        visitSrcdoc(tag.attrs.get('srcdoc')!.value, tag)
+        recordSrcdoc(scan, scanHtml(tag.attrs.get('srcdoc')!.value, scripting), tag, scripting)
       }
 
-      if (name === 'template' && !foreign) {
+      if (name === 'template' && html5) {
         const content = (node as DefaultTreeAdapterMap['template']).content
-        const before = scan.inline.length + scan.external.length
+        const before = code()
         visit(content, context === 'document' ? 'template' : context, offsetBase, editable, false, scripting, () => {
-          if (tag && scan.inline.length + scan.external.length > before) scan.templatesWithCode.push(tag)
+          if (tag && code() > before) scan.templatesWithCode.push(tag)
         })
-      } else if (name === 'noscript' && !foreign) {
+      } else if (name === 'noscript' && html5) {
         visitNoscript(node, context, offsetBase, editable, inHead, scripting)
       } else {
         visit(node, context, offsetBase, editable, inHead || node === head, scripting)
@@ -365,15 +262,7 @@ export function scanHtml(html: string): Scan {
     visit(fragment, context === 'document' ? 'noscript' : context, start, editable && loc !== undefined, inHead, false)
   }
 
-  const visitSrcdoc = (srcdoc: string, iframe: Tag) => {
-    const inner = scanHtml(srcdoc)
-    const relocate = <T extends { tag: Tag }>(item: T): T => ({ ...item, tag: { ...iframe, context: 'srcdoc', editable: false } })
-    scan.inline.push(...inner.inline.map(relocate))
-    scan.attributes.push(...inner.attributes.map(relocate))
-    scan.external.push(...inner.external.map(relocate))
-  }
-
-  visit(doc, 'document', 0, true, false, true)
+  visit(doc, 'document', 0, true, false, scripting)
   walk()
   scan.metaInsert = metaInsertOffset(doc, head, charsetEnd, firstLoadingElement)
   return scan
@@ -391,34 +280,6 @@ function metaInsertOffset(doc: DefaultTreeAdapterMap['document'], head: Element 
   if (htmlStart) return htmlStart.endOffset
   const doctype = doc.childNodes.find((n) => n.nodeName === '#documentType')
   return doctype?.sourceCodeLocation?.endOffset ?? 0
-}
-
-function linkRef(tag: Tag): ExternalRef | undefined {
-  const href = tag.attrs.get('href')?.value
-  if (href === undefined) return undefined
-  const rels = (tag.attrs.get('rel')?.value ?? '').toLowerCase().split(/[\t\n\f\r ]+/)
-  const as = tag.attrs.get('as')?.value.trim().toLowerCase()
-  if (rels.includes('stylesheet')) return { element: 'link', destination: 'style', rel: 'stylesheet', url: href, tag }
-  if (rels.includes('modulepreload') && (as === undefined || as === '' || as === 'script')) {
-    return { element: 'link', destination: 'script', rel: 'modulepreload', url: href, tag }
-  }
-  if (rels.includes('preload') && (as === 'script' || as === 'style')) return { element: 'link', destination: as, rel: 'preload', url: href, tag }
-  return undefined
-}
-
-function scanAttributes(node: Element, tag: Tag, scan: Scan): void {
-  for (const attr of node.attrs) {
-    const name = attr.prefix ? `${attr.prefix}:${attr.name}` : attr.name
-    if (name === 'style') scan.attributes.push({ kind: 'style', name, value: attr.value, tag })
-    else if (name.startsWith('on') && name.length > 2) scan.attributes.push({ kind: 'handler', name, value: attr.value, tag })
-    else if (URL_ATTRIBUTES.has(name) && isJavascriptUrl(attr.value)) scan.attributes.push({ kind: 'javascript-url', name, value: attr.value, tag })
-  }
-}
-
-function isJavascriptUrl(value: string): boolean {
-  // URL parsing strips leading/trailing C0 controls and spaces and removes tabs and newlines anywhere.
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '').toLowerCase().startsWith('javascript:')
 }
 
 function tagOf(node: Element, context: Context, offsetBase: number, editable: boolean, lines: LineIndex, html: string): Tag | undefined {

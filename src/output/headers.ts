@@ -1,6 +1,9 @@
 import type { HeaderFormat } from '../config.js'
 import { SealError } from '../problems.js'
 import type { ManifestPage } from './manifest.js'
+import type { SiteFileWriter } from './writer.js'
+
+export type { SiteFileWriter }
 
 export const HEADER_FILES: Record<HeaderFormat, string> = {
   netlify: '_headers',
@@ -17,16 +20,6 @@ export function pageRoutes(file: string, base: string): string[] {
   const index = /(^|\/)index\.html?$/.exec(path)
   if (index) return [path, path.slice(0, path.length - index[0].length + index[1]!.length)]
   return [path, path.replace(/\.html?$/, '')]
-}
-
-/**
- * A site file written page by page, so a 100,000-page site never holds it in memory: `begin` (given the
- * file's existing content, to merge into), one `entry` per page in path order, then `end`.
- */
-export interface SiteFileWriter {
-  begin(existing?: string): string
-  entry(file: string, page: ManifestPage): string
-  end(): string
 }
 
 /**

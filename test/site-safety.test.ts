@@ -131,6 +131,18 @@ describe('symlinks never lead a run outside the site', () => {
     for (const link of ['docs/latest', 'home.html', 'txt.html']) expect((await lstat(join(root, link))).isSymbolicLink(), link).toBe(true)
   })
 
+  it('a header file or manifest that links outside is neither read nor replaced: the run fails naming it', async () => {
+    const work = await workDir()
+    const root = join(work, 'site')
+    await write(work, { 'elsewhere/_headers': '/*\n  X-Outside: 1\n', 'site/index.html': page('i') })
+    await symlink(join(work, 'elsewhere/_headers'), join(root, '_headers'))
+    const before = await tree(work)
+    const error = (await sealDirectory(root, { headers: ['netlify'] }).catch((e: unknown) => e)) as SealError
+    expect(error).toBeInstanceOf(SealError)
+    expect(error.problems).toEqual([expect.objectContaining({ code: 'outside-site', file: '_headers', message: `is a symbolic link to ${join(work, 'elsewhere/_headers')}, outside the site folder; csp-seal neither reads nor replaces it` })])
+    expect(await tree(work)).toEqual(before)
+  })
+
   // Random layouts: links to the parent, outside folders and files, devices, FIFOs, loops, dangling targets,
   // folders and pages inside; in random folders, with page names in any case.
   const TARGETS = ['..', '../outside', '../outside/o.html', '../outside-file.html', '/dev/zero', '.', 'a', 'a/p1.html', 'missing.html', 'loop-a', 'FIFO', 'ROOT', '../site/a/b']

@@ -1,7 +1,6 @@
 import type { HeaderFormat } from '../config.js'
 import { SealError } from '../problems.js'
-import type { ManifestPage } from './manifest.js'
-import type { SiteFileWriter } from './writer.js'
+import type { ManifestPage, SiteFileWriter } from './manifest.js'
 
 export type { SiteFileWriter }
 

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ResolvedConfig } from '../config.js'
 import { serializePolicy, type Policy } from '../csp/policy.js'
-import type { SiteFileWriter } from './writer.js'
 
 export const MANIFEST_VERSION = 1
 
@@ -26,7 +25,9 @@ export interface ManifestPage {
   scriptHashes: string[]
   styleHashes: string[]
   attributeHashes: string[]
+  /** URL as written → integrity, for local and remote files that carry one. */
   integrity: Record<string, string>
+  /** Remote URLs the page loads scripts or styles from. */
   remote: string[]
   nonceSlots: NonceSlots
   /** `sha256-…` of the sealed file's bytes: a server checks it before inserting nonces at the slots. */
@@ -39,17 +40,21 @@ export interface Manifest {
   pages: Record<string, ManifestPage>
 }
 
-/** What the manifest records of a sealed page (a `SealedPage` is one). */
-export interface PageRecord {
+/** What the manifest records of a sealed page (a `SealedPage` is one): the policy as parsed, and the sealed bytes. */
+export interface PageRecord extends Pick<ManifestPage, 'scriptHashes' | 'styleHashes' | 'attributeHashes' | 'integrity' | 'remote' | 'nonceSlots'> {
   policy: Policy
-  scriptHashes: string[]
-  styleHashes: string[]
-  attributeHashes: string[]
-  integrity: Record<string, string>
-  remote: string[]
-  nonceSlots: NonceSlots
   /** The sealed page's bytes, for its digest when the caller does not give one. */
   bytes: Uint8Array
+}
+
+/**
+ * A site file written page by page, so a 100,000-page site never holds it in memory: `begin` (given the
+ * file's existing content, to merge into), one `entry` per page in path order, then `end`.
+ */
+export interface SiteFileWriter {
+  begin(existing?: string): string
+  entry(file: string, page: ManifestPage): string
+  end(): string
 }
 
 export function digestOf(bytes: Uint8Array | string): string {

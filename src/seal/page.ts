@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config.js'
 import type { Policy } from '../csp/policy.js'
 import { fastScanHtml } from '../html/fast-scan.js'
-import type { NonceSlots, PageRecord } from '../output/manifest.js'
+import type { PageRecord } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
@@ -28,6 +28,7 @@ export interface PageContext {
   bytes?: Uint8Array
 }
 
+/** A sealed page: what the manifest records of it ({@link PageRecord}), its text, and what to report. */
 export interface SealedPage extends PageRecord {
   file: string
   html: string
@@ -38,14 +39,6 @@ export interface SealedPage extends PageRecord {
   policy: Policy
   /** Policy written into csp-seal's meta tag (header-only directives removed), or undefined when no meta is written. */
   metaPolicy?: Policy
-  scriptHashes: string[]
-  styleHashes: string[]
-  attributeHashes: string[]
-  /** URL as written → integrity, for local and remote assets that carry one. */
-  integrity: Record<string, string>
-  /** Remote URLs the page loads scripts or styles from. */
-  remote: string[]
-  nonceSlots: NonceSlots
   warnings: Problem[]
 }
 

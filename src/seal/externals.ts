@@ -93,29 +93,31 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
     if (found === 'skip') continue
     const existing = ref.tag.attrs.get('integrity')?.value
     let integrity = existing
-    const unknown = 'unknown' in found
-    if (!('unknown' in found)) {
+    const pinned = 'unknown' in found ? undefined : found
+    if (pinned) {
       if (existing !== undefined) {
-        const accepted = found.digests ? integrityAccepts(existing, found.digests) : existing.trim() === found.integrity
+        const accepted = pinned.digests ? integrityAccepts(existing, pinned.digests) : existing.trim() === pinned.integrity
         if (accepted !== true) {
-          plan.errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${found.what} (${found.integrity})`}; browsers would refuse to load it`, ...where, fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
+          plan.errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${pinned.what} (${pinned.integrity})`}; browsers would refuse to load it`, ...where, fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
           continue
         }
       } else if (ref.tag.editable) {
-        plan.edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${found.integrity}"` })
-        integrity = found.integrity
+        plan.edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ` integrity="${pinned.integrity}"` })
+        integrity = pinned.integrity
       }
       // Integrity on a cross-origin file needs a CORS request, or the browser refuses the file.
       if (origin && ref.tag.editable && !ref.tag.attrs.has('crossorigin')) plan.edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
     }
     if (integrity) plan.integrity[ref.url] = integrity
-    const reported = 'unknown' in found && typeof found.unknown !== 'string' ? found.unknown : undefined
+    // Why a file has no checked integrity: the warning that already says so, or the reason.
+    const unpinned = 'unknown' in found ? found.unknown : undefined
+    const said = typeof unpinned === 'object' ? unpinned : undefined
     if (ref.destination === 'style') {
       // Stylesheets cannot be allowed by hash: by origin ('self' for the site's own).
-      if (origin) widen(origin, 'style', reported)
-    } else if (origin && (unknown || !integrity || config.remote.allow === 'origin')) {
-      const why = 'unknown' in found ? (typeof found.unknown === 'string' ? `has no integrity csp-seal checked (${found.unknown})` : '') : !integrity ? 'has no integrity' : "is allowed by its origin (remote.allow: 'origin')"
-      widen(origin, 'script', reported ?? { code: 'script-origin', message: `${excerpt(ref.url, 80)} ${why}`, ...where, fix: "allow it by its integrity hash (remote.allow: 'integrity', the default), or self-host the file" })
+      if (origin) widen(origin, 'style', said)
+    } else if (origin && (!pinned || !integrity || config.remote.allow === 'origin')) {
+      const why = typeof unpinned === 'string' ? `has no integrity csp-seal checked (${unpinned})` : !integrity ? 'has no integrity' : "is allowed by its origin (remote.allow: 'origin')"
+      widen(origin, 'script', said ?? { code: 'script-origin', message: `${excerpt(ref.url, 80)} ${why}`, ...where, fix: "allow it by its integrity hash (remote.allow: 'integrity', the default), or self-host the file" })
     } else if (integrity && (origin || !allowsSelf(context.policy, 'script-src-elem'))) {
       // Allowed by its own hash (CSP3): nothing else on that origin can run, and 'strict-dynamic' lets it load.
       for (const hash of integritySources(integrity)) plan.scriptHashes.set(hash, origin)

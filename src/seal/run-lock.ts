@@ -59,6 +59,10 @@ export function acquireRunLock(root: string): RunLock {
     }
     try {
       writeSync(fd, text)
+    } catch (error) {
+      // An empty lock would hold the folder until removed by hand.
+      unlinkSync(path)
+      throw error
     } finally {
       closeSync(fd)
     }

@@ -118,7 +118,7 @@ function lockSite(root: string) {
 function interruptedRenames(error: unknown, root: string): unknown {
   const problem = fileSystemProblem(error, siteRelative(root, error), 'moving the sealed files into place')
   if (!problem) return error
-  return new SealError([{ ...problem, message: `${problem.message}; the files moved before it are sealed, the others are as they were`, fix: `${problem.fix}, then run csp-seal again to finish` }])
+  return new SealError([{ ...problem, message: `${problem.message}; the files moved before it are sealed, the others are as they were, and the next run finishes the job` }])
 }
 
 /** The site-relative path a file system error names (its destination, for a rename), if it is in the site. */

@@ -8,6 +8,7 @@ import type { IndexHtmlTransformContext, Logger, ViteDevServer } from 'vite'
 import type { ResolvedConfig } from '../../src/config.js'
 import { allow, allowNonce } from '../../src/csp/allow.js'
 import { cspHash, type HashAlgorithm } from '../../src/csp/hash.js'
+import { allowsAllInline } from '../../src/csp/inline.js'
 import { nonceMetaTag, policyMetaTag } from '../../src/csp/meta.js'
 import { clonePolicy, governingDirective, governingSources, mergePolicy, parsePolicy, serializePolicy, type Policy } from '../../src/csp/policy.js'
 import { scanHtml } from '../../src/html/scan.js'
@@ -221,8 +222,7 @@ function devLimits(policy: Policy, server: ViteDevServer): string[] {
     notes.push("script-src is 'none': Vite's dev client and your modules cannot run under it in dev (nor would any script in the build)")
   }
   for (const family of ['script', 'style'] as const) {
-    const list = governingSources(policy, `${family}-src-elem`)
-    if (list?.includes("'unsafe-inline'")) notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
+    if (governingSources(policy, `${family}-src-elem`) && allowsAllInline(policy, `${family}-src-elem`)) notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
   }
   return notes
 }

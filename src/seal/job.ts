@@ -88,7 +88,7 @@ async function planFile({ file, path }: SitePage, context: FileJobContext): Prom
     return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift }, write: mode === 'write' && page.changed ? sealed : undefined }
   } catch (error) {
     // Anything else is a defect of csp-seal: named with the page, so the run still lists every problem.
-    const found = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'please report it, with the page, to the csp-seal issue tracker' }]
+    const found = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'this is a defect of csp-seal, not of the page: please report it, with the page' }]
     const problems = found.map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
     if (mode === 'check' && source !== undefined) return { outcome: { file, ok: false, problems: await driftIn(source, file, context, problems) } }

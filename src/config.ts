@@ -61,7 +61,10 @@ export interface CspSealConfig {
    * computed from the built file; they are allowed like CDN files (scripts by hash, styles by origin).
    */
   localUrls?: Record<string, string>
-  /** Largest page sealed, in bytes; a larger one is an error (bounded memory on hostile input). Default 64 MiB. */
+  /**
+   * Largest file csp-seal reads from the site, in bytes: a page or a local script or stylesheet; a larger one is an
+   * error (bounded memory on hostile input). Default 64 MiB.
+   */
   maxPageBytes?: number
 }
 
@@ -91,6 +94,12 @@ export interface RemoteOptions {
    * browsers, at the price of allowing every script that origin serves.
    */
   allow?: 'integrity' | 'origin'
+  /**
+   * Accept remote files on plain `http://` origins. Default `false`: a file fetched over plain HTTP can be swapped
+   * by anyone on the network path (at build time and in the browser), so such a URL is an error. Loopback origins
+   * (`localhost`, `127.0.0.1`, `[::1]`) never leave the machine and are always accepted.
+   */
+  allowHttp?: boolean
 }
 
 /**
@@ -180,6 +189,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     if (!allowed.includes(value as T)) bad(`remote.${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`, `set it to ${allowed[0]}`)
     return value as T
   }
+  if (remote.allowHttp !== undefined && typeof remote.allowHttp !== 'boolean') bad('remote.allowHttp must be true or false', 'e.g. remote: { allowHttp: true }')
   if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0)) bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
   for (const [prefix, folder] of Object.entries(config.localUrls ?? {})) {
     if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix)) bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
@@ -212,8 +222,14 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
       concurrency: positive('concurrency', 6),
       onFetchError: oneOfRemote('onFetchError', ['error', 'warn']),
       allow: oneOfRemote('allow', ['integrity', 'origin']),
+      allowHttp: remote.allowHttp ?? false,
     },
   }
   if (problems.length) throw new SealError(problems)
   return resolved
+}
+
+/** A config resolved once: a {@link ResolvedConfig} is used as it is, anything else is resolved. */
+export function toResolved(config: CspSealConfig | ResolvedConfig): ResolvedConfig {
+  return config.policy instanceof Map ? (config as ResolvedConfig) : resolveConfig(config as CspSealConfig)
 }

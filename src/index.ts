@@ -1,22 +1,23 @@
-import type { CspSealConfig, ResolvedConfig } from './config.js'
+import { toResolved, type CspSealConfig, type ResolvedConfig } from './config.js'
 import type { RemoteIntegrity } from './sri/remote.js'
-import { cachedDigests, toResolved } from './seal/bundle.js'
+import { cachedDigests } from './sri/integrity.js'
 import { sealPage, type AssetReader, type SealedPage } from './seal/page.js'
 
 export { defineConfig, resolveConfig, DEFAULT_POLICY, type CspSealConfig, type ResolvedConfig, type HeaderFormat } from './config.js'
 export { parsePolicy, serializePolicy, mergePolicy, type Policy, type PolicyInput } from './csp/policy.js'
-export { cspHash, integrityOf, type HashAlgorithm } from './csp/hash.js'
+export { cspHash, type HashAlgorithm } from './csp/hash.js'
+export { integrityOf } from './sri/integrity.js'
 export { evaluatePolicy } from './csp/evaluate.js'
 export { scanHtml, type Scan } from './html/scan.js'
 export { sealDirectory, type SealDirectoryOptions, type SiteResult } from './seal/site.js'
 export { sealBundle, verifyBundle, type BundleOptions, type BundleResult } from './seal/bundle.js'
 export { verifyHtml } from './seal/verify.js'
 export { siteFiles } from './output/files.js'
-export { manifestPage, pageHeaders, digestOf, type Manifest, type ManifestPage } from './output/manifest.js'
+export { manifestPage, pageHeaders, digestOf, type Manifest, type ManifestPage, type NonceSlots } from './output/manifest.js'
 export { pageRoutes, HEADER_FILES } from './output/headers.js'
 export { SealError, formatProblem, type Problem } from './problems.js'
 export { RemoteIntegrity, fetchBytes, type LockFile, type LockEntry, type RemoteOutcome } from './sri/remote.js'
-export type { SealedPage, NonceSlots, AssetReader } from './seal/page.js'
+export type { SealedPage, AssetReader } from './seal/page.js'
 
 export interface SealHtmlOptions {
   /** The page's path relative to the site root (posix); resolves relative URLs. Default `index.html`. */

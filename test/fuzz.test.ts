@@ -33,7 +33,8 @@ const hostileHtml = fc.tuple(fc.boolean(), fc.array(token, { maxLength: 40 })).m
 
 type Node = DefaultTreeAdapterMap['node']
 type Element = DefaultTreeAdapterMap['element']
-const META = /<meta http-equiv="Content-Security-Policy" content="[^"]*">/
+const META = /<meta http-equiv="Content-Security-Policy" content="[^"]*" data-csp-seal>/
+const CHARSET = '<meta charset="utf-8">'
 
 /** Every element in document order, as the browser's parser builds the tree (with scripting on; parse5 made to agree with Chromium). */
 function elements(node: Node, out: Element[] = []): Element[] {
@@ -61,10 +62,12 @@ describe('fuzzing the sealer with hostile HTML', () => {
           return
         }
         sealedCount++
-        // Only csp-seal's own edits differ: the meta tag, integrity attributes, and removed CSP metas (none generated here).
+        // Only csp-seal's own edits differ: its meta tag (with a charset meta where the page declared none) and
+        // integrity attributes. A page's own CSP meta stays as it is.
         const meta = META.exec(page.html)?.[0]
-        const stripped = page.html.replace(meta ?? '', '').replace(/ integrity="sha384-[A-Za-z0-9+/=]+"/g, '')
-        if (!/http-equiv=["']?content-security-policy/i.test(html)) expect(stripped).toBe(html)
+        const inserted = page.warnings.some((w) => w.code === 'charset-added') ? CHARSET + meta : meta
+        const stripped = page.html.replace(inserted ?? '', '').replace(/ integrity="sha384-[A-Za-z0-9+/=]+"/g, '')
+        expect(stripped).toBe(html)
         // The sealed bytes are the page's UTF-8, and the nonce slots point where a nonce attribute goes.
         const bytes = Buffer.from(page.bytes)
         expect(bytes.equals(Buffer.from(page.html, 'utf8'))).toBe(true)
@@ -80,7 +83,7 @@ describe('fuzzing the sealer with hostile HTML', () => {
         expect(text).not.toMatch(/[,\n\r\0]/)
         // The browser puts the meta in <head>, before every script, style and stylesheet it would load.
         const all = elements(parse(page.html.replace(/^\uFEFF/, ''), {}))
-        const metaIndex = all.findIndex((e) => e.tagName === 'meta' && e.attrs.some((a) => a.name === 'http-equiv' && a.value === 'Content-Security-Policy'))
+        const metaIndex = all.findIndex((e) => e.tagName === 'meta' && e.attrs.some((a) => a.name === 'data-csp-seal'))
         expect(metaIndex).toBeGreaterThanOrEqual(0)
         expect(all[metaIndex]!.parentNode && 'tagName' in all[metaIndex]!.parentNode ? all[metaIndex]!.parentNode.tagName : '').toBe('head')
         const firstLoading = all.findIndex((e) => e.namespaceURI === 'http://www.w3.org/1999/xhtml' && (e.tagName === 'script' || e.tagName === 'style' || e.tagName === 'link'))
@@ -114,14 +117,16 @@ describe('fuzzing policies', () => {
     )
   })
 
-  it('a CSP meta already in the page is merged when valid, and otherwise named in the error', async () => {
+  it('a CSP meta already in the page is kept as it is when valid, and otherwise named in the error', async () => {
     await fc.assert(
       fc.asyncProperty(noisyPolicy, async (content) => {
         const attr = content.replace(/&/g, '&amp;').replace(/"/g, '&quot;')
-        const html = `<head><meta http-equiv="Content-Security-Policy" content="${attr}"><script>1</script></head>`
+        const own = `<meta http-equiv="Content-Security-Policy" content="${attr}">`
+        const html = `<head>${own}<script>1</script></head>`
         try {
           const page = await sealHtml(html, { file: 'p.html' })
-          expect(page.html.match(/http-equiv/g)).toHaveLength(1)
+          expect(page.html.match(/http-equiv/g)).toHaveLength(2)
+          expect(page.html.split(own)).toHaveLength(2)
           expect(serializePolicy(parsePolicy(serializePolicy(page.policy)))).toBe(serializePolicy(page.policy))
         } catch (error) {
           expect(error).toBeInstanceOf(SealError)
@@ -143,6 +148,72 @@ describe('hashes agree with an independent implementation', () => {
         expect(page.scriptHashes).toEqual([`'sha256-${createHash('sha256').update(Buffer.from(browserText, 'utf8')).digest('base64')}'`])
       }),
       { numRuns: 1000 },
+    )
+  })
+})
+
+describe("a page's own CSP meta", () => {
+  const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
+  type Item = { kind: 'script' | 'style'; attr: boolean; text: string }
+  const itemArb = fc.record({ kind: fc.constantFrom<'script' | 'style'>('script', 'style'), attr: fc.boolean(), text: fc.constantFrom('a()', 'b()', 'color:red', 'margin:0') })
+  /** Policies a page may carry, some with the hash of a text the page holds. */
+  const ownPolicy = fc.constantFrom(
+    "script-src 'none'", "script-src 'self'", "script-src 'unsafe-inline'", "default-src 'self'", "default-src 'self' 'unsafe-inline'",
+    "style-src 'none'", `style-src 'unsafe-inline' ${sha256('margin:0#1')}`, `script-src 'self' ${sha256('a()#2')}`, "script-src-elem 'unsafe-inline'; script-src-attr 'none'",
+    `style-src-attr 'unsafe-hashes' ${sha256('color:red#3')}`, "img-src 'self' data:", "script-src 'strict-dynamic' 'unsafe-inline'", `script-src-attr 'unsafe-hashes' ${sha256('b()#0')}`,
+  )
+  /** An independent model of CSP3's inline check for these simple policies. */
+  const oracleAllows = (policy: string, { kind, attr, text }: Item): boolean => {
+    const directives = new Map(policy.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...sources]) => [name!, sources]))
+    const chain = attr ? [`${kind}-src-attr`, `${kind}-src`, 'default-src'] : [`${kind}-src-elem`, `${kind}-src`, 'default-src']
+    const list = chain.map((d) => directives.get(d)).find(Boolean)
+    if (!list) return true
+    const switchedOff = list.some((s) => /^'(sha\d+|nonce)-/.test(s)) || (kind === 'script' && list.includes("'strict-dynamic'"))
+    if (list.includes("'unsafe-inline'") && !switchedOff) return true
+    if (attr && !list.includes("'unsafe-hashes'")) return false
+    return list.includes(sha256(text))
+  }
+  const markup = ({ kind, attr, text }: Item) => (attr ? `<p ${kind === 'style' ? 'style' : 'onclick'}="${text}">x</p>` : `<${kind}>${text}</${kind}>`)
+  const pageArb = fc.record({
+    own: fc.array(ownPolicy, { minLength: 1, maxLength: 2 }),
+    before: fc.array(itemArb.filter((i) => !i.attr), { maxLength: 2 }),
+    after: fc.array(itemArb, { maxLength: 6 }),
+    handlers: fc.constantFrom<'hash' | 'report'>('hash', 'report'),
+    config: fc.constantFrom(undefined, "default-src 'self'", "script-src 'self'; style-src 'self' 'unsafe-inline'"),
+  })
+
+  it('is kept byte for byte where browsers read it; csp-seal hashes only what it lets run, and breaks nothing it allows', async () => {
+    await fc.assert(
+      fc.asyncProperty(pageArb, async ({ own, before, after, handlers, config }) => {
+        // Each text is unique on the page (its index), so a hash stands for one element.
+        const unique = (items: Item[], offset: number) => items.map((item, i) => ({ ...item, text: `${item.text}#${i + offset}` }))
+        const early = unique(before, 0)
+        const late = unique(after, early.length)
+        const metas = own.map((policy) => `<meta http-equiv="Content-Security-Policy" content="${policy}">`)
+        const html = `<!doctype html><html><head><meta charset="utf-8">${early.map(markup).join('')}${metas.join('')}</head><body>${late.map(markup).join('')}</body></html>`
+        const page = await sealHtml(html, { config: { eventHandlers: handlers, ...(config ? { policy: config } : {}) } })
+        // Every own meta is in the page as it was, in <head>, where browsers enforce it.
+        const tree = elements(parse(page.html, {}))
+        for (const policy of own) {
+          const found = tree.filter((e) => e.tagName === 'meta' && e.attrs.some((a) => a.name === 'content' && a.value === policy))
+          expect(found.length).toBeGreaterThanOrEqual(1)
+          expect(found.every((e) => (e.parentNode as Element).tagName === 'head')).toBe(true)
+        }
+        for (const meta of metas) expect(page.html).toContain(meta)
+        const sealed = serializePolicy(page.policy)
+        const hashed = (item: Item) => sealed.includes(sha256(item.text))
+        const wantsHash = (item: Item) => !(item.kind === 'script' && item.attr && handlers === 'report')
+        for (const item of late) {
+          const ownAllows = own.every((policy) => oracleAllows(policy, item))
+          if (!ownAllows) expect(hashed(item), `${markup(item)} is blocked by ${own.join(' | ')}`).toBe(false)
+          else if (wantsHash(item)) expect(oracleAllows(sealed, item), `${markup(item)} runs under ${own.join(' | ')}, so the sealed policy ${sealed} must allow it`).toBe(true)
+        }
+        // Code before the page's own metas is not subject to them.
+        for (const item of early) expect(oracleAllows(sealed, item)).toBe(true)
+        const again = await sealHtml(page.html, { config: { eventHandlers: handlers, ...(config ? { policy: config } : {}) } })
+        expect(again.html).toBe(page.html)
+      }),
+      { numRuns: 1500 },
     )
   })
 })

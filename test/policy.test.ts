@@ -1,6 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { allow } from '../src/csp/allow.js'
+import { createHash } from 'node:crypto'
+import { allow, allowNonce } from '../src/csp/allow.js'
+import { allowsAllInline, allowsInline, unsafeInlineInForce } from '../src/csp/inline.js'
 import { evaluatorWarnings } from '../src/csp/evaluate.js'
 import { governingDirective, mergePolicy, parsePolicy, serializePolicy, type Policy } from '../src/csp/policy.js'
 import { DEFAULT_POLICY } from '../src/config.js'
@@ -125,10 +127,52 @@ describe('allow (fallback and unsafe-inline rules)', () => {
     allow(policy, 'script', 'elem', [H])
     expect(serializePolicy(policy)).toBe("img-src 'self'")
   })
+  it("'unsafe-hashes' does not switch 'unsafe-inline' off: no hash goes next to both", () => {
+    const policy = p("script-src 'self' 'unsafe-inline' 'unsafe-hashes'")
+    expect(allow(policy, 'script', 'elem', [H]).keptUnsafeInline).toBe('script-src')
+    expect(policy.get('script-src')).toEqual(["'self'", "'unsafe-inline'", "'unsafe-hashes'"])
+  })
   it('follows the CSP fallback chains', () => {
     expect(governingDirective(p("default-src 'self'"), 'script-src-attr')).toBe('default-src')
     expect(governingDirective(p("script-src 'self'"), 'worker-src')).toBe('script-src')
     expect(governingDirective(p("default-src 'self'"), 'base-uri')).toBeUndefined()
+  })
+})
+
+describe("the one rule for 'unsafe-inline' (CSP3 §6.7.3.3) and for inline code", () => {
+  const p = (text: string): Policy => parsePolicy(text)
+  it("is in force unless a hash or nonce is listed, or 'strict-dynamic' for scripts", () => {
+    expect(unsafeInlineInForce(["'unsafe-inline'"], 'script-src-elem')).toBe(true)
+    expect(unsafeInlineInForce(["'unsafe-inline'", "'unsafe-hashes'"], 'script-src-attr')).toBe(true)
+    expect(unsafeInlineInForce(["'unsafe-inline'", H], 'style-src-elem')).toBe(false)
+    expect(unsafeInlineInForce(["'unsafe-inline'", "'strict-dynamic'"], 'script-src-elem')).toBe(false)
+    expect(unsafeInlineInForce(["'unsafe-inline'", "'strict-dynamic'"], 'style-src-elem')).toBe(true)
+    expect(unsafeInlineInForce(["'self'"], 'script-src-elem')).toBe(false)
+    expect(allowsAllInline(p("img-src 'self'"), 'script-src-elem')).toBe(true)
+    expect(allowsAllInline(p("default-src 'self' 'unsafe-inline'"), 'style-src-elem')).toBe(true)
+    expect(allowsAllInline(p("default-src 'self' 'unsafe-inline'; style-src 'self'"), 'style-src-attr')).toBe(false)
+  })
+  it('allows inline code by hash in any algorithm (base64url too), attributes only with unsafe-hashes', () => {
+    const sha384 = `'sha384-${createHash('sha384').update('x()').digest('base64')}'`
+    const url = `'sha256-${createHash('sha256').update('y()').digest('base64url')}'`
+    expect(allowsInline(p(`script-src ${sha384}`), 'script-src-elem', 'x()')).toBe(true)
+    expect(allowsInline(p(`script-src ${url}`), 'script-src-elem', 'y()')).toBe(true)
+    expect(allowsInline(p(`script-src ${sha384}`), 'script-src-elem', 'z()')).toBe(false)
+    expect(allowsInline(p(`script-src ${sha384}`), 'script-src-attr', 'x()')).toBe(false)
+    expect(allowsInline(p(`script-src 'unsafe-hashes' ${sha384}`), 'script-src-attr', 'x()')).toBe(true)
+    expect(allowsInline(p("script-src 'none'"), 'script-src-elem', '')).toBe(false)
+  })
+  it("adds a nonce by the rules hashes follow: not where 'unsafe-inline' is in force, nor where the user wrote 'none' for the family", () => {
+    const withNonce = (text: string) => {
+      const policy = p(text)
+      allowNonce(policy, 'n0nce')
+      return serializePolicy(policy)
+    }
+    expect(withNonce("default-src 'self'")).toBe("default-src 'self'; script-src 'self' 'nonce-n0nce'; style-src 'self' 'nonce-n0nce'")
+    expect(withNonce("default-src 'none'")).toBe("default-src 'none'; script-src 'nonce-n0nce'; style-src 'nonce-n0nce'")
+    expect(withNonce("default-src 'none'; script-src 'none'; style-src-elem 'none'")).toBe("default-src 'none'; script-src 'none'; style-src-elem 'none'")
+    expect(withNonce("script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'")).toBe("script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'")
+    expect(withNonce(`script-src 'unsafe-inline' ${H}`)).toBe(`script-src 'unsafe-inline' ${H} 'nonce-n0nce'`)
   })
 })
 

@@ -73,14 +73,17 @@ describe('remote integrity: fetch, pin, allow', () => {
 
   it('can allow CDN scripts by origin instead, for browsers without CSP3 external hashes', async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script>`))
-    await seal({ remote: { allow: 'origin' } })
+    const result = await seal({ remote: { allow: 'origin' } })
     expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", cdn.origin])
+    // The widening is said, with the directive and the origin.
+    expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'script-origin', message: `${cdn.origin}/lib.js is allowed by its origin (remote.allow: 'origin'); script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load` }))
   })
 
   it("falls back to the origin where the user's policy keeps 'unsafe-inline' for scripts", async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script>`))
-    await seal({ policy: "default-src 'self'; script-src 'self' 'unsafe-inline'" })
+    const result = await seal({ policy: "default-src 'self'; script-src 'self' 'unsafe-inline'" })
     expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", "'unsafe-inline'", cdn.origin])
+    expect(result.warnings.find((w) => w.code === 'script-origin')!.message).toBe(`scripts from ${cdn.origin} cannot be allowed by their integrity hash, since script-src keeps 'unsafe-inline'; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`)
   })
 
   it('follows and records redirects', async () => {
@@ -250,7 +253,30 @@ describe('remote integrity: bad URLs and bad servers', () => {
     await writeFile(join(site, 'index.html'), page(tag))
     const result = await seal({ remote: { onFetchError: 'warn' } })
     expect(await readFile(join(site, 'index.html'), 'utf8')).toContain(tag)
-    expect(result.warnings.find((w) => w.code === 'remote-fetch')!.message).toMatch(/error\.js answered HTTP 500/)
+    // The fetch failure, and what it cost: the whole origin in script-src.
+    expect(result.warnings.find((w) => w.code === 'remote-fetch')!.message).toBe(`${cdn.origin}/error.js answered HTTP 500 Internal Server Error, so its integrity cannot be computed; its tag was left as it is; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`)
+    expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", cdn.origin])
+  })
+
+  it('a plain http:// file on another host is an error unless allowed; then the widening names the origin', async () => {
+    const tags = '<script src="http://cdn.example.com/lib.js"></script><link rel="stylesheet" href="http://cdn.example.com/theme.css">'
+    await writeFile(join(site, 'index.html'), page(tags))
+    const before = await snapshot(site)
+    const problems = await problemsOf(seal())
+    expect(problems.map((p) => [p.code, p.file, p.line])).toEqual([['remote-http', 'index.html', 1], ['remote-http', 'index.html', 1]])
+    expect(problems[0]!.message).toBe('http://cdn.example.com/lib.js is loaded over plain HTTP: anyone on the network path can change it, at build time and in the browser, and its origin would go into the policy')
+    expect(problems[0]!.fix).toContain('remote: { allowHttp: true }')
+    expect(await snapshot(site)).toEqual(before)
+    expect(cdn.requests).toEqual([])
+    // Allowed on purpose (no network here: remote files are not pinned).
+    const result = await seal({ remote: { allowHttp: true, mode: 'off' } })
+    const policy = metaPolicy(await readFile(join(site, 'index.html'), 'utf8'))
+    expect(policy.get('script-src')).toEqual(["'self'", 'http://cdn.example.com'])
+    expect(policy.get('style-src')).toEqual(["'self'", 'http://cdn.example.com'])
+    expect(result.warnings.filter((w) => w.code === 'remote-without-integrity').map((w) => w.message)).toEqual([
+      'http://cdn.example.com/lib.js is loaded from another origin without integrity; script-src allows its whole origin http://cdn.example.com, so any script that origin serves can load',
+      'http://cdn.example.com/theme.css is loaded from another origin without integrity; style-src allows its whole origin http://cdn.example.com, so any stylesheet that origin serves can load',
+    ])
   })
 
   it('non-HTTP, data: and malformed URLs are reported, never fetched', async () => {

@@ -5,7 +5,9 @@ import { sealHtml, parsePolicy, serializePolicy, SealError, type RemoteIntegrity
 
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
 const sri384 = (text: string) => `sha384-${createHash('sha384').update(text).digest('base64')}`
-const metaOf = (html: string) => /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"')
+// csp-seal's own policy meta (marked); a page's own CSP meta has no marker.
+const metaOf = (html: string) => /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(html)?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"')
+const CHARSET = '<meta charset="utf-8">'
 const metaPolicy = (page: SealedPage) => parsePolicy(metaOf(page.html)!)
 const assets = (files: Record<string, string>) => async (path: string) => (path in files ? Buffer.from(files[path]!) : undefined)
 
@@ -43,7 +45,7 @@ describe('sealHtml: what gets hashed', () => {
   it('reports event handlers and javascript: URLs with line numbers, and hashes handlers on request', async () => {
     const html = '<p>\n<button onclick="go()">x</button>\n<a href=" JavaScript:void(0)">y</a>'
     const reported = await sealHtml(html)
-    expect(reported.warnings.filter((w) => w.code !== 'header-only-directive').map((w) => [w.code, w.line])).toEqual([['event-handler', 2], ['javascript-url', 3]])
+    expect(reported.warnings.filter((w) => w.code !== 'header-only-directive' && w.code !== 'charset-added').map((w) => [w.code, w.line])).toEqual([['event-handler', 2], ['javascript-url', 3]])
     expect(metaPolicy(reported).has('script-src-attr')).toBe(false)
     const hashed = await sealHtml(html, { config: { eventHandlers: 'hash' } })
     expect(metaPolicy(hashed).get('script-src-attr')).toEqual(["'unsafe-hashes'", sha256('go()')])
@@ -64,30 +66,56 @@ describe('sealHtml: what gets hashed', () => {
 describe('sealHtml: the meta tag', () => {
   it('goes right after <meta charset>, before scripts, styles and links', async () => {
     const page = await sealHtml('<!doctype html><html><head><title>t</title><meta charset="utf-8"><link rel="icon" href="x.ico"><script>1</script></head></html>')
-    expect(page.html).toMatch(/^<!doctype html><html><head><title>t<\/title><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+"><link rel="icon"/)
+    expect(page.html).toMatch(/^<!doctype html><html><head><title>t<\/title><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><link rel="icon"/)
   })
   it('goes first in <head> when a script precedes <meta charset>', async () => {
     const page = await sealHtml('<head><script>1</script><meta charset=utf-8></head>')
     expect(page.html.startsWith('<head><meta http-equiv="Content-Security-Policy"')).toBe(true)
+    expect(page.warnings.map((w) => w.code)).not.toContain('charset-added')
   })
   it('goes where the parser opens <head> on a page without one, after the doctype', async () => {
     const page = await sealHtml('<!DOCTYPE html>\n<title>x</title><script>1</script><p>hi')
-    expect(page.html).toMatch(/^<!DOCTYPE html>\n<meta http-equiv="Content-Security-Policy" content="[^"]+"><title>x<\/title>/)
+    expect(page.html).toMatch(/^<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><title>x<\/title>/)
     const bare = await sealHtml('<!doctype html><p>hi</p>')
-    expect(bare.html).toMatch(/^<!doctype html><meta http-equiv=/)
+    expect(bare.html).toMatch(/^<!doctype html><meta charset="utf-8"><meta http-equiv=/)
   })
   it('keeps a BOM and puts the meta in <head>, not <body>', async () => {
     const page = await sealHtml('\uFEFF<!doctype html><html><head><meta charset="utf-8"><script>1</script></head><body></body></html>')
     expect(page.html.startsWith('\uFEFF<!doctype html><html><head><meta charset="utf-8"><meta http-equiv')).toBe(true)
     expect(page.scriptHashes).toEqual([sha256('1')])
   })
-  it('merges an existing CSP meta into one tag and moves a report-only meta to headers', async () => {
-    const html = `<head><meta charset="utf-8"><meta http-equiv="content-security-policy" content="img-src 'self' data:; connect-src https://api.example.com"><meta http-equiv="Content-Security-Policy-Report-Only" content="script-src 'none'"><script>1</script></head>`
+  it("keeps a page's own CSP metas byte for byte, as policies of their own, and promotes nothing of them to headers", async () => {
+    const own = `<meta http-equiv="content-security-policy" content="img-src 'self' data:; connect-src https://api.example.com; frame-ancestors *; report-uri https://third-party.example/r">`
+    const reportOnly = `<meta http-equiv="Content-Security-Policy-Report-Only" content="script-src 'none'; report-uri https://third-party.example/r">`
+    const html = `<head><meta charset="utf-8">${own}${reportOnly}<script>1</script></head>`
     const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'" } })
-    expect(page.html.match(/http-equiv/gi)).toHaveLength(1)
-    expect(serializePolicy(metaPolicy(page))).toBe(`default-src 'self'; img-src 'self' data:; connect-src https://api.example.com; script-src 'self' ${sha256('1')}`)
-    expect(page.reportOnlyPolicy && serializePolicy(page.reportOnlyPolicy)).toBe("script-src 'none'")
-    expect(page.warnings.map((w) => w.code)).toContain('report-only-meta')
+    // csp-seal's policy is the user's plus the hashes: nothing of the page's own policy is merged into it.
+    expect(serializePolicy(page.policy)).toBe(`default-src 'self'; img-src 'self'; script-src 'self' ${sha256('1')}`)
+    expect(page.html).toBe(html.replace(CHARSET, `${CHARSET}<meta http-equiv="Content-Security-Policy" content="${serializePolicy(page.policy)}" data-csp-seal>`))
+    expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-kept', 'meta-ignored-directive', 'report-only-meta']))
+    expect(page.warnings.find((w) => w.code === 'meta-ignored-directive')!.message).toContain('frame-ancestors, report-uri')
+    // Sealing again replaces only csp-seal's own meta: nothing changes.
+    const again = await sealHtml(page.html, { config: { policy: "default-src 'self'; img-src 'self'" } })
+    expect(again.html).toBe(page.html)
+  })
+  it("reports inline code the page's own policy blocks, and adds no hash for it", async () => {
+    const html = `<head><meta charset="utf-8"><script>before()</script><meta http-equiv="Content-Security-Policy" content="script-src 'self' ${sha256('allowed()')}; style-src 'self' 'unsafe-inline'"></head><body>\n<script>blocked()</script><script>allowed()</script><style>p{}</style><p style="color:red" onclick="go()">x</p></body>`
+    const page = await sealHtml(html, { config: { eventHandlers: 'hash' } })
+    // A script before the meta is not subject to it; 'unsafe-inline' lets every style through; the handler needs its hash.
+    expect(page.scriptHashes).toEqual([sha256('before()'), sha256('allowed()')])
+    expect(page.styleHashes).toEqual([sha256('p{}')])
+    expect(page.attributeHashes).toEqual([sha256('color:red')])
+    const blocked = page.warnings.filter((w) => w.code === 'blocked-by-page-policy')
+    expect(blocked.map((w) => [w.line, w.element])).toEqual([[2, '<script>'], [2, '<p style="color:red" onclick="go()">']])
+    expect(blocked[0]!.message).toMatch(/^this inline <script> is blocked by the page's own Content-Security-Policy meta \(line 1\)/)
+    expect(blocked[1]!.message).toMatch(/^the onclick= handler is blocked/)
+  })
+  it("never turns a page's enforced policy report-only", async () => {
+    const own = `<meta http-equiv="Content-Security-Policy" content="script-src 'none'">`
+    const page = await sealHtml(`<head><meta charset="utf-8">${own}</head><body><script>x()</script></body>`, { config: { reportOnly: true } })
+    expect(page.html).toContain(own)
+    expect(page.scriptHashes).toEqual([])
+    expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-enforced', 'blocked-by-page-policy']))
   })
   it('strips header-only directives from the meta but keeps them in the header policy', async () => {
     const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", report: { uri: 'https://r.example.com/csp' } } })
@@ -95,8 +123,8 @@ describe('sealHtml: the meta tag', () => {
     expect(serializePolicy(page.policy)).toBe("default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts; report-uri https://r.example.com/csp; report-to csp-endpoint")
   })
   it('writes no meta for report-only or meta: false', async () => {
-    expect((await sealHtml('<script>1</script>', { config: { reportOnly: true } })).html).toBe('<script>1</script>')
-    expect((await sealHtml('<script>1</script>', { config: { meta: false } })).html).toBe('<script>1</script>')
+    expect((await sealHtml('<meta charset="utf-8"><script>1</script>', { config: { reportOnly: true } })).html).toBe('<meta charset="utf-8"><script>1</script>')
+    expect((await sealHtml('<meta charset="utf-8"><script>1</script>', { config: { meta: false } })).html).toBe('<meta charset="utf-8"><script>1</script>')
   })
   it("never adds hashes where the user's policy keeps 'unsafe-inline'", async () => {
     const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'" } })
@@ -111,13 +139,13 @@ describe('sealHtml: integrity of local files', () => {
     const html = '<link rel=stylesheet href=../assets/s.css?v=2><link rel="modulepreload" href="/assets/a.js"><link rel=preload as=style href="../assets/s.css#x"><script src="local.js"></script>'
     const page = await sealHtml(html, { file: 'docs/page.html', readAsset: assets(files) })
     expect(page.html).toBe(
-      `<link rel=stylesheet href=../assets/s.css?v=2 integrity="${sri384('p{}')}"><link rel="modulepreload" href="/assets/a.js" integrity="${sri384('console.log(1)')}"><link rel=preload as=style href="../assets/s.css#x" integrity="${sri384('p{}')}"><script src="local.js" integrity="${sri384('x')}"></script>`.replace('<link', `<meta http-equiv="Content-Security-Policy" content="${metaOf(page.html)}"><link`),
+      CHARSET + `<link rel=stylesheet href=../assets/s.css?v=2 integrity="${sri384('p{}')}"><link rel="modulepreload" href="/assets/a.js" integrity="${sri384('console.log(1)')}"><link rel=preload as=style href="../assets/s.css#x" integrity="${sri384('p{}')}"><script src="local.js" integrity="${sri384('x')}"></script>`.replace('<link', `<meta http-equiv="Content-Security-Policy" content="${metaOf(page.html)}" data-csp-seal><link`),
     )
     const based = await sealHtml('<base href="/assets/"><script src="a.js"></script>', { file: 'docs/page.html', readAsset: assets(files) })
     expect(based.integrity['a.js']).toBe(sri384('console.log(1)'))
   })
   it('adds no integrity to local files when localIntegrity is off (file:// pages)', async () => {
-    const html = '<script src="assets/a.js"></script><link rel=stylesheet href=assets/s.css>'
+    const html = '<meta charset="utf-8"><script src="assets/a.js"></script><link rel=stylesheet href=assets/s.css>'
     const page = await sealHtml(html, { config: { localIntegrity: false, meta: false }, readAsset: assets(files) })
     expect(page.html).toBe(html)
   })
@@ -126,10 +154,13 @@ describe('sealHtml: integrity of local files', () => {
     expect(page.integrity['/app/assets/a.js']).toBe(sri384('console.log(1)'))
   })
   it('keeps an integrity attribute that matches and rejects one that does not', async () => {
-    const good = `<script src="assets/a.js" integrity="${sri384('console.log(1)')}"></script>`
+    const good = `<meta charset="utf-8"><script src="assets/a.js" integrity="${sri384('console.log(1)')}"></script>`
     expect((await sealHtml(good, { readAsset: assets(files), config: { meta: false } })).html).toBe(good)
     const bad = '<script src="assets/a.js" integrity="sha384-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"></script>'
     await expect(sealHtml(bad, { readAsset: assets(files) })).rejects.toThrow(/index\.html:1:1: integrity=.* does not match assets\/a\.js/)
+    // Browsers use only the strongest algorithm listed: a matching sha256 next to a wrong sha512 is refused.
+    const strongest = `<script src="assets/a.js" integrity="sha256-${createHash('sha256').update('console.log(1)').digest('base64')} sha512-AAAA"></script>`
+    await expect(sealHtml(strongest, { readAsset: assets(files) })).rejects.toThrow(/does not match assets\/a\.js/)
   })
   it('names the page, the line and the URL of a missing file', async () => {
     await expect(sealHtml('<p>\n<script src="/assets/gone.js"></script>', { file: 'a/b.html', readAsset: assets(files) })).rejects.toThrow(/a\/b\.html:2:1: \/assets\/gone\.js resolves to "assets\/gone\.js" in the site folder, and there is no such file/)
@@ -143,7 +174,11 @@ describe('sealHtml: integrity of local files', () => {
     expect(metaPolicy(page).get('script-src')).toEqual(["'self'", 'https://cdn.example.com'])
     expect(metaPolicy(page).get('style-src')).toEqual(["'self'", 'https://fonts.example.net'])
     expect(page.remote).toEqual(['https://cdn.example.com/lib.js', 'https://fonts.example.net/f.css'])
-    expect(page.warnings.filter((w) => w.code === 'remote-without-integrity')).toHaveLength(2)
+    const warned = page.warnings.filter((w) => w.code === 'remote-without-integrity').map((w) => w.message)
+    expect(warned).toEqual([
+      'https://cdn.example.com/lib.js is loaded from another origin without integrity; script-src allows its whole origin https://cdn.example.com, so any script that origin serves can load',
+      'https://fonts.example.net/f.css is loaded from another origin without integrity; style-src allows its whole origin https://fonts.example.net, so any stylesheet that origin serves can load',
+    ])
   })
 })
 
@@ -160,7 +195,7 @@ describe('sealHtml: SVG <script href>', () => {
     const page = await sealHtml('<svg><script href="https://cdn.example.com/x.js"></script></svg>', { remote: pinned })
     expect(page.html).not.toMatch(/integrity|crossorigin/)
     expect(metaPolicy(page).get('script-src')).toEqual(["'self'", 'https://cdn.example.com'])
-    expect(page.warnings.map((w) => w.code)).toContain('svg-script-origin')
+    expect(page.warnings.find((w) => w.code === 'svg-script-origin')!.message).toMatch(/; script-src allows its whole origin https:\/\/cdn\.example\.com, so any script that origin serves can load$/)
     expect(page.remote).toEqual(['https://cdn.example.com/x.js'])
   })
 })
@@ -191,7 +226,7 @@ describe('nonce slots', () => {
     const bytes = Buffer.from(page.html)
     expect(page.nonceSlots.tags.map((o) => bytes.subarray(0, o).toString().match(/<(\w+)$/)?.[1])).toEqual(['style', 'link', 'script'])
     const [start, end] = page.nonceSlots.meta as [number, number]
-    expect(bytes.subarray(start, end).toString()).toMatch(/^<meta http-equiv="Content-Security-Policy" content="[^"]+">$/)
+    expect(bytes.subarray(start, end).toString()).toMatch(/^<meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal>$/)
   })
 })
 
@@ -246,10 +281,11 @@ describe('sealing properties (generated HTML)', () => {
           if (p.style !== undefined) expect(policy.get('style-src')).toContain(sha256(browserText(p.style)))
           if (p.attr !== undefined) expect(policy.get('style-src-attr')).toContain(sha256(p.attr))
         }
-        // Removing the one inserted tag gives back the input byte for byte.
-        const tag = `<meta http-equiv="Content-Security-Policy" content="${meta}">`
-        expect(page.html.split(tag)).toHaveLength(2)
-        expect(page.html.replace(tag, '')).toBe(html)
+        // Removing the inserted tags (the policy meta; a charset meta where the page declared none) gives back the input byte for byte.
+        const tag = `<meta http-equiv="Content-Security-Policy" content="${meta}" data-csp-seal>`
+        const inserted = d.charset || d.bom ? tag : CHARSET + tag
+        expect(page.html.split(inserted)).toHaveLength(2)
+        expect(page.html.replace(inserted, '')).toBe(html)
         // Sealing again changes nothing; the emitted policies parse back to themselves.
         const again = await sealHtml(page.html)
         expect(again.html).toBe(page.html)

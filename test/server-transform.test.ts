@@ -57,7 +57,8 @@ function expectNoncedExactly(html: string, nonce: string) {
   const all = elements(html)
   const metas = all.filter((e) => e.tagName === 'meta' && attr(e, 'property') === 'csp-nonce')
   expect(metas.map((e) => attr(e, 'nonce'))).toEqual([nonce])
-  expect(all.filter((e) => e.tagName === 'meta' && /content-security-policy/i.test(attr(e, 'http-equiv') ?? ''))).toEqual([])
+  // csp-seal's policy meta is swapped for the nonce meta; a page's own CSP meta (no marker) stays.
+  expect(all.filter((e) => e.tagName === 'meta' && /content-security-policy/i.test(attr(e, 'http-equiv') ?? '') && attr(e, 'data-csp-seal') !== undefined)).toEqual([])
   for (const element of all) {
     if (element === metas[0]) continue
     const value = attr(element, 'nonce')
@@ -163,8 +164,11 @@ describe('policyWithNonce', () => {
     expect(add("default-src 'self' 'unsafe-inline'")).toBe("default-src 'self' 'unsafe-inline'")
   })
 
-  it("never turns 'none' into an allowance for run-time code", () => {
-    expect(add("default-src 'none'; style-src 'self'")).toBe(`default-src 'none'; style-src 'self' ${n}`)
+  it("never turns a 'none' the user wrote for scripts or styles into an allowance for run-time code", () => {
+    expect(add("script-src 'none'; style-src 'self'")).toBe(`script-src 'none'; style-src 'self' ${n}`)
+    expect(add("default-src 'self'; style-src-elem 'none'")).toBe(`default-src 'self'; style-src-elem 'none'; script-src 'self' ${n}`)
+    // default-src 'none' is a default csp-seal refines (as it does with hashes): the nonce goes into a script-src made from it.
+    expect(add("default-src 'none'; style-src 'self'")).toBe(`default-src 'none'; style-src 'self' ${n}; script-src ${n}`)
   })
 
   it('follows fallback: *-src-elem when the user set it, else *-src created from default-src', () => {
@@ -263,7 +267,7 @@ describe('applyNonce, property', () => {
             const governing = [`${family}-src-elem`, `${family}-src`, 'default-src'].find((d) => base.has(d))
             if (governing === undefined) continue
             const list = base.get(governing)!
-            if (list.includes("'unsafe-inline'") || (list.length === 1 && list[0] === "'none'")) continue
+            if (list.includes("'unsafe-inline'") || (governing !== 'default-src' && list.length === 1 && list[0] === "'none'")) continue
             expected.push(governing === `${family}-src-elem` ? governing : `${family}-src`)
           }
           expect(withNonce.sort(), value).toEqual(expected.sort())

@@ -23,7 +23,7 @@ describe('sealDirectory', () => {
       expect(() => parsePolicy(page.policy)).not.toThrow()
       expect(page.headers['Content-Security-Policy']).toBe(page.policy)
       // The meta tag is the header policy minus what a meta cannot carry.
-      const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(bytes.toString())![1]
+      const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(bytes.toString())![1]
       expect(page.policy.replace(/; frame-ancestors 'self'/, '')).toBe(meta)
     }
     // Hashes never leak between pages.
@@ -107,7 +107,7 @@ describe('sealDirectory', () => {
       await symlink(join(outside, 'assets/site.css'), join(dir, 'assets/app.js'))
       const result = await sealDirectory(dir, {}, { workers })
       const refused = result.warnings.find((w) => w.code === 'outside-site')!
-      expect(refused.message).toContain(`which leads outside the site folder (a link to ${outside}/assets/site.css)`)
+      expect(refused.message).toContain(`which leads outside the site folder (it is a link to ${outside}/assets/site.css)`)
       expect(await readFile(join(dir, 'docs/guide/index.html'), 'utf8')).toMatch(/<script src="\.\.\/\.\.\/assets\/app\.js"><\/script>/)
     })
   }

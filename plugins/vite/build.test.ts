@@ -103,7 +103,7 @@ for (const vite of VITES) {
       for (const tag of html.match(/<(?:script type="module"|link rel="stylesheet")[^>]*>/g) ?? []) {
         const url = /(?:src|href)="\/([^"]+)"/.exec(tag)![1]!
         const bytes = await readFile(join(app.out, url))
-        const { integrityOf } = await import('../../src/csp/hash.js')
+        const { integrityOf } = await import('../../src/sri/integrity.js')
         expect(tag).toContain(`integrity="${integrityOf(bytes)}"`)
       }
       // The CDN script is pinned and allowed by its own hash, not by the CDN's origin.

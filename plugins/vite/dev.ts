@@ -6,9 +6,11 @@ import { parse, type DefaultTreeAdapterMap } from 'parse5'
 import pc from 'picocolors'
 import type { IndexHtmlTransformContext, Logger, ViteDevServer } from 'vite'
 import type { ResolvedConfig } from '../../src/config.js'
-import { allow } from '../../src/csp/allow.js'
+import { allow, allowNonce } from '../../src/csp/allow.js'
 import { cspHash, type HashAlgorithm } from '../../src/csp/hash.js'
-import { clonePolicy, governingDirective, governingSources, mergePolicy, metaPolicyOf, parsePolicy, serializePolicy, type Policy } from '../../src/csp/policy.js'
+import { allowsAllInline } from '../../src/csp/inline.js'
+import { nonceMetaTag, policyMetaTag } from '../../src/csp/meta.js'
+import { clonePolicy, governingDirective, governingSources, mergePolicy, parsePolicy, serializePolicy, type Policy } from '../../src/csp/policy.js'
 import { scanHtml } from '../../src/html/scan.js'
 import { formatProblem, SealError } from '../../src/problems.js'
 
@@ -72,7 +74,7 @@ export function devNonces(getConfig: () => ResolvedConfig): DevNonces {
         policy.set('report-uri', [config.report.uri])
         policy.set('report-to', [config.report.group])
       }
-      withNonce(policy, nonce)
+      allowNonce(policy, nonce)
       const text = serializePolicy(policy)
 
       if (store && !store.res.headersSent) {
@@ -84,24 +86,8 @@ export function devNonces(getConfig: () => ResolvedConfig): DevNonces {
       // Transformed outside a request we saw (an SSR framework's own middleware): fall back to a meta tag.
       if (config.reportOnly) return nonced // browsers ignore report-only meta tags
       once(logger, 'meta', `${ctx.originalUrl ?? ctx.path}: HTML transformed outside a request csp-seal saw; the policy is sent as a <meta> tag instead of a header`)
-      return insertMeta(nonced, `<meta http-equiv="Content-Security-Policy" content="${serializePolicy(metaPolicyOf(policy))}">`)
+      return insertMeta(nonced, policyMetaTag(policy))
     },
-  }
-}
-
-/**
- * Adds the nonce for script and style elements with the build's fallback rules (into `*-src-elem` if set, else
- * `*-src`, created from `default-src`, as the build does with hashes). Not where the user kept
- * `'unsafe-inline'` (a nonce would switch it off), nor where they wrote `script-src 'none'` themselves.
- */
-function withNonce(policy: Policy, nonce: string): void {
-  for (const family of ['script', 'style'] as const) {
-    const directive = governingDirective(policy, `${family}-src-elem`)
-    if (directive === undefined) continue
-    const list = policy.get(directive)!
-    if (list.includes("'unsafe-inline'")) continue
-    if (directive !== 'default-src' && list.length === 1 && list[0] === "'none'") continue
-    allow(policy, family, 'elem', [`'nonce-${nonce}'`])
   }
 }
 
@@ -149,7 +135,7 @@ export function addNonces(source: string, nonce: string, algorithm: HashAlgorith
     else s.appendLeft(location.startTag.startOffset + 1 + name.length, ` nonce="${nonce}"`)
   })
   let out = s.toString()
-  if (!hasNonceMeta) out = insertMeta(out, `<meta property="csp-nonce" nonce="${nonce}">`)
+  if (!hasNonceMeta) out = insertMeta(out, nonceMetaTag(nonce))
   const hashes = (kind: 'style' | 'handler') => [...new Set(scan.attributes.filter((a) => a.kind === kind).map((a) => cspHash(a.value, algorithm)))]
   return { html: bom + out, pagePolicies, styleHashes: hashes('style'), handlerHashes: hashes('handler') }
 }
@@ -236,8 +222,7 @@ function devLimits(policy: Policy, server: ViteDevServer): string[] {
     notes.push("script-src is 'none': Vite's dev client and your modules cannot run under it in dev (nor would any script in the build)")
   }
   for (const family of ['script', 'style'] as const) {
-    const list = governingSources(policy, `${family}-src-elem`)
-    if (list?.includes("'unsafe-inline'")) notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
+    if (governingSources(policy, `${family}-src-elem`) && allowsAllInline(policy, `${family}-src-elem`)) notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
   }
   return notes
 }

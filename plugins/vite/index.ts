@@ -15,6 +15,7 @@ import { governingSources } from '../../src/csp/policy.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { sealBundle, type BundleResult } from '../../src/seal/bundle.js'
 import { resolveUrl } from '../../src/seal/urls.js'
+import { integrityAllowedBy } from '../../src/sri/integrity.js'
 import { devNonces } from './dev.js'
 import { installPreviewServer } from './preview.js'
 import { verifyWritten } from './verify.js'
@@ -229,7 +230,7 @@ function runtimeChunkProblems(result: BundleResult, bundle: OutputBundle, chunkO
       const target = resolveUrl(url, page.file, undefined, result.config.base, result.config.localUrls)
       if (target.kind !== 'local' || bundle[target.path]?.type !== 'chunk') continue
       roots.add(target.path)
-      if (integrity.split(/\s+/).every((hash) => list.includes(`'${hash}'`))) allowed.add(target.path)
+      if (integrityAllowedBy(integrity, list)) allowed.add(target.path)
     }
     const loaded = new Set([...roots].filter((file) => !allowed.has(file)))
     const visit = (file: string) => {

@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Compilation, Compiler, Module, WebpackError } from 'webpack'
 import { allowsSelf } from '../../src/csp/allow.js'
-import { governingSources, isHashSource, type Policy } from '../../src/csp/policy.js'
+import { allowsAllInline } from '../../src/csp/inline.js'
+import { governingSources, type Policy } from '../../src/csp/policy.js'
 import { resolveConfig, type CspSealConfig } from '../../src/config.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { digestOf } from '../../src/output/manifest.js'
@@ -182,7 +183,7 @@ function runtimeProblems(compilation: Compilation, result: BundleResult, state: 
   const pagesWhere = (test: (policy: Policy) => boolean) => result.pages.filter((page) => test(page.policy)).map((page) => page.file)
 
   if (state.styleTagModules && !config.nonce) {
-    if (result.pages.some((page) => !allowsInlineElements(page.policy, 'style-src-elem'))) {
+    if (result.pages.some((page) => !allowsAllInline(page.policy, 'style-src-elem'))) {
       problems.push({
         code: 'style-loader',
         message: "style-loader inserts <style> elements at run time; their text is only known in the browser, so they cannot be hashed, and the sealed policy blocks them (style-src-elem allows neither 'unsafe-inline' nor a nonce)",
@@ -217,13 +218,6 @@ function runtimeProblems(compilation: Compilation, result: BundleResult, state: 
     })
   }
   return problems
-}
-
-/** True when inline elements (a `<style>` inserted at run time) pass: no directive restricts them, or `'unsafe-inline'` is still in force. */
-function allowsInlineElements(policy: Policy, directive: string): boolean {
-  const list = governingSources(policy, directive)
-  if (list === undefined) return true
-  return list.includes("'unsafe-inline'") && !list.some((source) => isHashSource(source) || source.startsWith("'nonce-") || source === "'strict-dynamic'")
 }
 
 /** JavaScript files of chunks that only load on demand (import()), which the runtime inserts as <script> tags. */

@@ -85,7 +85,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const flags = parsed.options as Flags
   const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
   try {
-    const config = await loadConfig(flags, io.cwd)
+    // Resolved once for the whole run: a bad config is reported before any page is read.
+    const config = resolveConfig(await loadConfig(flags, io.cwd))
     if (flags.check && flags.dryRun) throw new UsageError('--check and --dry-run cannot be used together')
     const mode = flags.check ? 'check' : flags.dryRun ? 'dry-run' : 'write'
     const started = performance.now()
@@ -158,9 +159,7 @@ async function loadConfig(flags: Flags, cwd: string): Promise<CspSealConfig> {
   if (flags.lockFile !== undefined) remote.lockFile = flags.lockFile
   if (flags.updateLock) remote.updateLock = true
   if (Object.values(remote).some((v) => v !== undefined)) overrides.remote = remote
-  const merged = { ...config, ...overrides }
-  resolveConfig(merged) // validate now, so a bad config is reported before any page is read
-  return merged
+  return { ...config, ...overrides }
 }
 
 function progressLine(io: Io): (done: number, total: number) => void {

@@ -1,3 +1,4 @@
+import { unsafeInlineInForce } from './inline.js'
 import { governingDirective, isHashSource, withSources, type Policy } from './policy.js'
 
 export type Family = 'script' | 'style'
@@ -10,11 +11,15 @@ export interface AllowOutcome {
   keptUnsafeInline?: string
 }
 
+/** Sources that switch `'unsafe-inline'` off in their directive (`'unsafe-hashes'` is of no use without hashes). */
+const SWITCHES_INLINE_OFF = (source: string) => isHashSource(source) || source.toLowerCase().startsWith("'nonce-") || source === "'strict-dynamic'" || source === "'unsafe-hashes'"
+
 /**
  * Allows `sources` for script/style elements or attributes, following CSP fallback so that nothing the
  * user allowed is lost: sources go into `X-src-elem` if the user set it, else `X-src`; attribute sources
  * into `X-src-attr`. A directive that does not exist yet is created from the list that governed it until
- * now (`default-src` for `X-src`), so `'self'` and friends survive. Mutates `policy`.
+ * now (`default-src` for `X-src`), so `'self'` and friends survive. Where `'unsafe-inline'` is in force, no
+ * hash, nonce or `'strict-dynamic'` is added (it would switch `'unsafe-inline'` off). Mutates `policy`.
  */
 export function allow(policy: Policy, family: Family, place: Place, sources: readonly string[]): AllowOutcome {
   if (sources.length === 0) return {}
@@ -22,14 +27,11 @@ export function allow(policy: Policy, family: Family, place: Place, sources: rea
   const governing = governingDirective(policy, specific)
   if (governing === undefined) return {} // nothing restricts these: nothing to add
   const governingList = policy.get(governing)!
-  // Any hash, nonce or 'strict-dynamic' makes browsers ignore 'unsafe-inline' in the same directive.
-  const needsInline = (s: string) => isHashSource(s) || s.startsWith("'nonce-") || s === "'strict-dynamic'" || s === "'unsafe-hashes'"
   let wanted = sources
   let keptUnsafeInline: string | undefined
-  // 'unsafe-inline' already ignored (next to 'strict-dynamic', a hash or a nonce) is a fallback for old browsers: adding keeps it so.
-  if (governingList.includes("'unsafe-inline'") && !governingList.some(needsInline)) {
-    // A hash in this directive would make browsers ignore the user's 'unsafe-inline': add none.
-    wanted = sources.filter((s) => !needsInline(s))
+  // 'unsafe-inline' already switched off (next to 'strict-dynamic', a hash or a nonce) is a fallback for old browsers: adding keeps it so.
+  if (unsafeInlineInForce(governingList, specific)) {
+    wanted = sources.filter((s) => !SWITCHES_INLINE_OFF(s))
     if (wanted.length < sources.length) keptUnsafeInline = governing
     if (wanted.length === 0) return { keptUnsafeInline }
   }
@@ -37,6 +39,22 @@ export function allow(policy: Policy, family: Family, place: Place, sources: rea
   const base = policy.get(target) ?? (place === 'attr' ? attributeSources(governingList) : governingList)
   policy.set(target, withSources(base, wanted))
   return { directive: target, keptUnsafeInline }
+}
+
+/**
+ * Adds a per-response nonce for script and style elements, by the rules hashes follow ({@link allow}): into
+ * `X-src-elem` if set, else `X-src` (created from `default-src`), never where `'unsafe-inline'` is in force.
+ * Not where the user wrote `'none'` for that family's elements (no run-time code at all); `default-src 'none'`
+ * is a default that csp-seal refines as it does for hashes, so there the nonce is added.
+ */
+export function allowNonce(policy: Policy, nonce: string): void {
+  for (const family of ['script', 'style'] as const) {
+    const directive = governingDirective(policy, `${family}-src-elem`)
+    if (directive === undefined) continue
+    const list = policy.get(directive)!
+    if (directive !== 'default-src' && list.length === 1 && list[0] === "'none'") continue
+    allow(policy, family, 'elem', [`'nonce-${nonce}'`])
+  }
 }
 
 /** True when same-origin URLs are allowed for `directive` by origin (`'self'` or `*`, and no `'strict-dynamic'`). */

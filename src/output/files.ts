@@ -1,6 +1,6 @@
 import type { ResolvedConfig } from '../config.js'
-import { HEADER_FILES, HEADER_WRITERS, writeAll, type SiteFileWriter } from './headers.js'
-import { manifestWriter, type ManifestPage } from './manifest.js'
+import { HEADER_FILES, HEADER_WRITERS, writeAll } from './headers.js'
+import { manifestWriter, type ManifestPage, type SiteFileWriter } from './manifest.js'
 
 /** Reads a file csp-seal may merge into (an existing `_headers` or `vercel.json`), or undefined. */
 export type ExistingReader = (file: string) => Promise<string | undefined>

@@ -1,23 +1,33 @@
 import { createHash } from 'node:crypto'
 import type { ResolvedConfig } from '../config.js'
-import { serializePolicy } from '../csp/policy.js'
-import type { NonceSlots, SealedPage } from '../seal/page.js'
-import type { SiteFileWriter } from './headers.js'
+import { serializePolicy, type Policy } from '../csp/policy.js'
 
 export const MANIFEST_VERSION = 1
 
+/** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
+export interface NonceSlots {
+  /** Offsets right after the tag name of `<style>`, `<link>` stylesheets/preloads and external `<script>` tags. */
+  tags: number[]
+  /**
+   * The byte range of csp-seal's own policy `<meta>` tag (the runtime swaps it for a `csp-nonce` meta), or where
+   * that meta goes when none is written. A page's own CSP meta is never in it: it stays in the page.
+   */
+  meta: [number, number] | number
+}
+
 /** One page's record in `csp-seal.json`: everything a server needs to send the right headers and nonces. */
 export interface ManifestPage {
-  /** Headers to send with the page (the policy, report-only policy, reporting endpoints, extras). */
+  /** Headers to send with the page (the policy, reporting endpoints, extras). */
   headers: Record<string, string>
-  /** Full policy, as sent in the header (the meta tag carries it minus header-only directives). */
+  /** csp-seal's policy for the page, as sent in the header (the meta tag carries it minus header-only directives). */
   policy: string
   reportOnly: boolean
-  reportOnlyPolicy?: string
   scriptHashes: string[]
   styleHashes: string[]
   attributeHashes: string[]
+  /** URL as written → integrity, for local and remote files that carry one. */
   integrity: Record<string, string>
+  /** Remote URLs the page loads scripts or styles from. */
   remote: string[]
   nonceSlots: NonceSlots
   /** `sha256-…` of the sealed file's bytes: a server checks it before inserting nonces at the slots. */
@@ -30,27 +40,42 @@ export interface Manifest {
   pages: Record<string, ManifestPage>
 }
 
+/** What the manifest records of a sealed page (a `SealedPage` is one): the policy as parsed, and the sealed bytes. */
+export interface PageRecord extends Pick<ManifestPage, 'scriptHashes' | 'styleHashes' | 'attributeHashes' | 'integrity' | 'remote' | 'nonceSlots'> {
+  policy: Policy
+  /** The sealed page's bytes, for its digest when the caller does not give one. */
+  bytes: Uint8Array
+}
+
+/**
+ * A site file written page by page, so a 100,000-page site never holds it in memory: `begin` (given the
+ * file's existing content, to merge into), one `entry` per page in path order, then `end`.
+ */
+export interface SiteFileWriter {
+  begin(existing?: string): string
+  entry(file: string, page: ManifestPage): string
+  end(): string
+}
+
 export function digestOf(bytes: Uint8Array | string): string {
   return `sha256-${createHash('sha256').update(bytes).digest('base64')}`
 }
 
 /** The headers a page should be served with. */
-export function pageHeaders(page: SealedPage, config: ResolvedConfig, policy = serializePolicy(page.policy)): Record<string, string> {
+export function pageHeaders(page: Pick<PageRecord, 'policy'>, config: ResolvedConfig, policy = serializePolicy(page.policy)): Record<string, string> {
   const headers: Record<string, string> = {}
   headers[config.reportOnly ? 'Content-Security-Policy-Report-Only' : 'Content-Security-Policy'] = policy
-  if (page.reportOnlyPolicy && !config.reportOnly) headers['Content-Security-Policy-Report-Only'] = serializePolicy(page.reportOnlyPolicy)
   if (config.report) headers['Reporting-Endpoints'] = `${config.report.group}="${config.report.uri}"`
   return { ...headers, ...config.extraHeaders }
 }
 
-/** `digest` may be given when the caller has the page's bytes at hand (it is `digestOf(page.html)`). */
-export function manifestPage(page: SealedPage, config: ResolvedConfig, digest = digestOf(page.html)): ManifestPage {
+/** `digest` may be given when the caller has it at hand (it is `digestOf(page.bytes)`). */
+export function manifestPage(page: PageRecord, config: ResolvedConfig, digest = digestOf(page.bytes)): ManifestPage {
   const policy = serializePolicy(page.policy)
   return {
     headers: pageHeaders(page, config, policy),
     policy,
     reportOnly: config.reportOnly,
-    ...(page.reportOnlyPolicy ? { reportOnlyPolicy: serializePolicy(page.reportOnlyPolicy) } : {}),
     scriptHashes: page.scriptHashes,
     styleHashes: page.styleHashes,
     attributeHashes: page.attributeHashes,

@@ -1,10 +1,10 @@
-import { resolveConfig, type CspSealConfig, type ResolvedConfig } from '../config.js'
+import { toResolved, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { evaluatorWarnings } from '../csp/evaluate.js'
-import { digestsOf, type Digests } from '../csp/hash.js'
 import { serializePolicy } from '../csp/policy.js'
 import { siteFiles, type ExistingReader } from '../output/files.js'
 import { digestOf, manifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
+import { cachedDigests } from '../sri/integrity.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { sealPage, type AssetReader, type SealedPage } from './page.js'
 import { verifyHtml } from './verify.js'
@@ -68,25 +68,11 @@ export async function verifyBundle(result: BundleResult, readWritten: AssetReade
       problems.push({ code: 'missing-page', file: page.file, message: 'the sealed page was not written' })
       continue
     }
-    const changed = digestOf(bytes) !== digestOf(page.html)
+    const changed = digestOf(bytes) !== digestOf(page.bytes)
     if (!changed && Object.keys(page.integrity).length === 0) continue
     const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), { file: page.file, config: result.config, digests, policy: page.metaPolicy ?? page.policy })
     if (found.length) problems.push(...found)
     else if (changed) problems.push({ code: 'drift', file: page.file, message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches', fix: 'run csp-seal after the step that rewrites it' })
   }
   return problems
-}
-
-/** Digests by path, each asset read and hashed once. */
-export function cachedDigests(read: AssetReader): (path: string) => Promise<Digests | undefined> {
-  const cache = new Map<string, Promise<Digests | undefined>>()
-  return (path) => {
-    let value = cache.get(path)
-    if (!value) cache.set(path, (value = read(path).then((bytes) => (bytes ? digestsOf(bytes) : undefined))))
-    return value
-  }
-}
-
-export function toResolved(config: CspSealConfig | ResolvedConfig): ResolvedConfig {
-  return config.policy instanceof Map ? (config as ResolvedConfig) : resolveConfig(config as CspSealConfig)
 }

@@ -1,12 +1,14 @@
 import { isUtf8 } from 'node:buffer'
-import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
-import type { Digests } from '../csp/hash.js'
 import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
-import { SealError, type Problem } from '../problems.js'
+import { fileSystemProblem, SealError, type Problem } from '../problems.js'
+import { readRegularFile, RefusedFile } from '../safe-fs.js'
+import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { sealPage } from './page.js'
+import type { SitePage } from './site-fs.js'
 import { verifyHtml } from './verify.js'
 
 export type SiteMode = 'write' | 'check' | 'dry-run'
@@ -43,10 +45,10 @@ export type FileOutcome =
  * however large the site. Pages are sealed one at a time (it is CPU work: interleaved pages would keep each
  * other's garbage alive across collections); the others in flight wait on remote files meanwhile.
  */
-export function fileSealer(context: FileJobContext): (file: string, index: number) => Promise<FileOutcome> {
+export function fileSealer(context: FileJobContext): (page: SitePage, index: number) => Promise<FileOutcome> {
   let sealing: Promise<unknown> = Promise.resolve()
-  return (file, index) => {
-    const sealed = sealing.then(() => sealFile(file, index, context))
+  return (page, index) => {
+    const sealed = sealing.then(() => sealFile(page, index, context))
     sealing = sealed.catch(() => undefined)
     return sealed
   }
@@ -56,24 +58,26 @@ export function fileSealer(context: FileJobContext): (file: string, index: numbe
  * One page: its outcome, with the sealed bytes staged if the page changed. The write is synchronous, like the
  * read: into the page cache it costs less than the thread pool round trips of an asynchronous one.
  */
-async function sealFile(file: string, index: number, context: FileJobContext): Promise<FileOutcome> {
-  const { outcome, write } = await planFile(file, context)
+async function sealFile(page: SitePage, index: number, context: FileJobContext): Promise<FileOutcome> {
+  const { outcome, write } = await planFile(page, context)
   if (!write || !outcome.ok) return outcome
   const staged = join(context.staging, stagedName(index))
   try {
     writeFileSync(staged, write)
   } catch (error) {
-    return { file, ok: false, problems: [{ file, code: 'write-failed', message: `staging the sealed page failed: ${(error as Error).message}`, fix: 'check the free space and permissions of the site folder, then run again (nothing was changed)' }] }
+    const problem = fileSystemProblem(error, page.file, 'staging the sealed page')
+    if (!problem) throw error
+    return { file: page.file, ok: false, problems: [{ ...problem, code: 'write-failed', fix: `${problem.fix} (nothing was changed)` }] }
   }
   return { ...outcome, staged }
 }
 
 /** Everything a {@link fileSealer} does for a page but the write: the outcome, and the bytes to stage if the page changed. */
-async function planFile(file: string, context: FileJobContext): Promise<{ outcome: FileOutcome; write?: Uint8Array }> {
-  const { root, config, mode, digests, remote } = context
+async function planFile({ file, path }: SitePage, context: FileJobContext): Promise<{ outcome: FileOutcome; write?: Uint8Array }> {
+  const { config, mode, digests, remote } = context
   let source: string | undefined
   try {
-    const bytes = readPage(join(root, file), file, config.maxPageBytes)
+    const bytes = readPage(path, file, config.maxPageBytes)
     source = decodeUtf8(bytes, file)
     const page = await sealPage(source, { file, config, digests, remote, bytes })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
@@ -83,7 +87,9 @@ async function planFile(file: string, context: FileJobContext): Promise<{ outcom
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
     return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift }, write: mode === 'write' && page.changed ? sealed : undefined }
   } catch (error) {
-    const problems = (error instanceof SealError ? error.problems : [{ code: 'read-failed', message: (error as Error).message }]).map((p) => ({ file, ...p }))
+    // Anything else is a defect of csp-seal: named with the page, so the run still lists every problem.
+    const found = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'this is a defect of csp-seal, not of the page: please report it, with the page' }]
+    const problems = found.map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
     if (mode === 'check' && source !== undefined) return { outcome: { file, ok: false, problems: await driftIn(source, file, context, problems) } }
     return { outcome: { file, ok: false, problems } }
@@ -106,20 +112,18 @@ async function driftIn(source: string, file: string, { config, digests }: FileJo
   return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
 }
 
-/**
- * A page's bytes, refused above `limit` before they are read. Synchronous: from the page cache this is
- * cheaper than four round trips through the thread pool.
- */
+/** A page's bytes: only a regular file, refused above `limit` (checked on the open file, so nothing is read past it). */
 function readPage(path: string, file: string, limit: number): Uint8Array {
-  const fd = openSync(path, 'r')
   try {
-    const { size } = fstatSync(fd)
-    if (size > limit) {
-      throw new SealError([{ code: 'page-too-large', file, message: `the page is ${size} bytes, over the ${limit}-byte limit`, fix: 'raise maxPageBytes if the page is really meant to be this large' }])
+    return readRegularFile(path, limit)
+  } catch (error) {
+    if (error instanceof RefusedFile) {
+      const fix = error.reason === 'too-large' ? 'raise maxPageBytes if the page is really meant to be this large' : 'replace it with a regular file, or remove it'
+      throw new SealError([{ code: error.reason === 'too-large' ? 'page-too-large' : 'not-a-file', file, message: `the page ${error.message}`, fix }])
     }
-    return readFileSync(fd)
-  } finally {
-    closeSync(fd)
+    const problem = fileSystemProblem(error, file, 'reading the page')
+    if (problem) throw new SealError([problem])
+    throw error
   }
 }
 

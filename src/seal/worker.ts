@@ -1,12 +1,15 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
-import type { Digests } from '../csp/hash.js'
+import { RefusedFile, type RefusalReason } from '../safe-fs.js'
+import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { fileSealer, type FileOutcome, type SiteMode } from './job.js'
-import { OutsideSite } from './page.js'
+import type { SitePage } from './site-fs.js'
 
 /** Messages between the site sealer and its workers. */
-export type ToWorker = { type: 'page'; index: number; file: string } | { type: 'answer'; id: number; value?: unknown; outside?: string }
+export type ToWorker =
+  | { type: 'page'; index: number; page: SitePage }
+  | { type: 'answer'; id: number; value?: unknown; refused?: { reason: RefusalReason; message: string } }
 export type FromWorker =
   | { type: 'done'; index: number; outcome: FileOutcome }
   | { type: 'ask'; id: number; what: 'digests' | 'remote'; key: string }
@@ -28,7 +31,7 @@ if (parentPort) {
   const ask = <T>(what: 'digests' | 'remote', key: string) =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++
-      waiting.set(id, (answer) => (answer.outside === undefined ? resolve(answer.value as T) : reject(new OutsideSite(answer.outside))))
+      waiting.set(id, (answer) => (answer.refused === undefined ? resolve(answer.value as T) : reject(new RefusedFile(answer.refused.reason, answer.refused.message))))
       port.postMessage({ type: 'ask', id, what, key } satisfies FromWorker)
     })
   // Each answer is asked once per worker: every page of a site names the same few assets.
@@ -52,6 +55,6 @@ if (parentPort) {
       waiting.delete(message.id)
       return
     }
-    void sealFile(message.file, message.index).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
+    void sealFile(message.page, message.index).then((outcome) => port.postMessage({ type: 'done', index: message.index, outcome } satisfies FromWorker))
   })
 }

@@ -1,5 +1,6 @@
-import { allow, type Family } from '../csp/allow.js'
-import { governingSources, parsePolicy, serializePolicy } from '../csp/policy.js'
+import { allowNonce } from '../csp/allow.js'
+import { nonceMetaTag } from '../csp/meta.js'
+import { parsePolicy, serializePolicy } from '../csp/policy.js'
 import { digestOf, type ManifestPage } from '../output/manifest.js'
 
 /** Headers whose value is a policy: the nonce goes into these. */
@@ -21,26 +22,19 @@ export function isValidNonce(nonce: string): boolean {
 }
 
 /**
- * Adds `'nonce-<nonce>'` to the directives that govern script and style elements, with the same fallback
- * rules the build uses (`*-src-elem`, else `*-src`, created from `default-src` if needed). A directive where
- * the user kept `'unsafe-inline'` gets nothing (a nonce would switch `'unsafe-inline'` off), nor does `'none'`.
+ * Adds `'nonce-<nonce>'` to the directives that govern script and style elements, by the one nonce rule of the
+ * build, dev and preview ({@link allowNonce}): `*-src-elem`, else `*-src` (created from `default-src`); nothing
+ * where `'unsafe-inline'` is in force, nor where the user wrote `'none'` for the family.
  */
 export function policyWithNonce(policyText: string, nonce: string): string {
   if (!isValidNonce(nonce)) throw new TypeError('policyWithNonce: the nonce must be base64 of at least 128 bits')
   const policy = parsePolicy(policyText, 'page policy')
-  for (const family of ['script', 'style'] as Family[]) {
-    const governing = governingSources(policy, `${family}-src-elem`)
-    // 'none' means no such elements at all: a nonce would let run-time code add some.
-    if (governing === undefined || governing.includes("'unsafe-inline'") || (governing.length === 1 && governing[0] === "'none'")) continue
-    allow(policy, family, 'elem', [`'nonce-${nonce}'`])
-  }
+  allowNonce(policy, nonce)
   return serializePolicy(policy)
 }
 
 /** The meta tag runtimes read their nonce from: `document.querySelector('meta[property=csp-nonce]').nonce`. */
-export function nonceMeta(nonce: string): string {
-  return `<meta property="csp-nonce" nonce="${nonce}">`
-}
+export const nonceMeta = nonceMetaTag
 
 export interface NoncedPage {
   body: Uint8Array

@@ -1,10 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
-import ssri from 'ssri'
 import type { ResolvedConfig } from '../config.js'
-import { digestsOf, integrityOf, type Digests } from '../csp/hash.js'
 import { SealError } from '../problems.js'
+import { readRegularFile } from '../safe-fs.js'
+import { digestsOf, integrityAccepts, type Digests } from './integrity.js'
 
 export const LOCK_VERSION = 1
 
@@ -67,10 +67,11 @@ export class RemoteIntegrity {
     // Every URL waits for the one read of the lock: a URL resolved while it is still loading must see its pin.
     await (this.lockLoaded ??= this.loadLock())
     const locked = this.lock.resources[url]
-    const cached = await readFile(this.cachePath(url)).catch(() => undefined)
+    const cached = readCache(this.cachePath(url), this.config.remote.maxBytes)
     const algorithm = this.config.integrityAlgorithm
     if (locked) {
-      if (cached && matches(cached, locked.integrity)) return { kind: 'pinned', integrity: locked.integrity, digests: digestsOf(cached) }
+      const digests = cached && digestsOf(cached)
+      if (digests && integrityAccepts(locked.integrity, digests)) return { kind: 'pinned', integrity: locked.integrity, digests }
       if (this.config.remote.mode === 'lock-only' || this.offline) return { kind: 'pinned', integrity: locked.integrity }
     } else if (this.config.remote.mode === 'lock-only' || this.offline) {
       return { kind: 'failed', reason: `is not in the lock file ${this.config.remote.lockFile}${this.offline ? '' : ' (remote.mode is lock-only)'}` }
@@ -81,12 +82,14 @@ export class RemoteIntegrity {
       if (locked) return { kind: 'pinned', integrity: locked.integrity, unverified: `could not be re-checked (${fetched.reason}); the lock file's integrity was used` }
       return { kind: 'failed', reason: fetched.reason }
     }
-    const integrity = integrityOf(fetched.bytes, algorithm)
-    if (locked && !matches(fetched.bytes, locked.integrity) && !this.config.remote.updateLock) {
+    const digests = digestsOf(fetched.bytes)
+    const integrity = `${algorithm}-${digests[algorithm]}`
+    const unchanged = locked !== undefined && integrityAccepts(locked.integrity, digests) === true
+    if (locked && !unchanged && !this.config.remote.updateLock) {
       return { kind: 'changed', locked: locked.integrity, fetched: integrity }
     }
     await this.writeCache(url, fetched.bytes)
-    if (!locked || !matches(fetched.bytes, locked.integrity) || locked.integrity !== integrity) {
+    if (!unchanged || locked.integrity !== integrity) {
       this.lock.resources[url] = {
         integrity,
         finalUrl: fetched.finalUrl,
@@ -96,7 +99,7 @@ export class RemoteIntegrity {
       }
       this.changed = true
     }
-    return { kind: 'pinned', integrity, digests: digestsOf(fetched.bytes), noCors: !fetched.cors }
+    return { kind: 'pinned', integrity, digests, noCors: !fetched.cors }
   }
 
   /** Writes the lock file if this run added or updated entries (call only when the whole run succeeded). */
@@ -155,11 +158,6 @@ export class RemoteIntegrity {
   }
 }
 
-/** True if bytes satisfy an integrity value the way a browser checks it. */
-export function matches(bytes: Uint8Array, integrity: string): boolean {
-  return ssri.checkData(Buffer.from(bytes), integrity) !== false
-}
-
 type Fetched = { ok: true; bytes: Uint8Array; finalUrl: string; redirects: string[]; cors: boolean } | { ok: false; reason: string }
 
 const MAX_REDIRECTS = 5
@@ -213,5 +211,14 @@ export async function fetchBytes(url: string, timeout: number, maxBytes: number)
       return { ok: false, reason: `failed while downloading (${(error as Error).message})` }
     }
     return { ok: true, bytes: Buffer.concat(chunks), finalUrl: current, redirects, cors: response.headers.has('access-control-allow-origin') }
+  }
+}
+
+/** A cached copy, if there is a regular file within the size limit (the cache only spares the network). */
+function readCache(path: string, maxBytes: number): Uint8Array | undefined {
+  try {
+    return readRegularFile(path, maxBytes)
+  } catch {
+    return undefined
   }
 }

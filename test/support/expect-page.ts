@@ -19,12 +19,12 @@ export async function expectWorking(v: Visit, page: ExpectedPage): Promise<void>
   expect(v.failedRequests, info).toEqual([])
 }
 
-/** The nonces the response header names, the one the page's scripts read from the csp-nonce meta, and how many policy metas remain. */
+/** The nonces the response header names, the one the page's scripts read from the csp-nonce meta, and how many of csp-seal's policy metas remain. */
 export async function noncesOf(v: Visit): Promise<{ fromHeader: string[]; fromMeta: string | null; policyMetas: number }> {
   const header = v.response!.headers()['content-security-policy'] ?? ''
   const fromHeader = [...header.matchAll(/'nonce-([^']+)'/g)].map((m) => m[1]!)
   const fromMeta = await v.page.evaluate(() => (document.querySelector('meta[property=csp-nonce]') as HTMLMetaElement | null)?.nonce ?? null)
-  const policyMetas = await v.page.evaluate(() => document.querySelectorAll('meta[http-equiv="Content-Security-Policy" i]').length)
+  const policyMetas = await v.page.evaluate(() => document.querySelectorAll('meta[http-equiv="Content-Security-Policy" i][data-csp-seal]').length)
   return { fromHeader, fromMeta, policyMetas }
 }
 

@@ -140,7 +140,7 @@ export async function expectWorking(v: Visit, page: PageExpectation): Promise<vo
 
 /** The `Content-Security-Policy` meta tag's content in a built page. */
 export function metaPolicy(html: string): string {
-  const match = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)
+  const match = /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(html)
   if (!match) throw new Error('no Content-Security-Policy meta tag')
   return match[1]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&')
 }

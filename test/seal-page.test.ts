@@ -83,14 +83,14 @@ describe('sealHtml: the meta tag', () => {
   })
   it('merges an existing CSP meta into one tag and moves a report-only meta to headers', async () => {
     const html = `<head><meta charset="utf-8"><meta http-equiv="content-security-policy" content="img-src 'self' data:; connect-src https://api.example.com"><meta http-equiv="Content-Security-Policy-Report-Only" content="script-src 'none'"><script>1</script></head>`
-    const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'" } })
+    const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'", policyBase: 'none' } })
     expect(page.html.match(/http-equiv/gi)).toHaveLength(1)
     expect(serializePolicy(metaPolicy(page))).toBe(`default-src 'self'; img-src 'self' data:; connect-src https://api.example.com; script-src 'self' ${sha256('1')}`)
     expect(page.reportOnlyPolicy && serializePolicy(page.reportOnlyPolicy)).toBe("script-src 'none'")
     expect(page.warnings.map((w) => w.code)).toContain('report-only-meta')
   })
   it('strips header-only directives from the meta but keeps them in the header policy', async () => {
-    const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", report: { uri: 'https://r.example.com/csp' } } })
+    const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", policyBase: 'none', report: { uri: 'https://r.example.com/csp' } } })
     expect(metaOf(page.html)).toBe("default-src 'self'")
     expect(serializePolicy(page.policy)).toBe("default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts; report-uri https://r.example.com/csp; report-to csp-endpoint")
   })
@@ -99,7 +99,7 @@ describe('sealHtml: the meta tag', () => {
     expect((await sealHtml('<script>1</script>', { config: { meta: false } })).html).toBe('<script>1</script>')
   })
   it("never adds hashes where the user's policy keeps 'unsafe-inline'", async () => {
-    const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'" } })
+    const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'", policyBase: 'none' } })
     expect(metaOf(page.html)).toBe("default-src 'self'; style-src 'self' 'unsafe-inline'")
     expect(page.warnings.map((w) => w.code)).toContain('unsafe-inline-kept')
   })

@@ -7,6 +7,7 @@ import { fastScanHtml } from '../html/fast-scan.js'
 import type { ExternalRef, Scan, Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
 import type { RemoteOutcome } from '../sri/remote.js'
+import { optedOut } from './opt-out.js'
 import { resolveUrl } from './urls.js'
 
 /** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
@@ -138,12 +139,14 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   const styleAttrHashes = new Set<string>()
 
   for (const code of scan.inline) {
+    if (optedOut(code.tag)) continue
     ;(code.element === 'script' ? scriptHashes : styleHashes).add(cspHash(code.text, config.hashAlgorithm))
   }
   for (const tag of scan.templatesWithCode) {
     warnings.push({ code: 'template-code', message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs', ...at(tag) })
   }
   for (const attr of scan.attributes) {
+    if (optedOut(attr.tag)) continue
     if (attr.kind === 'style') {
       if (config.styleAttributes === 'hash') styleAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
     } else if (attr.kind === 'handler') {
@@ -206,6 +209,7 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   const allowed: ExternalSources = { scriptHashes: new Set(), scriptOrigins: new Set(), styleOrigins: new Set(), hashOrigins: new Map() }
   const slotOffsets: number[] = []
   for (const ref of scan.external) {
+    if (optedOut(ref.tag)) continue
     if (ref.tag.editable && ref.tag.context === 'document') slotOffsets.push(ref.tag.nameEnd)
     if (ref.tag.context === 'srcdoc') continue
     const target = resolveUrl(ref.url, file, scan.baseHref, config.base, config.localUrls)
@@ -215,6 +219,11 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
     if (target.kind === 'remote') remote.add(target.url.href)
     const origin = target.kind === 'local' ? target.crossOrigin : target.url.origin
+    if (target.kind === 'remote' && config.remote.trustedOrigins.includes(target.url.origin)) {
+      // An origin the user trusts whole: allowed by origin, its files neither fetched nor pinned.
+      ;(ref.destination === 'style' ? allowed.styleOrigins : allowed.scriptOrigins).add(target.url.origin)
+      continue
+    }
     if (ref.noCors && origin) {
       // An SVG <script href> is fetched without CORS (no crossorigin), and browsers check its integrity: from another
       // origin that check can only fail (measured in Chromium). Allow it by origin and add nothing to the tag.
@@ -267,10 +276,12 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   record(allow(policy, 'style', 'elem', [...styleHashes, ...allowed.styleOrigins]))
   if (scriptAttrHashes.size) record(allow(policy, 'script', 'attr', ["'unsafe-hashes'", ...scriptAttrHashes]))
   if (styleAttrHashes.size) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...styleAttrHashes]))
+  // 'unsafe-inline' in style-src-attr next to a strict style-src-elem is the split recommended for run-time styles.
+  weak.delete('style-src-attr')
   for (const directive of weak) {
     warnings.push({ code: 'unsafe-inline-kept', message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`, file, fix: directive.startsWith('style') ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem" : "remove 'unsafe-inline' from it: csp-seal hashes every inline script" })
   }
-  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style') slotOffsets.push(code.tag.nameEnd)
+  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) slotOffsets.push(code.tag.nameEnd)
 
   if (config.report) {
     policy.set('report-uri', [config.report.uri])
@@ -281,7 +292,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
   let metaText: string | undefined
   if (config.meta && !config.reportOnly) {
     metaPolicy = metaPolicyOf(policy)
-    const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
+    // The default policy's own frame-ancestors is a bonus for header files, not something the user asked for.
+    const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name) && !config.policySource.fromDefault.includes(name))
     // Worth saying only when no header file will carry them (servers can still read them from the manifest).
     if (stripped.length && config.headers.length === 0) {
       warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })

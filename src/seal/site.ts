@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os'
 import { join, relative, resolve, sep } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { glob } from 'tinyglobby'
-import type { CspSealConfig, ResolvedConfig } from '../config.js'
+import { pageFilter, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { evaluatorWarnings, foldHashes } from '../csp/evaluate.js'
 import { siteFileWriters } from '../output/files.js'
 import type { SiteFileWriter } from '../output/headers.js'
@@ -45,13 +45,18 @@ export interface SiteResult {
   written: string[]
   /** Pages whose bytes sealing would change (in check mode: the unsealed or drifted ones). */
   unsealed: string[]
-  /** Warnings; the same finding on many pages is listed once with `count`. */
-  warnings: Array<Problem & { count?: number }>
+  /** Warnings; the same finding on many pages is listed once with `count` and the first few places in `examples`. */
+  warnings: Array<Problem & { count?: number; examples?: ProblemPlace[] }>
   /** In check mode, every drift found; otherwise empty (a failing run throws). */
   problems: Problem[]
   /** The lock file, when this run pinned new remote files in it. */
   lockFile?: string
+  /** Pages the config's `exclude` globs left alone. */
+  excluded: number
 }
+
+/** Where a problem was found. */
+export type ProblemPlace = Pick<Problem, 'file' | 'line' | 'column'>
 
 interface StagedPages {
   files: string[]
@@ -80,7 +85,14 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
   const mode = options.mode ?? 'write'
   const resolved = toResolved(config)
   const root = await siteRoot(dir)
-  const files = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
+  const found = (await glob(PAGE_GLOB, { cwd: root, ignore: IGNORE, dot: false })).sort()
+  const files = found.filter(pageFilter(resolved))
+  // A wrong path must not pass: a folder with no page to seal is an error, and nothing is written.
+  if (files.length === 0) {
+    throw new SealError([found.length
+      ? { code: 'no-pages', message: `every page in ${dir} is excluded (${found.length} by the exclude globs ${resolved.exclude.join(', ')})`, fix: 'check the exclude globs' }
+      : { code: 'no-pages', message: `${dir} holds no .html or .htm page`, fix: 'give the folder your build writes its pages to (e.g. dist), and run csp-seal after the build' }])
+  }
   const staging = join(root, `.csp-seal-staging-${randomBytes(6).toString('hex')}`)
   // A check never touches the network: it holds the pages to the lock file.
   const remote = new RemoteIntegrity(resolved, options.cwd, mode === 'check')
@@ -89,7 +101,7 @@ export async function sealDirectory(dir: string, config: CspSealConfig | Resolve
     digests: cachedDigests((path) => readInside(root, path)),
     remote: (url) => remote.resolve(url),
   }
-  const collector = new SiteCollector(root, staging, mode, resolved, files, options)
+  const collector = new SiteCollector(root, staging, mode, resolved, files, options, found.length - files.length)
   try {
     if (mode === 'write') {
       await removeLeftovers(root)
@@ -132,7 +144,9 @@ class SiteCollector {
   private readonly pages: PageSummary[] = []
   private readonly errors: Problem[] = []
   private readonly problems: Problem[] = []
-  private readonly warnings = new Map<string, Problem & { count?: number }>()
+  /** In check mode, pages that could not be planned (their problems are in `problems`). */
+  private readonly failed: string[] = []
+  private readonly warnings = new Map<string, Problem & { count?: number; examples?: ProblemPlace[] }>()
   /** Staged pages: their paths in the site and in staging, and the digests of what was staged. */
   private readonly staged: StagedPages = { files: [], paths: [], digests: [] }
   /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
@@ -147,6 +161,7 @@ class SiteCollector {
     config: ResolvedConfig,
     private readonly files: string[],
     private readonly options: Pick<SealDirectoryOptions, 'keepManifest' | 'onProgress'>,
+    private readonly excluded: number,
   ) {
     for (const [file, writer] of siteFileWriters(config, files)) this.outputs.push({ file, writer, hash: createHash('sha256'), pending: [], pendingLength: 0 })
   }
@@ -184,6 +199,7 @@ class SiteCollector {
   private async consume(outcome: FileOutcome): Promise<void> {
     if (!outcome.ok) {
       ;(this.mode === 'check' ? this.problems : this.errors).push(...outcome.problems)
+      if (this.mode === 'check') this.failed.push(this.files[this.next]!)
       return
     }
     const { changed, manifest, stats } = outcome
@@ -216,8 +232,12 @@ class SiteCollector {
     // One finding repeated on many pages (the same message) is kept once, counted.
     const key = `${warning.code}\0${warning.message}`
     const seen = this.warnings.get(key)
-    if (seen) seen.count = (seen.count ?? 1) + 1
-    else this.warnings.set(key, { ...warning })
+    const place = { file: warning.file, line: warning.line, column: warning.column }
+    if (!seen) this.warnings.set(key, { ...warning, examples: [place] })
+    else {
+      seen.count = (seen.count ?? 1) + 1
+      if (seen.examples!.length < 3) seen.examples!.push(place)
+    }
   }
 
   /** Appends to an output file; written (and hashed) in chunks, since a write per page costs a thread pool round trip. */
@@ -238,6 +258,9 @@ class SiteCollector {
   async end() {
     if (this.failure !== undefined) throw this.failure
     const changedOutputs: string[] = []
+    // Files that describe the pages are compared only when every page checked out: a drifted page (or a changed
+    // asset) is the cause to report, not the manifest that no longer matches it.
+    const pagesDrifted = this.mode === 'check' && (this.problems.length > 0 || this.pages.some((p) => p.changed))
     for (const output of this.outputs) {
       if (this.errors.length === 0) await this.emit(output, output.writer.end())
       await this.flush(output)
@@ -245,11 +268,11 @@ class SiteCollector {
       const unchanged = output.existing !== undefined && digestOf(output.existing) === `sha256-${output.hash.digest('base64')}`
       if (unchanged) continue
       changedOutputs.push(output.file)
-      if (this.mode === 'check') this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
+      if (this.mode === 'check' && !pagesDrifted) this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'differs from what csp-seal writes for these pages (edited by hand, or left by an older run)', fix: 'run csp-seal on the folder again' })
     }
     for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
-    const unsealed = this.pages.filter((p) => p.changed).map((p) => p.file)
-    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [] }
+    const unsealed = [...this.pages.filter((p) => p.changed).map((p) => p.file), ...this.failed].sort()
+    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [], excluded: this.excluded }
     return { result, errors: this.errors, pages: this.staged, changedOutputs }
   }
 

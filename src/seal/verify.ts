@@ -4,6 +4,7 @@ import { governingSources, isHashSource, parsePolicy, type Policy } from '../csp
 import { fastScanHtml } from '../html/fast-scan.js'
 import type { Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
+import { optedOut } from './opt-out.js'
 import { resolveUrl } from './urls.js'
 
 export interface VerifyContext {
@@ -37,6 +38,7 @@ export async function verifyHtml(source: string, { file, config, digests, policy
     }
   }
   for (const code of scan.inline) {
+    if (optedOut(code.tag)) continue
     const directive = code.element === 'script' ? 'script-src-elem' : 'style-src-elem'
     if (!allowsHash(checked, directive, cspHash(code.text, config.hashAlgorithm), false)) {
       problems.push({ code: 'hash-drift', message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`, ...at(code.tag), element: excerpt(`${html.slice(code.tag.start, code.tag.end)}${code.text}`), fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again' })
@@ -44,14 +46,14 @@ export async function verifyHtml(source: string, { file, config, digests, policy
   }
   if (config.styleAttributes === 'hash') {
     for (const attr of scan.attributes) {
-      if (attr.kind === 'style' && !allowsHash(checked, 'style-src-attr', cspHash(attr.value, config.hashAlgorithm), true)) {
+      if (attr.kind === 'style' && !optedOut(attr.tag) && !allowsHash(checked, 'style-src-attr', cspHash(attr.value, config.hashAlgorithm), true)) {
         problems.push({ code: 'hash-drift', message: 'this style attribute is not allowed by the page\'s policy: it changed after sealing', ...at(attr.tag), fix: 'seal again after the step that rewrites HTML' })
       }
     }
   }
   for (const ref of scan.external) {
     const written = ref.tag.attrs.get('integrity')?.value
-    if (written === undefined || ref.tag.context === 'srcdoc') continue
+    if (written === undefined || ref.tag.context === 'srcdoc' || optedOut(ref.tag)) continue
     const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
     if (target.kind !== 'local') continue
     const actual = await digests(target.path).catch(() => undefined)

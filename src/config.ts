@@ -1,5 +1,7 @@
+import picomatch from 'picomatch'
 import { HASH_ALGORITHMS, type HashAlgorithm } from './csp/hash.js'
-import { parsePolicy, type Policy, type PolicyInput } from './csp/policy.js'
+import { governingDirective, parsePolicy, serializePolicy, type Policy, type PolicyInput } from './csp/policy.js'
+import { didYouMean } from './did-you-mean.js'
 import { SealError, type Problem } from './problems.js'
 
 export type HeaderFormat = 'netlify' | 'vercel' | 'nginx'
@@ -8,10 +10,20 @@ export const HEADER_FORMATS: readonly HeaderFormat[] = ['netlify', 'vercel', 'ng
 /** Options shared by the CLI, the library API and the Vite and webpack plugins. */
 export interface CspSealConfig {
   /**
-   * Your policy, as header text or an object (`{ 'img-src': ["'self'", 'data:'] }`). csp-seal adds what each
-   * page needs to it. Default: {@link DEFAULT_POLICY}.
+   * Your policy, as header text or an object (`{ 'img-src': ["'self'", 'data:'] }`). Each directive you set
+   * replaces that directive of {@link DEFAULT_POLICY} (see `policyBase`); csp-seal adds what each page needs.
    */
   policy?: PolicyInput
+  /**
+   * What your `policy` is laid over: `'default'` (csp-seal's default policy: your directives replace its
+   * directives one by one, and its other directives stay) or `'none'` (your policy alone). Default `'default'`.
+   */
+  policyBase?: 'default' | 'none'
+  /**
+   * Pages left alone, as globs relative to the site folder (`['drafts/**', 'legacy/*.html']`): they are not
+   * read, sealed or listed in the manifest and header files.
+   */
+  exclude?: readonly string[]
   /** Algorithm of inline script/style hashes. Default `sha256`. */
   hashAlgorithm?: HashAlgorithm
   /** Algorithm of `integrity` attributes. Default `sha384` (what the SRI spec recommends). */
@@ -100,6 +112,12 @@ export interface RemoteOptions {
    * (`localhost`, `127.0.0.1`, `[::1]`) never leave the machine and are always accepted.
    */
   allowHttp?: boolean
+  /**
+   * Origins whose files are loaded without integrity and allowed whole, by origin (`['https://www.googletagmanager.com']`):
+   * for vendor scripts that change without notice. Every script these origins serve can then run on your pages,
+   * so list only origins you trust as much as your own. Default none.
+   */
+  trustedOrigins?: readonly string[]
 }
 
 /**
@@ -117,7 +135,12 @@ export function defineConfig(config: CspSealConfig): CspSealConfig {
 
 /** A config with defaults filled in and the policy parsed once. */
 export interface ResolvedConfig {
+  /** The policy pages start from: your directives laid over the default policy (or yours alone). */
   policy: Policy
+  policyBase: 'default' | 'none'
+  /** Where `policy`'s directives came from: your policy, or csp-seal's default. */
+  policySource: PolicySource
+  exclude: readonly string[]
   hashAlgorithm: HashAlgorithm
   integrityAlgorithm: HashAlgorithm
   localIntegrity: boolean
@@ -136,17 +159,46 @@ export interface ResolvedConfig {
   maxPageBytes: number
 }
 
+export interface PolicySource {
+  /** Directives you set. */
+  yours: string[]
+  /** Directives kept from csp-seal's default policy. */
+  fromDefault: string[]
+}
+
 const KNOWN_KEYS = new Set<string>([
-  'policy', 'hashAlgorithm', 'integrityAlgorithm', 'localIntegrity', 'styleAttributes', 'eventHandlers', 'base', 'meta',
-  'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'localUrls', 'maxPageBytes',
+  'policy', 'policyBase', 'exclude', 'hashAlgorithm', 'integrityAlgorithm', 'localIntegrity', 'styleAttributes', 'eventHandlers',
+  'base', 'meta', 'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'localUrls', 'maxPageBytes',
 ])
+
+const REMOTE_KEYS = new Set<string>(['mode', 'lockFile', 'updateLock', 'cacheDir', 'timeout', 'maxBytes', 'concurrency', 'onFetchError', 'allow', 'allowHttp', 'trustedOrigins'])
+
+/**
+ * Your policy laid over the default one, directive by directive: a directive you set replaces the default's.
+ * A default directive that falls back to one you set goes too (your `default-src` then governs scripts, not the
+ * default's `script-src`), unless it is `'none'`: a tightening you did not ask to loosen (`object-src 'none'`).
+ */
+export function overlayPolicy(base: Policy, yours: Policy): { policy: Policy; fromDefault: string[] } {
+  const policy: Policy = new Map([...yours].map(([name, sources]) => [name, [...sources]]))
+  const fromDefault: string[] = []
+  for (const [name, sources] of base) {
+    const governed = governingDirective(yours, name)
+    if (governed !== undefined && !(governed !== name && sources.length === 1 && sources[0] === "'none'")) continue
+    policy.set(name, [...sources])
+    fromDefault.push(name)
+  }
+  return { policy, fromDefault }
+}
 
 /** Validates a config and fills in defaults; every problem is reported at once. */
 export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   const problems: Problem[] = []
   const bad = (message: string, fix: string) => problems.push({ code: 'invalid-config', message, fix })
   for (const key of Object.keys(config)) {
-    if (!KNOWN_KEYS.has(key)) bad(`unknown option "${key}"`, `remove it; known options: ${[...KNOWN_KEYS].join(', ')}`)
+    if (!KNOWN_KEYS.has(key)) bad(`unknown option "${key}"${didYouMean(key, KNOWN_KEYS)}`, `remove it or correct its name; the options are ${[...KNOWN_KEYS].join(', ')}`)
+  }
+  for (const key of Object.keys(config.remote ?? {})) {
+    if (!REMOTE_KEYS.has(key)) bad(`unknown option "remote.${key}"${didYouMean(key, REMOTE_KEYS, (k) => `"remote.${k}"`)}`, `remove it or correct its name; the remote options are ${[...REMOTE_KEYS].join(', ')}`)
   }
   const oneOf = <T extends string>(name: keyof CspSealConfig, allowed: readonly T[], fallback: T): T => {
     const value = config[name]
@@ -154,12 +206,27 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     if (!allowed.includes(value as T)) bad(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(value)}`, `set ${name} to ${allowed[0]}`)
     return value as T
   }
+  const policyBase = oneOf('policyBase', ['default', 'none'], 'default')
   let policy: Policy = new Map()
+  const policySource: PolicySource = { yours: [], fromDefault: [] }
   try {
-    policy = parsePolicy(config.policy ?? DEFAULT_POLICY, 'policy')
+    const yours = config.policy === undefined ? new Map() : parsePolicy(config.policy, 'policy')
+    policySource.yours = [...yours.keys()]
+    if (policyBase === 'none') {
+      if (yours.size === 0) bad("policyBase: 'none' leaves no policy: you gave none", "give your policy (policy / --policy), or drop policyBase: 'none'")
+      policy = yours
+    } else {
+      const overlaid = overlayPolicy(parsePolicy(DEFAULT_POLICY, 'default policy'), yours)
+      policy = overlaid.policy
+      policySource.fromDefault = overlaid.fromDefault
+    }
   } catch (error) {
     if (error instanceof SealError) problems.push(...error.problems)
     else throw error
+  }
+  const exclude = config.exclude ?? []
+  if (!Array.isArray(exclude) || exclude.some((glob) => typeof glob !== 'string' || glob === '' || glob.startsWith('/'))) {
+    bad('exclude must be a list of globs relative to the site folder', "e.g. exclude: ['drafts/**', 'legacy/*.html']")
   }
   const base = config.base ?? '/'
   if (typeof base !== 'string' || !base.startsWith('/')) bad(`base must be a URL path starting with "/", not ${JSON.stringify(base)}`, 'e.g. base: "/docs/"')
@@ -195,8 +262,19 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix)) bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
     if (typeof folder !== 'string' || folder.startsWith('/') || folder.includes('..') || (folder !== '' && !folder.endsWith('/'))) bad(`localUrls: the folder for ${prefix} must be a site-relative folder ending with "/" (or "")`, "e.g. 'assets/'")
   }
+  const trustedOrigins = remote.trustedOrigins ?? []
+  for (const origin of Array.isArray(trustedOrigins) ? trustedOrigins : [trustedOrigins]) {
+    const parsed = typeof origin === 'string' && URL.canParse(origin) ? new URL(origin) : undefined
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      const fix = parsed && /^https?:$/.test(parsed.protocol) ? `write it as "${parsed.origin}"` : 'e.g. "https://www.googletagmanager.com"'
+      bad(`remote.trustedOrigins: ${JSON.stringify(origin)} is not an origin (scheme and host, no path)`, fix)
+    }
+  }
   const resolved: ResolvedConfig = {
     policy,
+    policyBase,
+    policySource,
+    exclude: Array.isArray(exclude) ? exclude : [],
     hashAlgorithm: oneOf('hashAlgorithm', HASH_ALGORITHMS, 'sha256'),
     integrityAlgorithm: oneOf('integrityAlgorithm', HASH_ALGORITHMS, 'sha384'),
     localIntegrity: config.localIntegrity ?? true,
@@ -223,6 +301,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
       onFetchError: oneOfRemote('onFetchError', ['error', 'warn']),
       allow: oneOfRemote('allow', ['integrity', 'origin']),
       allowHttp: remote.allowHttp ?? false,
+      trustedOrigins: Array.isArray(trustedOrigins) ? trustedOrigins : [],
     },
   }
   if (problems.length) throw new SealError(problems)
@@ -232,4 +311,59 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
 /** A config resolved once: a {@link ResolvedConfig} is used as it is, anything else is resolved. */
 export function toResolved(config: CspSealConfig | ResolvedConfig): ResolvedConfig {
   return config.policy instanceof Map ? (config as ResolvedConfig) : resolveConfig(config as CspSealConfig)
+}
+
+/** A predicate for site-relative page paths: false for pages the config's `exclude` globs leave alone. */
+export function pageFilter(config: Pick<ResolvedConfig, 'exclude'>): (file: string) => boolean {
+  if (config.exclude.length === 0) return () => true
+  const excluded = picomatch([...config.exclude], { dot: true })
+  return (file) => !excluded(file)
+}
+
+/**
+ * The options a run sealed with, as plain JSON for the manifest, so that `--check` can check the folder as that
+ * run wrote it. The policy is recorded as it was in effect (so `policyBase` is `'none'`); what only changes how
+ * remote files are fetched (cache, timeouts) is left out.
+ */
+export function recordedOptions(config: ResolvedConfig): CspSealConfig {
+  const { remote } = config
+  return {
+    policy: serializePolicy(config.policy),
+    policyBase: 'none',
+    ...(config.exclude.length ? { exclude: config.exclude } : {}),
+    hashAlgorithm: config.hashAlgorithm,
+    integrityAlgorithm: config.integrityAlgorithm,
+    localIntegrity: config.localIntegrity,
+    styleAttributes: config.styleAttributes,
+    eventHandlers: config.eventHandlers,
+    base: config.base,
+    meta: config.meta,
+    reportOnly: config.reportOnly,
+    ...(config.report ? { report: config.report } : {}),
+    headers: config.headers,
+    extraHeaders: config.extraHeaders,
+    manifest: config.manifest,
+    nonce: config.nonce,
+    localUrls: config.localUrls,
+    maxPageBytes: config.maxPageBytes,
+    remote: { mode: remote.mode, lockFile: remote.lockFile, onFetchError: remote.onFetchError, allow: remote.allow, allowHttp: remote.allowHttp, trustedOrigins: remote.trustedOrigins },
+  }
+}
+
+/**
+ * `recorded` (the options a manifest holds) with `given` laid over it, option by option. A policy given anew
+ * comes with its own base: the recorded policy is the one that was in effect, not the one the user wrote.
+ */
+export function overRecorded(recorded: CspSealConfig, given: CspSealConfig): CspSealConfig {
+  const known = Object.fromEntries(Object.entries(recorded).filter(([key]) => KNOWN_KEYS.has(key))) as CspSealConfig
+  const merged: CspSealConfig = { ...known, ...given }
+  if (given.policy !== undefined || given.policyBase !== undefined) {
+    merged.policy = given.policy
+    merged.policyBase = given.policyBase
+  }
+  if (known.remote || given.remote) {
+    const remote = Object.fromEntries(Object.entries(known.remote ?? {}).filter(([key]) => REMOTE_KEYS.has(key)))
+    merged.remote = { ...remote, ...given.remote }
+  }
+  return merged
 }

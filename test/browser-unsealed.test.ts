@@ -6,14 +6,21 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computedStyle, describeVisit, launchBrowser, readExpected, visit, type Browser } from './support/browser.js';
+import { copyFixture, FIXTURES, removeDir } from './support/sites.js';
 import { startStaticServer, type StaticServer } from './support/static-server.js';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const siteDir = path.join(repoRoot, 'fixtures', 'example-site');
-const expected = readExpected(siteDir);
+const expected = readExpected(path.join(FIXTURES, 'example-site'));
+
+// A copy of the fixture, served as it is: the fixture itself is never served or changed.
+let siteDir: string;
+beforeAll(async () => {
+  siteDir = await copyFixture('example-site');
+});
+afterAll(async () => {
+  if (siteDir) await removeDir(siteDir);
+});
 
 const BROWSER_TIMEOUT = 60_000;
 

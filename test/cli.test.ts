@@ -68,7 +68,7 @@ describe('csp-seal CLI', () => {
     const before = await snapshot(dir)
     const result = await run([dir])
     expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/2 problems; nothing was written/)
+    expect(result.stderr).toMatch(/2 problems in 2 files; nothing was written/)
     expect(result.stderr).toMatch(/latin1\.html: the page is not valid UTF-8/)
     expect(result.stderr).toMatch(/missing-script\.html:9:\d+: assets\/widget\.js resolves to/)
     expect(await snapshot(dir)).toEqual(before)
@@ -77,7 +77,7 @@ describe('csp-seal CLI', () => {
   it('--help lists every option, without calling --no-meta a default', async () => {
     const help = await run(['--help'])
     expect(help.code).toBe(0)
-    for (const flag of ['--policy', '--headers', '--no-meta', '--remote', '--check', '--dry-run', '--report']) expect(help.stdout).toContain(flag)
+    for (const flag of ['--out', '--policy', '--policy-base', '--headers', '--exclude', '--no-meta', '--remote', '--trust-origin', '--check', '--dry-run', '--report', '--json']) expect(help.stdout).toContain(flag)
     expect(help.stdout).toMatch(/--no-meta +Do not write the policy meta tag \(headers and manifest only\)\s*\n/)
     expect(help.stdout).not.toContain('(default: true)')
   })
@@ -122,7 +122,11 @@ describe('csp-seal CLI', () => {
     await writeFile(join(cwd, 'broken.config.mjs'), 'export default {{')
     const result = await run(['x', '--config', 'broken.config.mjs'], cwd)
     expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/broken\.config\.mjs: cannot load the config/)
+    expect(result.stderr).toMatch(/broken\.config\.mjs:1:\d+: syntax error in the config/)
+    await writeFile(join(cwd, 'throws.config.mjs'), "throw new Error('no such secret')")
+    const thrown = await run(['x', '--config', 'throws.config.mjs'], cwd)
+    expect(thrown.code).toBe(1)
+    expect(thrown.stderr).toMatch(/throws\.config\.mjs: cannot load the config: no such secret/)
   })
 
   it('prints a clear error when the folder does not exist', async () => {

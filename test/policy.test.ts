@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto'
 import { allow, allowNonce } from '../src/csp/allow.js'
 import { allowsAllInline, allowsInline, unsafeInlineInForce } from '../src/csp/inline.js'
 import { evaluatorWarnings } from '../src/csp/evaluate.js'
-import { governingDirective, mergePolicy, parsePolicy, serializePolicy, type Policy } from '../src/csp/policy.js'
+import { governingDirective, mergePolicy, parsePolicy, serializePolicy, type Policy, type PolicyInput } from '../src/csp/policy.js'
 import { DEFAULT_POLICY } from '../src/config.js'
 import { SealError } from '../src/problems.js'
 
@@ -60,7 +60,8 @@ describe('parsePolicy / serializePolicy', () => {
     [{ 'script-src': ["'self'\nreport-uri /x"] }],
     [{ 'script-src;': "'self'" }],
   ])('rejects values that smuggle separators: %j', (input) => {
-    expect(() => parsePolicy(input)).toThrow(SealError)
+    // Checked at run time too: config files in plain JavaScript get no type check.
+    expect(() => parsePolicy(input as PolicyInput)).toThrow(SealError)
   })
 
   it('validates hash lengths per algorithm', () => {

@@ -88,14 +88,14 @@ describe('sealHtml: the meta tag', () => {
     const own = `<meta http-equiv="content-security-policy" content="img-src 'self' data:; connect-src https://api.example.com; frame-ancestors *; report-uri https://third-party.example/r">`
     const reportOnly = `<meta http-equiv="Content-Security-Policy-Report-Only" content="script-src 'none'; report-uri https://third-party.example/r">`
     const html = `<head><meta charset="utf-8">${own}${reportOnly}<script>1</script></head>`
-    const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'" } })
+    const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'", policyBase: 'none' } })
     // csp-seal's policy is the user's plus the hashes: nothing of the page's own policy is merged into it.
     expect(serializePolicy(page.policy)).toBe(`default-src 'self'; img-src 'self'; script-src 'self' ${sha256('1')}`)
     expect(page.html).toBe(html.replace(CHARSET, `${CHARSET}<meta http-equiv="Content-Security-Policy" content="${serializePolicy(page.policy)}" data-csp-seal>`))
     expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-kept', 'meta-ignored-directive', 'report-only-meta']))
     expect(page.warnings.find((w) => w.code === 'meta-ignored-directive')!.message).toContain('frame-ancestors, report-uri')
     // Sealing again replaces only csp-seal's own meta: nothing changes.
-    const again = await sealHtml(page.html, { config: { policy: "default-src 'self'; img-src 'self'" } })
+    const again = await sealHtml(page.html, { config: { policy: "default-src 'self'; img-src 'self'", policyBase: 'none' } })
     expect(again.html).toBe(page.html)
   })
   it("reports inline code the page's own policy blocks, and adds no hash for it", async () => {
@@ -118,7 +118,7 @@ describe('sealHtml: the meta tag', () => {
     expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-enforced', 'blocked-by-page-policy']))
   })
   it('strips header-only directives from the meta but keeps them in the header policy', async () => {
-    const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", report: { uri: 'https://r.example.com/csp' } } })
+    const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", policyBase: 'none', report: { uri: 'https://r.example.com/csp' } } })
     expect(metaOf(page.html)).toBe("default-src 'self'")
     expect(serializePolicy(page.policy)).toBe("default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts; report-uri https://r.example.com/csp; report-to csp-endpoint")
   })
@@ -127,7 +127,7 @@ describe('sealHtml: the meta tag', () => {
     expect((await sealHtml('<meta charset="utf-8"><script>1</script>', { config: { meta: false } })).html).toBe('<meta charset="utf-8"><script>1</script>')
   })
   it("never adds hashes where the user's policy keeps 'unsafe-inline'", async () => {
-    const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'" } })
+    const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'", policyBase: 'none' } })
     expect(metaOf(page.html)).toBe("default-src 'self'; style-src 'self' 'unsafe-inline'")
     expect(page.warnings.map((w) => w.code)).toContain('unsafe-inline-kept')
   })

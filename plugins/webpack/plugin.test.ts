@@ -182,7 +182,7 @@ describe('csp-seal/webpack build reports', () => {
     })
 
     it('groups a note that applies to every page into one warning naming the pages', async () => {
-      const { warnings } = await buildApp('rspack', 'grouped', { mode: 'production', staticPage: true, seal: { nonce: true } })
+      const { warnings } = await buildApp('rspack', 'grouped', { mode: 'production', staticPage: true, seal: { nonce: true, policy: "frame-ancestors 'self'" } })
       const headerOnly = warnings.filter((w) => w.includes('(header-only-directive)'))
       expect(headerOnly).toHaveLength(1)
       expect(headerOnly[0]).toContain('about/index.html, index.html, static/plain.html: frame-ancestors cannot be set by a meta tag')

@@ -1,25 +1,32 @@
 import { existsSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { cac } from 'cac'
 import pc from 'picocolors'
-import { HEADER_FORMATS, resolveConfig, type CspSealConfig, type HeaderFormat } from '../config.js'
+import { HEADER_FORMATS, overRecorded, recordedOptions, resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
-import { formatProblem, SealError, type Problem } from '../problems.js'
+import { didYouMean } from '../did-you-mean.js'
+import { HEADER_FILES, writtenByCspSeal } from '../output/headers.js'
+import { SealError } from '../problems.js'
 import type { SiteResult } from '../seal/site.js'
+import { CONFIG_FILES, findConfigFile, loadConfigFile } from './config-file.js'
+import { OutFolderError, sealInto } from './out.js'
+import { failureText, policyOrigin, progressText, reportOf, summary, type Mode, type PolicyOrigin } from './report.js'
 import { registerServerCommands } from './serve.js'
-
-const CONFIG_FILES = ['csp-seal.config.ts', 'csp-seal.config.mjs', 'csp-seal.config.js', 'csp-seal.config.json']
 
 interface Flags {
   config?: string
   policy?: string
+  policyBase?: string
   hash?: string
   base?: string
   headers?: string
+  exclude?: string | string[]
+  out?: string
   check?: boolean
   dryRun?: boolean
   report?: string
+  json?: boolean
   quiet?: boolean
   meta?: boolean
   remote?: string
@@ -27,6 +34,7 @@ interface Flags {
   updateLock?: boolean
   remoteErrors?: string
   remoteAllow?: string
+  trustOrigin?: string | string[]
 }
 
 /** Usage errors exit with 2; everything else that fails exits with 1. */
@@ -49,22 +57,27 @@ const defaultIo: Io = {
 /** Runs the CLI; resolves to the exit code. */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const cli = cac('csp-seal')
-  cli
+  const command = cli
     .command('[dir]', 'Seal every HTML page in a built site folder (default: dist)')
+    .option('--out <folder>', 'Seal a copy into this folder and leave [dir] as it is (an earlier output there is replaced)')
     .option('--config <file>', `Config file (default: ${CONFIG_FILES.join(', ')} in the current folder)`)
-    .option('--policy <policy>', "Your policy, e.g. \"default-src 'self'; img-src 'self' data:\"")
+    .option('--policy <policy>', "Your policy, e.g. \"img-src 'self' data:\": each directive replaces the default policy's")
+    .option('--policy-base <base>', "What --policy is laid over: default (csp-seal's default policy) or none (your policy alone)")
     .option('--hash <algorithm>', `Inline hash algorithm: ${HASH_ALGORITHMS.join(', ')} (default sha256)`)
     .option('--base <path>', 'URL path the site is served under (default /)')
     .option('--headers <formats>', `Header files to write: ${HEADER_FORMATS.join(',')}`)
+    .option('--exclude <glob>', 'Leave pages matching this glob alone (repeat it for more)')
     .option('--no-meta', 'Do not write the policy meta tag (headers and manifest only)')
     .option('--remote <mode>', 'Integrity for CDN files: fetch (default), lock-only (never use the network), off')
     .option('--lock-file <file>', 'Lock file pinning CDN files (default csp-seal.lock.json)')
     .option('--update-lock', 'Accept CDN files that changed since the lock file, and update it')
     .option('--remote-errors <action>', 'A CDN file that cannot be fetched: error (default) or warn')
     .option('--remote-allow <how>', 'Allow CDN scripts by their integrity hash (default) or by origin')
-    .option('--check', 'Exit 1 if any page is unsealed or drifted; write nothing')
+    .option('--trust-origin <origin>', 'Allow this origin whole, without integrity (vendor scripts that change daily; repeat it for more)')
+    .option('--check', 'Exit 1 if a page or header file differs from what the last run wrote; write nothing')
     .option('--dry-run', 'Plan and report, write nothing')
     .option('--report <file>', 'Write a JSON report of every page, hash and warning')
+    .option('--json', 'Print the JSON report on stdout (the summary goes to stderr)')
     .option('--quiet', 'Print only errors')
   const serverCommands = registerServerCommands(cli)
   // cac labels a negated flag "(default: true)", which reads as if --no-meta were on by default.
@@ -77,155 +90,177 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     cli.matchedCommand?.checkUnknownOptions()
     cli.matchedCommand?.checkOptionValue()
   } catch (error) {
-    io.err(`${pc.red('csp-seal:')} ${(error as Error).message}\n${serverCommands.hint(argv) ?? ''}`)
+    const message = withSuggestion((error as Error).message, cli.matchedCommand ?? command)
+    if (argv.includes('--json')) io.out(`${JSON.stringify(reportOf(undefined, 'write', undefined, [{ code: 'usage', message }]), null, 2)}\n`)
+    io.err(`${pc.red('csp-seal:')} ${message}\n${serverCommands.hint(argv) ?? ''}`)
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0
   if (serverCommands.handles(cli.matchedCommandName)) return serverCommands.run(cli.matchedCommandName!, parsed, io, (flags) => loadConfig(flags, io.cwd))
   const flags = parsed.options as Flags
   const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
+  const mode: Mode = flags.check ? 'check' : flags.dryRun ? 'dry-run' : 'write'
+  // With --json, stdout carries the report and nothing else.
+  const say = flags.json ? io.err : io.out
+  let origin: PolicyOrigin | undefined
   try {
-    // Resolved once for the whole run: a bad config is reported before any page is read.
-    const config = resolveConfig(await loadConfig(flags, io.cwd))
     if (flags.check && flags.dryRun) throw new UsageError('--check and --dry-run cannot be used together')
-    const mode = flags.check ? 'check' : flags.dryRun ? 'dry-run' : 'write'
+    if (flags.out !== undefined && flags.check) throw new UsageError(`--check reads a sealed folder: run csp-seal ${flags.out} --check`)
+    const given = await loadConfig(flags, io.cwd)
+    const { config, recorded, checkedFiles } = mode === 'check' ? await checkConfig(dir, given) : { config: resolveConfig(given), recorded: undefined, checkedFiles: [] }
+    origin = policyOrigin(config, recorded)
     const started = performance.now()
     const progress = io.isTTY && !flags.quiet ? progressLine(io) : undefined
+    const options = { mode, onProgress: progress, cwd: io.cwd, keepManifest: Boolean(flags.report || flags.json) }
     let result: SiteResult
     try {
       // Loaded here, not at the top: `csp-seal serve` starts without the sealing engine.
-      const { sealDirectory } = await import('../seal/site.js')
-      result = await sealDirectory(dir, config, { mode, onProgress: progress, cwd: io.cwd, keepManifest: Boolean(flags.report) })
+      if (flags.out !== undefined && mode === 'write') result = await sealInto(dir, resolve(io.cwd, flags.out), config, options)
+      else result = await (await import('../seal/site.js')).sealDirectory(dir, config, options)
     } finally {
       progress?.(0, 0)
     }
-    if (flags.report) await writeFile(resolve(io.cwd, flags.report), `${JSON.stringify(reportOf(result), null, 2)}\n`)
-    if (!flags.quiet) io.out(summary(result, mode, performance.now() - started))
+    const report = reportOf(result, mode, origin)
+    if (flags.report) await writeFile(resolve(io.cwd, flags.report), `${JSON.stringify(report, null, 2)}\n`)
+    if (flags.json) io.out(`${JSON.stringify(report, null, 2)}\n`)
+    if (!flags.quiet) say(summary({ result, mode, ms: performance.now() - started, origin, config, checkedFiles }))
     if (mode === 'check' && result.problems.length) {
-      io.err(`${pc.red('csp-seal --check failed:')}\n${result.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`)
+      io.err(failureText(result.problems, 'csp-seal --check failed'))
       return 1
     }
     return 0
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof OutFolderError) {
+      if (flags.json) io.out(`${JSON.stringify(reportOf(undefined, mode, origin, [{ code: 'usage', message: error.message }]), null, 2)}\n`)
       io.err(`${pc.red('csp-seal:')} ${error.message}\n`)
       return 2
     }
     if (error instanceof SealError) {
-      io.err(`${pc.red(`csp-seal: ${error.problems.length} problem${error.problems.length === 1 ? '' : 's'}; nothing was written`)}\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`)
+      const report = reportOf(undefined, mode, origin, error.problems)
+      if (flags.report) await writeFile(resolve(io.cwd, flags.report), `${JSON.stringify(report, null, 2)}\n`).catch(() => undefined)
+      if (flags.json) io.out(`${JSON.stringify(report, null, 2)}\n`)
+      io.err(failureText(error.problems, 'csp-seal', mode === 'write' ? '; nothing was written' : ''))
       return 1
     }
-    io.err(`${pc.red('csp-seal:')} ${(error as Error).stack ?? error}\n`)
+    // A defect, not bad input: no stack trace for the user, but what to send with a report.
+    io.err(`${pc.red('csp-seal:')} an unexpected error stopped the run: ${(error as Error).message ?? error}\n  this is a defect in csp-seal: please report it with the command you ran (CSP_SEAL_DEBUG=1 prints the details)\n`)
+    if (process.env.CSP_SEAL_DEBUG) io.err(`${(error as Error).stack ?? error}\n`)
     return 1
   }
 }
 
+/** The config file's options with the command line's laid over them, validated. */
 async function loadConfig(flags: Flags, cwd: string): Promise<CspSealConfig> {
-  let config: CspSealConfig = {}
-  const file = flags.config ? resolve(cwd, flags.config) : CONFIG_FILES.map((name) => resolve(cwd, name)).find(existsSync)
-  if (flags.config && !existsSync(file!)) throw new UsageError(`config file ${flags.config} does not exist`)
-  if (file) {
-    const { createJiti } = await import('jiti')
-    try {
-      config = (await createJiti(import.meta.url).import(file, { default: true })) as CspSealConfig
-    } catch (error) {
-      throw new SealError([{ code: 'config-load', file, message: `cannot load the config: ${(error as Error).message}` }])
-    }
-    if (!config || typeof config !== 'object') throw new SealError([{ code: 'config-load', file, message: 'the config file must export an object (export default defineConfig({ … }))' }])
+  const file = findConfigFile(cwd, flags.config)
+  if (file !== undefined && !existsSync(file)) throw new UsageError(`config file ${flags.config} does not exist`)
+  const config: CspSealConfig = file ? await loadConfigFile(file, cwd) : {}
+  const overrides = flagOptions(flags)
+  const merged: CspSealConfig = { ...config, ...overrides }
+  if (config.remote || overrides.remote) merged.remote = { ...config.remote, ...overrides.remote }
+  return merged
+}
+
+/** The options the command line sets, and only those. */
+function flagOptions(flags: Flags): CspSealConfig {
+  const options: CspSealConfig = {}
+  const choose = <T extends string>(flag: string | undefined, name: string, allowed: readonly T[]): T | undefined => {
+    if (flag === undefined) return undefined
+    if (!allowed.includes(flag as T)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(flag)}${didYouMean(String(flag), allowed)}`)
+    return flag as T
   }
-  const overrides: CspSealConfig = {}
-  if (flags.policy !== undefined) overrides.policy = flags.policy
-  if (flags.hash !== undefined) {
-    if (!HASH_ALGORITHMS.includes(flags.hash as HashAlgorithm)) throw new UsageError(`--hash must be one of ${HASH_ALGORITHMS.join(', ')}`)
-    overrides.hashAlgorithm = flags.hash as HashAlgorithm
-  }
-  if (flags.base !== undefined) overrides.base = flags.base
+  if (flags.policy !== undefined) options.policy = String(flags.policy)
+  const policyBase = choose(flags.policyBase, '--policy-base', ['default', 'none'] as const)
+  if (policyBase) options.policyBase = policyBase
+  const hash = choose(flags.hash, '--hash', HASH_ALGORITHMS)
+  if (hash) options.hashAlgorithm = hash as HashAlgorithm
+  if (flags.base !== undefined) options.base = String(flags.base)
   if (flags.headers !== undefined) {
     const formats = String(flags.headers).split(',').map((f) => f.trim()).filter(Boolean)
     const unknown = formats.filter((f) => !HEADER_FORMATS.includes(f as HeaderFormat))
-    if (unknown.length) throw new UsageError(`unknown --headers format ${unknown.join(', ')}; use ${HEADER_FORMATS.join(',')}`)
-    overrides.headers = formats as HeaderFormat[]
+    if (unknown.length) throw new UsageError(`unknown --headers format ${unknown.join(', ')}${didYouMean(unknown[0]!, HEADER_FORMATS)}; use ${HEADER_FORMATS.join(',')}`)
+    options.headers = formats as HeaderFormat[]
   }
-  if (flags.meta === false) overrides.meta = false
-  const remote = { ...config.remote }
-  const choose = <T extends string>(flag: string | undefined, name: string, allowed: readonly T[]): T | undefined => {
-    if (flag === undefined) return undefined
-    if (!allowed.includes(flag as T)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}`)
-    return flag as T
-  }
-  remote.mode = choose(flags.remote, '--remote', ['fetch', 'lock-only', 'off'] as const) ?? remote.mode
-  remote.onFetchError = choose(flags.remoteErrors, '--remote-errors', ['error', 'warn'] as const) ?? remote.onFetchError
-  remote.allow = choose(flags.remoteAllow, '--remote-allow', ['integrity', 'origin'] as const) ?? remote.allow
-  if (flags.lockFile !== undefined) remote.lockFile = flags.lockFile
+  if (flags.exclude !== undefined) options.exclude = list(flags.exclude)
+  if (flags.meta === false) options.meta = false
+  const remote: NonNullable<CspSealConfig['remote']> = {}
+  const remoteMode = choose(flags.remote, '--remote', ['fetch', 'lock-only', 'off'] as const)
+  if (remoteMode) remote.mode = remoteMode
+  const onFetchError = choose(flags.remoteErrors, '--remote-errors', ['error', 'warn'] as const)
+  if (onFetchError) remote.onFetchError = onFetchError
+  const allow = choose(flags.remoteAllow, '--remote-allow', ['integrity', 'origin'] as const)
+  if (allow) remote.allow = allow
+  if (flags.lockFile !== undefined) remote.lockFile = String(flags.lockFile)
   if (flags.updateLock) remote.updateLock = true
-  if (Object.values(remote).some((v) => v !== undefined)) overrides.remote = remote
-  return { ...config, ...overrides }
+  if (flags.trustOrigin !== undefined) remote.trustedOrigins = list(flags.trustOrigin).flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean)
+  if (Object.keys(remote).length) options.remote = remote
+  return options
+}
+
+/**
+ * What `--check` checks against: the options the sealing run recorded in the manifest, with what this command
+ * gives laid over them, and every header file csp-seal wrote in the folder (named by the options or not).
+ */
+async function checkConfig(dir: string, given: CspSealConfig): Promise<{ config: ResolvedConfig; recorded?: { manifest: string; overridden: string[] }; checkedFiles: string[] }> {
+  const manifestName = given.manifest ?? 'csp-seal.json'
+  let options = given
+  let recorded: { manifest: string; overridden: string[] } | undefined
+  if (manifestName) {
+    const text = await readFile(join(dir, manifestName), 'utf8').catch(() => undefined)
+    const saved = text === undefined ? undefined : (safeJson(text) as { options?: CspSealConfig } | undefined)?.options
+    if (saved && typeof saved === 'object') {
+      options = overRecorded(saved, given)
+      // Name only the options whose effect differs from the recorded ones (a config file may restate them).
+      const before = recordedOptions(resolveConfig(overRecorded(saved, {}))) as Record<string, unknown>
+      const after = recordedOptions(resolveConfig(options)) as Record<string, unknown>
+      const overridden = Object.keys(after).filter((key) => JSON.stringify(after[key]) !== JSON.stringify(before[key]))
+      recorded = { manifest: manifestName, overridden }
+    }
+  }
+  const headers = new Set(options.headers ?? [])
+  for (const format of HEADER_FORMATS) {
+    if (headers.has(format)) continue
+    const text = await readFile(join(dir, HEADER_FILES[format]), 'utf8').catch(() => undefined)
+    if (text !== undefined && writtenByCspSeal(format, text)) headers.add(format)
+  }
+  const config = resolveConfig({ ...options, headers: [...headers] })
+  const checkedFiles = [...(config.manifest ? [config.manifest] : []), ...config.headers.map((format) => HEADER_FILES[format])]
+  return { config, recorded, checkedFiles }
 }
 
 function progressLine(io: Io): (done: number, total: number) => void {
-  let last = 0
+  const started = performance.now()
+  let last = -Infinity
   return (done, total) => {
     if (total === 0) return io.err('\r\x1b[K')
     const now = performance.now()
     if (now - last < 100 && done !== total) return
     last = now
-    io.err(`\r\x1b[K${pc.dim(`sealing ${done}/${total} pages`)}`)
+    io.err(`\r\x1b[K${pc.dim(progressText(done, total, now - started))}`)
   }
 }
 
-function summary(result: SiteResult, mode: string, ms: number): string {
-  const count = (f: (p: SiteResult['pages'][number]) => number) => result.pages.reduce((n, p) => n + f(p), 0)
-  const verb = mode === 'check' ? 'checked' : mode === 'dry-run' ? 'planned (dry run)' : 'sealed'
-  const lines = [
-    `${pc.green('csp-seal')} ${verb} ${result.pages.length} page${result.pages.length === 1 ? '' : 's'} in ${result.root} (${(ms / 1000).toFixed(2)}s)`,
-    `  inline hashes   ${count((p) => p.scriptHashes)} script, ${count((p) => p.styleHashes)} style, ${count((p) => p.attributeHashes)} attribute`,
-    `  integrity       ${count((p) => p.integrity)} tags`,
-  ]
-  const remote = new Set(result.pages.flatMap((p) => p.remote))
-  if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
-  if (mode === 'write') lines.push(`  written         ${result.written.length ? result.written.length + ' files' : 'nothing (already sealed)'}`)
-  if (result.lockFile) lines.push(`  lock file       ${result.lockFile} (commit it)`)
-  if (mode !== 'write') lines.push(`  ${mode === 'check' ? 'unsealed' : 'would change'}    ${result.unsealed.length} page${result.unsealed.length === 1 ? '' : 's'}`)
-  lines.push(...warningLines(result.warnings))
-  return `${lines.join('\n')}\n`
+/** cac's message for an unknown flag, with the flag it most likely meant. */
+function withSuggestion(message: string, command: { options: Array<{ rawName: string }> }): string {
+  const unknown = /Unknown option `(--?[^`]+)`/.exec(message)
+  if (!unknown) return message
+  const flags = ['--help', '--version', ...command.options.flatMap((o) => o.rawName.match(/--[\w-]+/g) ?? [])]
+  return `unknown option ${unknown[1]}${didYouMean(unknown[1]!, flags, (f) => f)}; csp-seal --help lists them all`
 }
 
-function warningLines(warnings: Problem[]): string[] {
-  if (warnings.length === 0) return []
-  const byCode = new Map<string, Problem[]>()
-  for (const w of warnings) byCode.set(w.code, [...(byCode.get(w.code) ?? []), w])
-  const total = (list: Problem[]) => list.reduce((n, w) => n + ((w as { count?: number }).count ?? 1), 0)
-  const lines = [pc.yellow(`  warnings        ${[...byCode].map(([code, list]) => `${code} ×${total(list)}`).join(', ')}`)]
-  for (const list of byCode.values()) {
-    // The same finding on many pages is shown once, with the pages counted.
-    const byMessage = new Map<string, Problem[]>()
-    for (const w of list) byMessage.set(w.message, [...(byMessage.get(w.message) ?? []), w])
-    const groups = [...byMessage.values()]
-    for (const group of groups.slice(0, 3)) {
-      const first = group[0]!
-      const pages = group.reduce((n, w) => n + ((w as { count?: number }).count ?? 1), 0)
-      const shown = pages > 1 ? { ...first, file: undefined, line: undefined, message: `${first.message} (${pages} times, e.g. ${first.file})` } : first
-      lines.push(`    ${formatProblem(shown).replace(/\n/g, '\n    ')}`)
-    }
-    if (groups.length > 3) lines.push(pc.dim(`    … and ${groups.length - 3} more (--report writes them all)`))
-  }
-  return lines
+function list(value: string | string[]): string[] {
+  return (Array.isArray(value) ? value : [value]).map(String)
 }
 
-function reportOf(result: SiteResult) {
-  return {
-    root: result.root,
-    pages: result.pages.map(({ manifest, ...page }) => ({ ...page, ...manifest })),
-    written: result.written,
-    unsealed: result.unsealed,
-    warnings: result.warnings,
-    problems: result.problems,
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
   }
 }
 
 /** The version in csp-seal's package.json (found upwards from this file, in source or built form). */
 async function packageVersion(): Promise<string> {
-  const { readFile } = await import('node:fs/promises')
   for (let url = new URL('./package.json', import.meta.url); ; url = new URL('../package.json', url)) {
     const pkg = await readFile(url, 'utf8').then(JSON.parse, () => undefined) as { name?: string; version: string } | undefined
     if (pkg?.name === 'csp-seal') return pkg.version

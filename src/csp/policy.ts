@@ -3,19 +3,28 @@ import { SealError, type Problem } from '../problems.js'
 /** A parsed policy: directive name → source list, in the order written. */
 export type Policy = Map<string, string[]>
 
-/** What a user may write for a policy: the header text, or an object of directive → sources. */
-export type PolicyInput = string | Record<string, string | readonly string[] | true>
-
 type Grammar = 'sources' | 'ancestors' | 'sandbox' | 'uris' | 'token' | 'empty' | 'trusted-types' | 'tt-for' | 'webrtc'
 
 const FETCH_DIRECTIVES = [
   'default-src', 'script-src', 'script-src-elem', 'script-src-attr', 'style-src', 'style-src-elem',
   'style-src-attr', 'img-src', 'font-src', 'connect-src', 'media-src', 'object-src', 'frame-src', 'child-src',
   'worker-src', 'manifest-src', 'fenced-frame-src',
-]
+] as const
 
-const GRAMMAR: ReadonlyMap<string, Grammar> = new Map<string, Grammar>([
-  ...FETCH_DIRECTIVES.map((name) => [name, 'sources'] as [string, Grammar]),
+/** Every directive csp-seal accepts (the CSP3 list). */
+export type DirectiveName =
+  | (typeof FETCH_DIRECTIVES)[number]
+  | 'base-uri' | 'form-action' | 'frame-ancestors' | 'sandbox' | 'report-uri' | 'report-to' | 'upgrade-insecure-requests'
+  | 'block-all-mixed-content' | 'trusted-types' | 'require-trusted-types-for' | 'webrtc'
+
+/** A policy as an object: directive → sources (a string, a list, or `true` for a directive without value). */
+export type PolicyObject = { readonly [name in DirectiveName]?: string | readonly string[] | true }
+
+/** What a user may write for a policy: the header text, or an object whose keys are checked by TypeScript. */
+export type PolicyInput = string | PolicyObject
+
+const GRAMMAR: ReadonlyMap<string, Grammar> = new Map<DirectiveName, Grammar>([
+  ...FETCH_DIRECTIVES.map((name) => [name, 'sources'] as [DirectiveName, Grammar]),
   ['base-uri', 'sources'],
   ['form-action', 'sources'],
   ['frame-ancestors', 'ancestors'],
@@ -120,8 +129,9 @@ export function parsePolicy(input: PolicyInput, origin = 'policy'): Policy {
       }
     }
   } else if (input && typeof input === 'object') {
-    for (const [name, value] of Object.entries(input)) {
-      const values = value === true ? [] : typeof value === 'string' ? [value] : [...value]
+    for (const [name, value] of Object.entries(input as Record<string, string | readonly string[] | true | undefined>)) {
+      if (value === undefined) continue
+      const values = value === true ? [] : typeof value === 'string' ? [value] : Array.isArray(value) ? [...value] : [value]
       const tokens: string[] = []
       for (const v of values) {
         if (typeof v !== 'string' || /[;,\0-\x1f\x7f]/.test(v)) {

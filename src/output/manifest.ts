@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ResolvedConfig } from '../config.js'
+import { recordedOptions, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { serializePolicy, type Policy } from '../csp/policy.js'
 
 export const MANIFEST_VERSION = 1
@@ -37,6 +37,8 @@ export interface ManifestPage {
 export interface Manifest {
   version: number
   base: string
+  /** The options the pages were sealed with (what `--check` checks them against). */
+  options?: CspSealConfig
   pages: Record<string, ManifestPage>
 }
 
@@ -90,7 +92,7 @@ export function manifestPage(page: PageRecord, config: ResolvedConfig, digest = 
 export function manifestWriter(config: ResolvedConfig): SiteFileWriter {
   let first = true
   return {
-    begin: () => `{\n  "version": ${MANIFEST_VERSION},\n  "base": ${JSON.stringify(config.base)},\n  "pages": {`,
+    begin: () => `{\n  "version": ${MANIFEST_VERSION},\n  "base": ${JSON.stringify(config.base)},\n  "options": ${JSON.stringify(recordedOptions(config))},\n  "pages": {`,
     entry(file, page) {
       const text = `${first ? '' : ','}\n    ${JSON.stringify(file)}: ${JSON.stringify(page, null, 2).replace(/\n/g, '\n    ')}`
       first = false

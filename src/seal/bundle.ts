@@ -1,4 +1,4 @@
-import { toResolved, type CspSealConfig, type ResolvedConfig } from '../config.js'
+import { pageFilter, toResolved, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { evaluatorWarnings } from '../csp/evaluate.js'
 import { serializePolicy } from '../csp/policy.js'
 import { siteFiles, type ExistingReader } from '../output/files.js'
@@ -38,7 +38,9 @@ export async function sealBundle(pages: Iterable<{ file: string; html: string }>
   const remote = (url: string) => remoteIntegrity.resolve(url)
   const sealed: SealedPage[] = []
   const errors: Problem[] = []
+  const included = pageFilter(config)
   for (const { file, html } of pages) {
+    if (!included(file)) continue
     try {
       sealed.push(await sealPage(html, { file, config, digests, remote }))
     } catch (error) {

@@ -24,13 +24,18 @@ export interface SiteResult {
   written: string[]
   /** Pages whose bytes sealing would change (in check mode: the unsealed or drifted ones). */
   unsealed: string[]
-  /** Warnings; the same finding on many pages is listed once with `count`. */
-  warnings: Array<Problem & { count?: number }>
+  /** Warnings; the same finding on many pages is listed once with `count` and the first few places in `examples`. */
+  warnings: Array<Problem & { count?: number; examples?: ProblemPlace[] }>
   /** In check mode, every drift found; otherwise empty (a failing run throws). */
   problems: Problem[]
   /** The lock file, when this run pinned new remote files in it. */
   lockFile?: string
+  /** Pages the config's `exclude` globs left alone. */
+  excluded: number
 }
+
+/** Where a problem was found. */
+export type ProblemPlace = Pick<Problem, 'file' | 'line' | 'column'>
 
 /** Staged pages: where each sealed copy waits, the real path it replaces, and the digest of what was staged. */
 export interface StagedPages {
@@ -75,7 +80,9 @@ export class SiteCollector {
   private readonly pages: PageSummary[] = []
   private readonly errors: Problem[] = []
   private readonly problems: Problem[] = []
-  private readonly warnings = new Map<string, Problem & { count?: number }>()
+  /** In check mode, pages that could not be planned (their problems are in `problems`). */
+  private readonly failed: string[] = []
+  private readonly warnings = new Map<string, Problem & { count?: number; examples?: ProblemPlace[] }>()
   private readonly staged: StagedPages = { files: [], staged: [], targets: [], digests: [] }
   /** Distinct policies, hashes folded (see evaluatorWarnings): a few, however many pages. */
   private readonly policies = new Set<string>()
@@ -89,6 +96,7 @@ export class SiteCollector {
     private readonly config: ResolvedConfig,
     private readonly sitePages: readonly SitePage[],
     private readonly options: CollectorOptions,
+    private readonly excluded = 0,
   ) {}
 
   /** Site-wide findings (from finding the pages), reported with the pages'. */
@@ -135,6 +143,7 @@ export class SiteCollector {
   private async consume(outcome: FileOutcome): Promise<void> {
     if (!outcome.ok) {
       ;(this.mode === 'check' ? this.problems : this.errors).push(...outcome.problems)
+      if (this.mode === 'check') this.failed.push(this.sitePages[this.next]!.file)
       return
     }
     const { changed, manifest, stats } = outcome
@@ -168,8 +177,12 @@ export class SiteCollector {
     // One finding repeated on many pages (the same message) is kept once, counted.
     const key = `${warning.code}\0${warning.message}`
     const seen = this.warnings.get(key)
-    if (seen) seen.count = (seen.count ?? 1) + 1
-    else this.warnings.set(key, { ...warning })
+    const place = { file: warning.file, line: warning.line, column: warning.column }
+    if (!seen) this.warnings.set(key, { ...warning, examples: [place] })
+    else {
+      seen.count = (seen.count ?? 1) + 1
+      if (seen.examples!.length < 3) seen.examples!.push(place)
+    }
   }
 
   /** Appends to an output file; written (and hashed) in chunks, since a write per page costs a thread pool round trip. */
@@ -197,6 +210,9 @@ export class SiteCollector {
   async end() {
     if (this.failure !== undefined) throw this.failure
     const changedOutputs: Array<{ file: string; path: string }> = []
+    // Files that describe the pages are compared only when every page checked out: a drifted page (or a changed
+    // asset) is the cause to report, not the manifest that no longer matches it.
+    const pagesDrifted = this.mode === 'check' && (this.problems.length > 0 || this.pages.some((p) => p.changed))
     for (const output of this.outputs) {
       if (this.errors.length === 0) await this.emit(output, output.writer.end())
       await this.flush(output)
@@ -204,11 +220,11 @@ export class SiteCollector {
       const unchanged = output.existing !== undefined && digestOf(output.existing) === `sha256-${output.hash.digest('base64')}`
       if (unchanged) continue
       changedOutputs.push({ file: output.file, path: output.path })
-      if (this.mode === 'check') this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'is out of date with the pages', fix: 'run csp-seal on the folder again' })
+      if (this.mode === 'check' && !pagesDrifted) this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'differs from what csp-seal writes for these pages (edited by hand, or left by an older run)', fix: 'run csp-seal on the folder again' })
     }
     for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
-    const unsealed = this.pages.filter((p) => p.changed).map((p) => p.file)
-    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [] }
+    const unsealed = [...this.pages.filter((p) => p.changed).map((p) => p.file), ...this.failed].sort()
+    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [], excluded: this.excluded }
     return { result, errors: this.errors, pages: this.staged, changedOutputs }
   }
 

@@ -7,6 +7,7 @@ import { excerpt, type Problem } from '../problems.js'
 import { RefusedFile } from '../safe-fs.js'
 import { integrityAccepts, integritySources, type Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
+import { optedOut } from './opt-out.js'
 import type { Where } from './page-policy.js'
 import type { Edit } from './splice.js'
 import { resolveUrl } from './urls.js'
@@ -68,6 +69,7 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
     plan.origins.push({ origin, family, warning })
   }
   for (const ref of scan.external) {
+    if (optedOut(ref.tag)) continue
     if (ref.tag.editable && ref.tag.context === 'document') plan.slots.push(ref.tag.nameEnd)
     if (ref.tag.context === 'srcdoc') continue
     const where = at(ref.tag)
@@ -82,6 +84,11 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
     }
     if (target.kind === 'remote') remote.add(target.url.href)
     const origin = target.kind === 'local' ? target.crossOrigin : target.url.origin
+    if (target.kind === 'remote' && config.remote.trustedOrigins.includes(target.url.origin)) {
+      // An origin the user trusts whole (the summary says so on every run): allowed by origin, never fetched or pinned.
+      widen(target.url.origin, ref.destination === 'style' ? 'style' : 'script')
+      continue
+    }
     if (ref.noCors && origin) {
       // An SVG <script href> is fetched without CORS (no crossorigin), and browsers check its integrity: from another
       // origin that check can only fail (measured in Chromium). Allow it by origin and add nothing to the tag.

@@ -10,6 +10,7 @@ import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { planExternals, type ExternalPlan } from './externals.js'
 import { blockingPolicy, pagePolicies, type PagePolicy, type Where } from './page-policy.js'
+import { optedOut } from './opt-out.js'
 import type { Edit } from './splice.js'
 
 export interface PlanContext {
@@ -54,7 +55,7 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
   const externals = await planExternals(scan, { file, config, policy, digests: context.digests, remote: context.remote, at })
   const merged = mergeSources(policy, inline, externals, file)
   const meta = planMeta(policy, config, scan, file)
-  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style') externals.slots.push(code.tag.nameEnd)
+  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) externals.slots.push(code.tag.nameEnd)
   return {
     policy,
     metaPolicy: meta.metaPolicy,
@@ -114,6 +115,7 @@ function planInline(scan: Scan, config: ResolvedConfig, own: readonly PagePolicy
     return false
   }
   for (const code of scan.inline) {
+    if (optedOut(code.tag)) continue
     const directive = code.element === 'script' ? 'script-src-elem' : 'style-src-elem'
     if (runs(directive, code.text, code.tag, `this inline <${code.element}>`)) (code.element === 'script' ? plan.scriptHashes : plan.styleHashes).add(cspHash(code.text, config.hashAlgorithm))
   }
@@ -121,6 +123,7 @@ function planInline(scan: Scan, config: ResolvedConfig, own: readonly PagePolicy
     plan.warnings.push({ code: 'template-code', message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs', ...at(tag) })
   }
   for (const attr of scan.attributes) {
+    if (optedOut(attr.tag)) continue
     if (attr.kind === 'style') {
       if (config.styleAttributes === 'hash' && runs('style-src-attr', attr.value, attr.tag, 'this style attribute')) plan.styleAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
     } else if (attr.kind === 'handler') {
@@ -164,6 +167,8 @@ function mergeSources(policy: Policy, inline: InlinePlan, externals: ExternalPla
     const directive = family === 'script' ? into : styles.directive
     if (warning && directive) warning.message += `; ${directive} allows its whole origin ${origin}, so any ${family === 'script' ? 'script' : 'stylesheet'} that origin serves can load`
   }
+  // 'unsafe-inline' in style-src-attr next to a strict style-src-elem is the split recommended for run-time styles.
+  weak.delete('style-src-attr')
   for (const directive of weak) {
     warnings.push({ code: 'unsafe-inline-kept', message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`, file, fix: directive.startsWith('style') ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem" : "remove 'unsafe-inline' from it: csp-seal hashes every inline script" })
   }
@@ -179,7 +184,8 @@ function planMeta(policy: Policy, config: ResolvedConfig, scan: Scan, file: stri
   }
   // Browsers ignore a report-only policy in a meta: a report-only policy goes only to the headers.
   if (!config.meta || config.reportOnly) return { edit: { start: scan.metaInsert, end: scan.metaInsert, text: '', meta: true } satisfies Edit, warnings }
-  const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
+  // The default policy's own frame-ancestors is a bonus for header files, not something the user asked for.
+  const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name) && !config.policySource.fromDefault.includes(name))
   // Worth saying only when no header file will carry them (servers can still read them from the manifest).
   if (stripped.length && config.headers.length === 0) {
     warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })

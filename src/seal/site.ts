@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join, relative } from 'node:path'
-import { toResolved, type CspSealConfig, type ResolvedConfig } from '../config.js'
+import { pageFilter, toResolved, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { fileSystemProblem, SealError, type Problem } from '../problems.js'
 import { isInside } from '../safe-fs.js'
 import { cachedDigests } from '../sri/integrity.js'
@@ -14,7 +14,7 @@ import { driftOf, renameAll } from './renames.js'
 import { acquireRunLock, isStaleLockLeftover } from './run-lock.js'
 import { findPages, siteFileReader, siteRoot, STAGING_PREFIX } from './site-fs.js'
 
-export type { PageSummary, SiteResult } from './collector.js'
+export type { PageSummary, ProblemPlace, SiteResult } from './collector.js'
 
 export interface SealDirectoryOptions {
   /** `write` seals in place (default); `check` reports what is unsealed or drifted; `dry-run` plans only. */
@@ -62,13 +62,21 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
   try {
     // Only with the lock held: another run's staging folder is never a leftover.
     if (mode === 'write') removeLeftovers(root)
-    const { pages, warnings } = findPages(root)
+    const { pages: found, warnings } = findPages(root)
+    const included = pageFilter(config)
+    const pages = found.filter((page) => included(page.file))
+    // A wrong path must not pass: a folder with no page to seal is an error, and nothing is written.
+    if (pages.length === 0) {
+      throw new SealError([found.length
+        ? { code: 'no-pages', message: `every page in ${root} is excluded (${found.length} by the exclude globs ${config.exclude.join(', ')})`, fix: 'check the exclude globs' }
+        : { code: 'no-pages', message: `${root} holds no .html or .htm page`, fix: 'give the folder your build writes its pages to (e.g. dist), and run csp-seal after the build' }])
+    }
     const context: FileJobContext = {
       root, staging, config, mode,
       digests: cachedDigests(siteFileReader(root, config.maxPageBytes)),
       remote: (url) => remote.resolve(url),
     }
-    collector = new SiteCollector(root, staging, mode, config, pages, options)
+    collector = new SiteCollector(root, staging, mode, config, pages, options, found.length - pages.length)
     collector.note([...(lock?.note ? [lock.note] : []), ...warnings])
     if (mode === 'write') mkdirSync(staging)
     await collector.begin()

@@ -7,6 +7,7 @@ import type { Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
 import { integrityAccepts, type Digests } from '../sri/integrity.js'
 import { blockingPolicy, pagePolicies, type Where } from './page-policy.js'
+import { optedOut } from './opt-out.js'
 import { resolveUrl } from './urls.js'
 
 export interface VerifyContext {
@@ -46,19 +47,20 @@ export async function verifyHtml(source: string, { file, config, digests, policy
   /** Code csp-seal's policy blocks though the page's own policies let it run. */
   const drifted = (directive: InlineDirective, text: string, tag: Tag) => !allowsInline(sealed, directive, text) && !blockingPolicy(own.own, directive, text, tag)
   for (const code of scan.inline) {
+    if (optedOut(code.tag)) continue
     if (drifted(code.element === 'script' ? 'script-src-elem' : 'style-src-elem', code.text, code.tag)) {
       problems.push({ code: 'hash-drift', message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`, ...at(code.tag), element: excerpt(`${html.slice(code.tag.start, code.tag.end)}${code.text}`), fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again' })
     }
   }
   for (const attr of scan.attributes) {
     const hashed = attr.kind === 'style' ? config.styleAttributes === 'hash' : attr.kind === 'handler' && config.eventHandlers === 'hash'
-    if (hashed && drifted(attr.kind === 'style' ? 'style-src-attr' : 'script-src-attr', attr.value, attr.tag)) {
+    if (hashed && !optedOut(attr.tag) && drifted(attr.kind === 'style' ? 'style-src-attr' : 'script-src-attr', attr.value, attr.tag)) {
       problems.push({ code: 'hash-drift', message: `this ${attr.kind === 'style' ? 'style attribute' : `${attr.name}= handler`} is not allowed by the page's policy: it changed after sealing`, ...at(attr.tag), fix: 'seal again after the step that rewrites HTML' })
     }
   }
   for (const ref of scan.external) {
     const written = ref.tag.attrs.get('integrity')?.value
-    if (written === undefined || ref.tag.context === 'srcdoc') continue
+    if (written === undefined || ref.tag.context === 'srcdoc' || optedOut(ref.tag)) continue
     const target = resolveUrl(ref.url, file, scan.baseHref, config.base)
     if (target.kind !== 'local') continue
     const actual = await digests(target.path).catch(() => undefined)

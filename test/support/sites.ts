@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
@@ -5,8 +6,15 @@ import { afterEach } from 'vitest'
 
 export const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname
 
-/** Copies a fixture folder to a fresh temp dir; the caller seals the copy, never the fixture. */
+/**
+ * Copies a fixture folder to a fresh temp dir; the caller seals the copy, never the fixture. Tests take their input
+ * this way only, and refuse a fixture that was sealed in place (it holds a manifest): its pages would no longer be
+ * the unsealed input every test expects.
+ */
 export async function copyFixture(name: string): Promise<string> {
+  if (existsSync(join(FIXTURES, name, 'csp-seal.json'))) {
+    throw new Error(`fixtures/${name} was sealed in place (it holds csp-seal.json); restore it with: git checkout -- fixtures/${name} && git clean -fd fixtures/${name}`)
+  }
   const dir = await mkdtemp(join(tmpdir(), `csp-seal-${name}-`))
   await cp(join(FIXTURES, name), dir, { recursive: true })
   return dir

@@ -7,6 +7,7 @@ import { fastScanHtml } from '../html/fast-scan.js'
 import type { ExternalRef, Scan, Tag } from '../html/scan.js'
 import { excerpt, SealError, type Problem } from '../problems.js'
 import type { RemoteOutcome } from '../sri/remote.js'
+import { sealModulePreloads } from './import-map.js'
 import { resolveUrl } from './urls.js'
 
 /** Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none. */
@@ -258,6 +259,12 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     warnings.push({ code: 'stylesheet-not-allowed', message: 'the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash', file, fix: "add 'self' to style-src (or style-src-elem)" })
   }
 
+  // Hook (./import-map.ts): what hash-allowed inline modules import under 'strict-dynamic' is preloaded with integrity.
+  const preloads = await sealModulePreloads(scan, policy, { file, config, digests, remote: remoteIntegrity, locate: at })
+  errors.push(...preloads.errors)
+  warnings.push(...preloads.warnings)
+  for (const hash of preloads.scriptHashes) allowed.scriptHashes.add(hash)
+
   const weak = new Set<string>()
   const record = (outcome: { keptUnsafeInline?: string }) => outcome.keptUnsafeInline && weak.add(outcome.keptUnsafeInline)
   const scripts = allow(policy, 'script', 'elem', [...scriptHashes, ...allowed.scriptHashes, ...allowed.scriptOrigins])
@@ -288,6 +295,8 @@ async function planPage(html: string, scan: Scan, { file, config, digests, remot
     }
     edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: (metaText = metaTag(metaPolicy)) })
   }
+  // Hook (./import-map.ts), continued: pushed after the meta tag, which comes first where both insert at one offset.
+  edits.push(...preloads.edits)
 
   return {
     policy, metaPolicy, metaText, reportOnlyPolicy, edits, errors, warnings, remote: [...remote], slotOffsets,

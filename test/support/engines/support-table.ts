@@ -67,6 +67,8 @@ export interface Results {
 export interface SupportTable {
   /** Records that `engine` showed `cell` for `feature` (call it after the assertions that prove it). */
   record(engine: Engine, feature: FeatureId, cell: string): void
+  /** For a row that several tests prove together: records it once `count` tests called the function for an engine. */
+  recordAfter(count: number, feature: FeatureId, cell: string): (engine: Engine) => void
   /** Declares, at the end of the test file, the test that compares the committed table with these results. */
   declareCheck(): void
 }
@@ -85,6 +87,13 @@ export function supportTable(name: string): SupportTable {
       if (FEATURES[feature].test !== name) throw new Error(`${feature} is proven by ${FEATURES[feature].test}, not ${name}`)
       results.versions[engine.name] = engine.version
       ;(results.cells[feature] ??= {})[engine.name] = cell
+    },
+    recordAfter(count, feature, cell) {
+      const passed = new Map<EngineName, number>()
+      return (engine) => {
+        passed.set(engine.name, (passed.get(engine.name) ?? 0) + 1)
+        if (passed.get(engine.name) === count) this.record(engine, feature, cell)
+      }
     },
     declareCheck() {
       describe('docs/browsers.md', () => {

@@ -49,8 +49,10 @@ export interface PageVisit {
   settle(): Promise<PageVisit>
   /** Waits until `window.__ran` holds every id of `ids` (as many times as listed), then settles. */
   waitForRan(ids: readonly string[]): Promise<PageVisit>
-  /** Waits until at least `count` reports came in (each `waitFor` polls the page; reports come to the proxy). */
+  /** Waits until at least `count` reports came in, then settles. */
   waitForReports(count: number): Promise<PageVisit>
+  /** Waits until `blocked` holds each of `entries` (`<directive> <blocked URI>`), then settles. */
+  waitForBlocked(entries: readonly string[]): Promise<PageVisit>
   /** Polls `fn(...args)` in the page until it returns a truthy value, and gives that value. */
   waitFor<A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A): Promise<R>
   evaluate<A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A): Promise<R>
@@ -115,6 +117,11 @@ export async function visit(engine: Engine, proxy: ReportingProxy, path: string)
     },
     async waitForReports(count) {
       await waitUntil(`${count} violation report(s)`, async () => log.reports.length >= count)
+      return result.settle()
+    },
+    async waitForBlocked(entries) {
+      const has = () => entries.every((entry) => log.reports.some((r) => `${r.effectiveDirective} ${r.blockedURI}` === entry))
+      await waitUntil(`reports of ${JSON.stringify(entries)}`, async () => has())
       return result.settle()
     },
     async waitFor(fn, ...args) {

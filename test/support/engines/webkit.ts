@@ -8,18 +8,19 @@
  * seconds); a tab is closed by leaving its page for about:blank.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { Engine, PageFunction, Tab } from './engine.js'
 
 export const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver'
-export const MINIBROWSER = '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser'
+/** WebKitGTK's MiniBrowser, from libwebkit2gtk-4.1-0 (which webkit2gtk-driver depends on), in the multiarch folder. */
+export const MINIBROWSER = findMiniBrowser()
 export const XVFB = '/usr/bin/Xvfb'
 /** Hang guards: long enough for a busy machine, never what decides a result. */
 const START_GUARD_MS = 60_000
 
 export async function launchWebKit(): Promise<Engine> {
-  for (const [file, pkg] of [[WEBKIT_DRIVER, 'webkit2gtk-driver'], [MINIBROWSER, 'webkit2gtk-driver'], [XVFB, 'xvfb']] as const) {
+  for (const [file, pkg] of [[WEBKIT_DRIVER, 'webkit2gtk-driver'], [MINIBROWSER ?? '/usr/lib/<arch>/webkit2gtk-4.1/MiniBrowser', 'webkit2gtk-driver'], [XVFB, 'xvfb']] as const) {
     if (!existsSync(file)) throw new Error(`${file} not found: install it from Debian (apt-get install -y ${pkg}; .ci/run does). The tests never download a browser.`)
   }
   const children: ChildProcess[] = []
@@ -35,7 +36,7 @@ export async function launchWebKit(): Promise<Engine> {
     const log = tail(driver)
     const webdriver = new WebDriverClient(`http://127.0.0.1:${port}`, () => log.text())
     await webdriver.waitUntilReady(driver)
-    const session = await webdriver.newSession({ 'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] } })
+    const session = await webdriver.newSession({ 'webkitgtk:browserOptions': { binary: MINIBROWSER!, args: ['--automation'] } })
     await session.command('POST', '/timeouts', { script: START_GUARD_MS, pageLoad: START_GUARD_MS })
     const version = `WebKitGTK ${String(session.capabilities.browserVersion)}`
     let open: Tab | undefined
@@ -83,6 +84,18 @@ Promise.resolve().then(() => (${fn.toString()}).apply(null, Array.prototype.slic
     stopAll()
     throw error
   }
+}
+
+function findMiniBrowser(): string | undefined {
+  try {
+    for (const dir of readdirSync('/usr/lib')) {
+      const file = `/usr/lib/${dir}/webkit2gtk-4.1/MiniBrowser`
+      if (existsSync(file)) return file
+    }
+  } catch {
+    /* no /usr/lib: reported at launch */
+  }
+  return undefined
 }
 
 /** Xvfb on a display it picks itself (`-displayfd`), so parallel runs never race for a display number. */

@@ -10,9 +10,11 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forEachEngine } from './support/engines/index.js'
 import { metaPolicies, startReportingProxy, withReportUri, type ReportingProxy } from './support/engines/reporting-proxy.js'
+import { supportTable } from './support/engines/support-table.js'
 import { visit } from './support/engines/visit.js'
 import { startStaticServer, type StaticServer } from './support/static-server.js'
 
+const table = supportTable('test/engines-harness.test.ts')
 const push = (id: string) => `(window.__ran = window.__ran || []).push('${id}')`
 let dir: string
 let metaSite: StaticServer
@@ -60,6 +62,7 @@ forEachEngine((engine, name) => {
   const blocked = () => ['script-src-elem inline', `script-src-elem ${foreign.origin}/ok.js`, 'style-src-attr inline'].sort()
   const summary = (events: { effectiveDirective: string; blockedURI: string }[]) => [...new Set(events.map((r) => `${r.effectiveDirective} ${r.blockedURI}`))].sort()
 
+  const bothPolicies = table.recordAfter(2, 'report-uri', 'yes')
   for (const kind of ['meta', 'header'] as const) {
     it(`reports what a ${kind} policy blocks, and nothing for the harness's own scripts`, async () => {
       const proxy = kind === 'meta' ? metaProxy : headerProxy
@@ -79,6 +82,7 @@ forEachEngine((engine, name) => {
           expect(v.response?.headers['content-security-policy']).toBe("script-src 'self'; style-src 'self'; report-to old-group")
           expect(v.reports.every((r) => r.originalPolicy.includes("script-src 'self'"))).toBe(true)
         }
+        bothPolicies(engine())
       } finally {
         await v.close()
       }
@@ -98,3 +102,5 @@ forEachEngine((engine, name) => {
     }
   })
 })
+
+table.declareCheck()

@@ -32,7 +32,9 @@ let sealed: StaticServer
 let plain: StaticServer
 let sealedProxy: ReportingProxy
 let plainProxy: ReportingProxy
+let hashOnlyProxy: ReportingProxy
 let warnings: string[] = []
+const closers: Array<{ close(): Promise<void> }> = []
 
 beforeAll(async () => {
   cdn = await startCdn({ '/cdn-dep.js': `${push('cdn-dep')} export {}` })
@@ -48,10 +50,16 @@ beforeAll(async () => {
   // Imports through the import map (one of them imports another module in turn), by URL, and from a CDN.
   await writeFile(join(site, 'imports.html'), page('imports', `${map}\n<script type="module">import 'dep'; import '/modules/by-url.js'; import 'cdn-dep'; ${push('inline-module')}</script>`))
   await writeFile(join(site, 'dynamic.html'), page('dynamic', `<script>import('/modules/lazy.js'); ${push('inline-classic')}</script>`))
+  await writeFile(join(site, 'dynamic-preloaded.html'), page('dynamic, preloaded', `<link rel="modulepreload" href="/modules/lazy.js">\n<script>import('/modules/lazy.js'); ${push('inline-classic')}</script>`))
   // The same modules without any policy, a modulepreload before the import map.
   const unsealed = join(work, 'plain')
   await cp(site, unsealed, { recursive: true })
   await writeFile(join(unsealed, 'before-map.html'), page('before map', `<link rel="modulepreload" href="/modules/dep.js">\n${map.replace(/,"cdn-dep":"[^"]+"/, '')}\n<script type="module">import 'dep'; ${push('inline-module')}</script>`))
+  // A hash-only script-src (neither 'self' nor 'strict-dynamic'), the import preloaded by the page, as Vite does.
+  const hashOnly = join(work, 'hash-only')
+  await cp(site, hashOnly, { recursive: true })
+  await writeFile(join(hashOnly, 'preloaded.html'), page('hash-only', `<link rel="modulepreload" href="/modules/by-url.js">\n<script type="module">import '/modules/by-url.js'; ${push('inline-module')}</script>`))
+  await sealDirectory(hashOnly, { policy: "default-src 'none'" }, { cwd: work })
   const result = await sealDirectory(site, { policy: STRICT }, { cwd: work })
   warnings = result.warnings.map((w) => `${w.file}: ${w.code}`)
   // The sealed page without the preloads csp-seal added: what a browser does with the policy alone.
@@ -61,9 +69,12 @@ beforeAll(async () => {
   plain = await startStaticServer(unsealed)
   sealedProxy = await startReportingProxy(sealed.origin)
   plainProxy = await startReportingProxy(plain.origin)
+  const hashOnlyServer = await startStaticServer(join(work, 'hash-only'))
+  hashOnlyProxy = await startReportingProxy(hashOnlyServer.origin)
+  closers.push(hashOnlyProxy, hashOnlyServer)
 })
 afterAll(async () => {
-  for (const server of [sealedProxy, plainProxy, sealed, plain, cdn]) await server?.close()
+  for (const server of [sealedProxy, plainProxy, sealed, plain, cdn, ...closers]) await server?.close()
   await removeDir(work)
 })
 
@@ -123,6 +134,35 @@ forEachEngine((engine, name) => {
         expect(v.blocked, v.describe()).toEqual([`script-src-elem ${sealedProxy.origin}/modules/lazy.js`])
       }
       table.record(engine(), 'strict-dynamic-dynamic-import', UNVOUCHED[name])
+    } finally {
+      await v.close()
+    }
+  })
+
+  it('import() of a module the page preloads (csp-seal pins the preload) runs', async () => {
+    const v = await visit(engine(), sealedProxy, '/dynamic-preloaded.html')
+    try {
+      await v.waitForRan(['inline-classic', 'lazy'])
+      expect(v.blocked, v.describe()).toEqual([])
+      table.record(engine(), 'strict-dynamic-dynamic-import-preloaded', 'yes')
+    } finally {
+      await v.close()
+    }
+  })
+
+  // WebKit matches integrity hashes for <script> only: a hash-allowed preload does not carry an import there.
+  const hashOnly = name === 'webkit' ? 'blocked' : 'runs'
+  it(`a hash-only script-src: an inline module's import preloaded with integrity ${hashOnly === 'runs' ? 'runs' : 'is blocked'}`, async () => {
+    const v = await visit(engine(), hashOnlyProxy, '/preloaded.html')
+    try {
+      if (hashOnly === 'runs') {
+        await v.waitForRan(['by-url', 'inline-module'])
+        expect(v.blocked, v.describe()).toEqual([])
+      } else {
+        await v.waitForBlocked([`script-src-elem ${hashOnlyProxy.origin}/modules/by-url.js`])
+        expect(v.ran, v.describe()).toEqual([])
+      }
+      table.record(engine(), 'hash-only-import', hashOnly)
     } finally {
       await v.close()
     }

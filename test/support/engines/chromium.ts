@@ -1,7 +1,6 @@
 /** Debian's Chromium through playwright-core, launched as every browser test here launches it (see ../browser.ts). */
-import type { Frame } from 'playwright-core'
-import { installViolationRecorder, launchBrowser, type CspViolation } from '../browser.js'
-import type { Engine, PageFunction, Tab } from './engine.js'
+import { installViolationRecorder, launchBrowser } from '../browser.js'
+import { recordedViolations, type Engine, type PageFunction, type Tab } from './engine.js'
 
 export async function launchChromium(): Promise<Engine> {
   const browser = await launchBrowser()
@@ -23,7 +22,7 @@ export async function launchChromium(): Promise<Engine> {
             await page.goto(to, { waitUntil: 'load' })
           },
           async events() {
-            return (await Promise.all(page.frames().map(recorded))).flat()
+            return (await Promise.all(page.frames().map((frame) => frame.evaluate(recordedViolations).catch(() => [])))).flat() // a frame may have gone away
           },
           messages: () => [...messages],
           close: () => context.close(),
@@ -36,16 +35,5 @@ export async function launchChromium(): Promise<Engine> {
       }
     },
     close: () => browser.close(),
-  }
-}
-
-async function recorded(frame: Frame): Promise<CspViolation[]> {
-  try {
-    return await frame.evaluate(() => {
-      const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations
-      return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as CspViolation[]) : []
-    })
-  } catch {
-    return [] // a frame that went away
   }
 }

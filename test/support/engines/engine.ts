@@ -37,3 +37,9 @@ export interface Tab {
   messages?(): string[]
   close(): Promise<void>
 }
+
+/** Runs in a page: the violations `installViolationRecorder` (../browser.ts) kept there. */
+export function recordedViolations(): CspViolation[] {
+  const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations
+  return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as CspViolation[]) : []
+}

@@ -4,9 +4,9 @@
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import puppeteer, { type Frame } from 'puppeteer-core'
-import { installViolationRecorder, type CspViolation } from '../browser.js'
-import type { Engine, PageFunction, Tab } from './engine.js'
+import puppeteer from 'puppeteer-core'
+import { installViolationRecorder } from '../browser.js'
+import { recordedViolations, type Engine, type PageFunction, type Tab } from './engine.js'
 
 export const FIREFOX_PATH = '/usr/bin/firefox-esr'
 
@@ -46,7 +46,7 @@ export async function launchFirefox(): Promise<Engine> {
             await page.goto(to, { waitUntil: 'load' })
           },
           async events() {
-            return (await Promise.all(page.frames().map(recorded))).flat()
+            return (await Promise.all(page.frames().map((frame) => frame.evaluate(recordedViolations).catch(() => [])))).flat() // a frame may have gone away
           },
           messages: () => [...messages],
           close: () => context.close(),
@@ -59,16 +59,5 @@ export async function launchFirefox(): Promise<Engine> {
       }
     },
     close: () => browser.close(),
-  }
-}
-
-async function recorded(frame: Frame): Promise<CspViolation[]> {
-  try {
-    return await frame.evaluate(() => {
-      const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations
-      return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as CspViolation[]) : []
-    })
-  } catch {
-    return [] // a frame that went away
   }
 }

@@ -50,6 +50,8 @@ export const FEATURES = {
   'strict-dynamic-import-raw': { title: "`'strict-dynamic'`: a module imported by a hash-allowed inline module, without a preload", test: 'test/engines-import-map.test.ts' },
   'strict-dynamic-import-sealed': { title: "`'strict-dynamic'`: the same page as csp-seal seals it (a `modulepreload` with `integrity` after the import map)", test: 'test/engines-import-map.test.ts' },
   'strict-dynamic-dynamic-import': { title: "`'strict-dynamic'`: `import()` in a hash-allowed inline script (csp-seal warns)", test: 'test/engines-import-map.test.ts' },
+  'strict-dynamic-dynamic-import-preloaded': { title: "`'strict-dynamic'`: `import()` of a module the page preloads (a `modulepreload` csp-seal pins)", test: 'test/engines-import-map.test.ts' },
+  'hash-only-import': { title: "A hash-only `script-src` (no `'self'`, no `'strict-dynamic'`): an inline module's import, preloaded with `integrity`", test: 'test/engines-import-map.test.ts' },
   'modulepreload-before-map': { title: 'A `modulepreload` placed before the import map, no policy', test: 'test/engines-import-map.test.ts' },
   'empty-hash-raw': { title: "`'strict-dynamic'` and the hash of the empty string: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },
   'empty-script-sealed': { title: "`'strict-dynamic'`, a sealed page with empty inline scripts: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },

@@ -96,8 +96,9 @@ export async function startReportingProxy(upstream: string): Promise<ReportingPr
         if (n !== undefined) sentinels.get(Number(n))?.()
         return
       }
-      // A page whose own policy restricts images also reports the sentinel image: it is the harness's, not the page's.
-      if (report.blockedURI.includes(PREFIX)) return
+      // A page whose own policy restricts images also reports the sentinel image: it is the harness's, not the page's;
+      // and Firefox checks its own request for /favicon.ico (one the page never makes) against the page's policy.
+      if (report.blockedURI.includes(PREFIX) || new URL(report.blockedURI, origin).pathname === '/favicon.ico') return
       visits.find((v) => v.id === Number(id))?.reports.push(report)
       return
     }

@@ -82,7 +82,21 @@ export function supportTable(name: string): SupportTable {
   afterAll(() => {
     if (Object.keys(results.cells).length === 0) return
     mkdirSync(RESULTS_DIR, { recursive: true })
-    writeFileSync(path.join(RESULTS_DIR, `${path.basename(name, '.test.ts')}.json`), `${JSON.stringify(results, null, 2)}\n`)
+    // A run of some engines (CSP_SEAL_ENGINES) keeps the other engines' cells of the last run.
+    const file = path.join(RESULTS_DIR, `${path.basename(name, '.test.ts')}.json`)
+    let merged: Results = { versions: {}, cells: {} }
+    try {
+      merged = JSON.parse(readFileSync(file, 'utf8')) as Results
+    } catch {
+      /* first run */
+    }
+    for (const engine of selectedEngines()) {
+      delete merged.versions[engine]
+      for (const row of Object.values(merged.cells)) delete row[engine]
+    }
+    Object.assign(merged.versions, results.versions)
+    for (const [id, cells] of Object.entries(results.cells)) Object.assign((merged.cells[id as FeatureId] ??= {}), cells)
+    writeFileSync(file, `${JSON.stringify(merged, null, 2)}\n`)
   })
   return {
     record(engine, feature, cell) {

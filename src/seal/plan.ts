@@ -9,6 +9,7 @@ import { excerpt, type Problem } from '../problems.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { planExternals, type ExternalPlan } from './externals.js'
+import { sealModulePreloads } from './import-map.js'
 import { blockingPolicy, pagePolicies, type PagePolicy, type Where } from './page-policy.js'
 import { optedOut } from './opt-out.js'
 import type { Edit } from './splice.js'
@@ -53,6 +54,9 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
   const inline = planInline(scan, config, own.own, at)
   const policy = clonePolicy(config.policy)
   const externals = await planExternals(scan, { file, config, policy, digests: context.digests, remote: context.remote, at })
+  // Under 'strict-dynamic', what hash-allowed inline modules import is preloaded with integrity, allowed by its hash.
+  const preloads = await sealModulePreloads(scan, policy, { file, config, digests: context.digests, remote: context.remote, locate: at })
+  for (const hash of preloads.scriptHashes) externals.scriptHashes.set(hash, undefined)
   const merged = mergeSources(policy, inline, externals, file)
   const meta = planMeta(policy, config, scan, file)
   for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) externals.slots.push(code.tag.nameEnd)
@@ -60,15 +64,16 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
     policy,
     metaPolicy: meta.metaPolicy,
     // The charset meta goes right before csp-seal's policy meta (both insertions at one place, in this order).
-    edits: [...own.edits, ...encoding.edits, ...externals.edits, meta.edit],
+    // A preload inserted where the meta goes comes after it (edits at one offset keep this order).
+    edits: [...own.edits, ...encoding.edits, ...externals.edits, meta.edit, ...preloads.edits],
     scriptHashes: [...inline.scriptHashes],
     styleHashes: [...inline.styleHashes],
     attributeHashes: [...inline.scriptAttrHashes, ...inline.styleAttrHashes],
     integrity: externals.integrity,
     remote: externals.remote,
     slots: externals.slots,
-    errors: [...own.errors, ...encoding.errors, ...externals.errors],
-    warnings: [...own.warnings, ...encoding.warnings, ...inline.warnings, ...externals.warnings, ...merged.warnings, ...meta.warnings],
+    errors: [...own.errors, ...encoding.errors, ...externals.errors, ...preloads.errors],
+    warnings: [...own.warnings, ...encoding.warnings, ...inline.warnings, ...externals.warnings, ...preloads.warnings, ...merged.warnings, ...meta.warnings],
   }
 }
 

@@ -144,7 +144,7 @@ const BINDING = '__cspSealReportViolation';
  * serialised into the page. Reports go to `window.__cspViolations` (non-writable, so a page cannot swap it)
  * and, when available, to the Node side through the binding.
  */
-function installViolationRecorder(binding: string): void {
+export function installViolationRecorder(binding: string): void {
   const w = window as unknown as Record<string, unknown>;
   if (Object.prototype.hasOwnProperty.call(w, '__cspViolations')) return;
   const list: unknown[] = [];

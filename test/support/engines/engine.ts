@@ -1,0 +1,45 @@
+/**
+ * One interface over three browser engines, each driven as it can be from Debian's packages (never a downloaded
+ * browser): Chromium through playwright-core, Firefox ESR through puppeteer-core over WebDriver BiDi, WebKitGTK
+ * through WebKitWebDriver (WebDriver classic over HTTP) with its MiniBrowser under Xvfb.
+ *
+ * A driver only opens pages and runs functions in them. What a test needs beyond that (violation reports, the
+ * document's response, waiting for the page) comes from the reporting proxy and `visit()`, the same way in every
+ * engine.
+ */
+import type { CspViolation } from '../browser.js'
+
+export type EngineName = 'chromium' | 'firefox' | 'webkit'
+
+export interface Engine {
+  name: EngineName
+  /** The engine and its exact version, e.g. `Chromium 156.0.8078.114`, `Firefox 153.8.0esr`, `WebKitGTK 2.50.6`. */
+  version: string
+  /** Opens `url` in a fresh tab (a fresh browser context where the engine has them) and waits for its load event. */
+  open(url: string): Promise<Tab>
+  close(): Promise<void>
+}
+
+/** A function run in the page: serialised with `toString()`, so it must not use anything from its closure. */
+export type PageFunction<A extends unknown[], R> = (...args: A) => R | Promise<R>
+
+export interface Tab {
+  /** Runs `fn(...args)` in the top document and gives its (JSON-serialisable) result. */
+  evaluate<A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A): Promise<R>
+  /** Navigates the tab and waits for the load event. */
+  goto(url: string): Promise<void>
+  /**
+   * `securitypolicyviolation` events of the top document and its frames, recorded by a listener installed before
+   * any page script runs. Only drivers that can run a script first have it (not WebDriver classic).
+   */
+  events?(): Promise<CspViolation[]>
+  /** Console and error messages of the page, where the driver receives them. */
+  messages?(): string[]
+  close(): Promise<void>
+}
+
+/** Runs in a page: the violations `installViolationRecorder` (../browser.ts) kept there. */
+export function recordedViolations(): CspViolation[] {
+  const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations
+  return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as CspViolation[]) : []
+}

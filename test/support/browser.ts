@@ -53,7 +53,7 @@ export const CHROMIUM_ARGS: readonly string[] = [
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
-      `${CHROMIUM_PATH} not found. Install Debian's Chromium (apt-get install -y chromium); ` +
+      `${CHROMIUM_PATH} not found. Install Debian's Chromium (npm run setup installs it); ` +
         'the tests never download a browser.',
     );
   }

@@ -24,7 +24,7 @@ const PREFS = {
 }
 
 export async function launchFirefox(): Promise<Engine> {
-  if (!existsSync(FIREFOX_PATH)) throw new Error(`${FIREFOX_PATH} not found: install Debian's Firefox ESR (apt-get install -y firefox-esr; .ci/run does). The tests never download a browser.`)
+  if (!existsSync(FIREFOX_PATH)) throw new Error(`${FIREFOX_PATH} not found: install Debian's Firefox ESR (npm run setup installs it). The tests never download a browser.`)
   // "Mozilla Firefox 153.8.0esr": the release channel is part of what the tests cover.
   const version = execFileSync(FIREFOX_PATH, ['--version'], { encoding: 'utf8' }).trim().replace(/^Mozilla\s+/, '')
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: PREFS })

@@ -21,7 +21,7 @@ const START_GUARD_MS = 60_000
 
 export async function launchWebKit(): Promise<Engine> {
   for (const [file, pkg] of [[WEBKIT_DRIVER, 'webkit2gtk-driver'], [MINIBROWSER ?? '/usr/lib/<arch>/webkit2gtk-4.1/MiniBrowser', 'webkit2gtk-driver'], [XVFB, 'xvfb']] as const) {
-    if (!existsSync(file)) throw new Error(`${file} not found: install it from Debian (apt-get install -y ${pkg}; .ci/run does). The tests never download a browser.`)
+    if (!existsSync(file)) throw new Error(`${file} not found: install it from Debian (npm run setup installs ${pkg}). The tests never download a browser.`)
   }
   const children: ChildProcess[] = []
   const stopAll = () => {

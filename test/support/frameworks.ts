@@ -89,8 +89,8 @@ export interface FrameworkFixture {
   notes: string;
   /** Does the built site render other pages inside the first document (client-side navigation)? */
   clientRouter: boolean;
-  /** Short id of the router/runtime as the build shows it, for detection tests (e.g. "vitepress"). */
-  router: string;
+  /** Short id of the router/runtime as the build shows it, for detection tests (e.g. "vitepress"); null for none. */
+  router: string | null;
   /** URL path the site is served under, ending in "/". */
   base: string;
   /** File that answers unknown routes (SPA deep links), e.g. "index.html", or null. */
@@ -205,7 +205,7 @@ export function readFrameworkFixture(dir: string): FrameworkFixture {
     node: str('node'),
     notes: str('notes'),
     clientRouter: field(file, data, 'clientRouter', isBoolean, 'true or false'),
-    router: str('router'),
+    router: field(file, data, 'router', (v: unknown): v is string | null => v === null || isString(v), 'a string or null'),
     base,
     fallback: field(file, data, 'fallback', isStringOrNull, 'a file name or null'),
     cleanUrls: field(file, data, 'cleanUrls', isBoolean, 'true or false'),

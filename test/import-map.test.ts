@@ -14,7 +14,7 @@ import { findModulePreloads, parseImportMap, resolveSpecifier } from '../src/sea
 
 const STRICT = "script-src 'strict-dynamic'; object-src 'none'; base-uri 'none'"
 const sri384 = (text: string) => `sha384-${createHash('sha384').update(text).digest('base64')}`
-const metaOf = (html: string) => /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1]?.replace(/&amp;/g, '&')
+const metaOf = (html: string) => /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(html)?.[1]?.replace(/&amp;/g, '&')
 const scriptSrc = (page: SealedPage) => parsePolicy(metaOf(page.html)!).get('script-src')!
 const files: Record<string, string> = { 'vendor/dep.js': 'export const dep = 1', 'app/util.js': 'export const u = 2', 'lib/x/y.js': 'export {}', 'docs/rel.js': 'export {}' }
 const readAsset = async (path: string) => (path in files ? Buffer.from(files[path]!) : undefined)
@@ -68,10 +68,10 @@ describe("inline modules under 'strict-dynamic'", () => {
   })
 
   it('reports import("…") in an inline script (blocked in Chromium and Firefox), unless the page preloads it', async () => {
-    const page = await seal('<p>\n<script>import("/vendor/dep.js")</script>')
+    const page = await seal('<meta charset="utf-8"><p>\n<script>import("/vendor/dep.js")</script>')
     expect(page.warnings.map((w) => [w.code, w.line])).toEqual([['strict-dynamic-import', 2]])
     expect(page.warnings[0]!.fix).toContain('<link rel="modulepreload" href="/vendor/dep.js">')
-    const preloaded = await seal('<link rel="modulepreload" href="/vendor/dep.js"><script type="module">import("/vendor/dep.js")</script>')
+    const preloaded = await seal('<meta charset="utf-8"><link rel="modulepreload" href="/vendor/dep.js"><script type="module">import("/vendor/dep.js")</script>')
     expect(preloaded.warnings).toEqual([])
   })
 

@@ -76,8 +76,9 @@ describe('the README quick start', () => {
     expect(status).toBe('')
     // It did what the README says: a sealed copy, with a summary, and nothing else.
     expect(outputs.join('\n')).toMatch(/csp-seal sealed \d+ pages/)
-    const { stdout: ignored } = await exec('git', ['status', '--porcelain', '--ignored', '--untracked-files=all'], { cwd: copy, maxBuffer: 64 << 20 })
-    const written = ignored.split('\n').filter((line) => line.startsWith('!! ') && !/^!! (node_modules|dist)\//.test(line))
+    // -z: paths as they are, never quoted (npm packages ship names with spaces).
+    const { stdout: ignored } = await exec('git', ['status', '--porcelain', '-z', '--ignored', '--untracked-files=all'], { cwd: copy, maxBuffer: 64 << 20 })
+    const written = ignored.split('\0').filter((line) => line.startsWith('!! ') && !/^!! (node_modules|dist)\//.test(line))
     expect(written.length).toBeGreaterThan(0)
     for (const line of written) expect(line, 'the quick start writes only into its output folder').toMatch(/^!! sealed-example\//)
     expect(await readFile(join(copy, 'sealed-example/index.html'), 'utf8')).toMatch(/<meta http-equiv="Content-Security-Policy" content="default-src 'self'/)

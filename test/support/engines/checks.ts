@@ -49,17 +49,20 @@ export function fetched(v: PageVisit, path: string): boolean {
   return v.responses.some((r) => r.path.split('?')[0] === path && r.status === 200)
 }
 
-/** The nonces the response header names, the one the page reads from the csp-nonce meta, and how many policy metas remain. */
+/**
+ * The nonces the response header names, the one the page reads from the csp-nonce meta, and how many of
+ * csp-seal's policy metas remain (a page's own policy meta is the page's, and stays).
+ */
 export async function noncesOf(v: PageVisit): Promise<{ fromHeader: string[]; fromMeta: string | null; policyMetas: number }> {
   const header = String(v.response?.headers['content-security-policy'] ?? '')
   const fromHeader = [...header.matchAll(/'nonce-([^']+)'/g)].map((m) => m[1]!)
   const fromMeta = await v.evaluate(() => (document.querySelector('meta[property=csp-nonce]') as HTMLMetaElement | null)?.nonce ?? null)
-  const policyMetas = await v.evaluate(() => document.querySelectorAll('meta[http-equiv="Content-Security-Policy" i]').length)
+  const policyMetas = await v.evaluate(() => document.querySelectorAll('meta[http-equiv="Content-Security-Policy" i][data-csp-seal]').length)
   return { fromHeader, fromMeta, policyMetas }
 }
 
 /**
- * One nonce, in script-src and style-src and in the csp-nonce meta the page reads; no policy meta left; a
+ * One nonce, in script-src and style-src and in the csp-nonce meta the page reads; no csp-seal policy meta left; a
  * response no cache may keep or revalidate.
  */
 export async function expectNonced(v: PageVisit, format = /^[A-Za-z0-9+/]{22}==$/): Promise<string> {

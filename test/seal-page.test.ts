@@ -296,3 +296,23 @@ describe('sealing properties (generated HTML)', () => {
     )
   })
 })
+
+describe('hashes from beyond the page', () => {
+  const extraHashes = { scripts: ["'sha256-c2NyaXB0'"], styles: ["'sha256-c3R5bGU='"], scriptAttributes: ["'sha256-aGFuZGxlcg=='"], styleAttributes: ["'sha256-YXR0cg=='"] }
+  const policyOf = async (config: Record<string, unknown>) => {
+    const { sealPage } = await import('../src/seal/page.js')
+    const { resolveConfig } = await import('../src/config.js')
+    const page = await sealPage('<meta charset="utf-8"><p style="color: red">x</p>', { file: 'index.html', config: resolveConfig(config), digests: async () => undefined, extraHashes })
+    return page.policy
+  }
+
+  it("join the page's own, in the directive each belongs to; attributes only where attributes are hashed", async () => {
+    const policy = await policyOf({})
+    expect(policy.get('script-src')).toContain("'sha256-c2NyaXB0'")
+    expect(policy.get('style-src')).toContain("'sha256-c3R5bGU='")
+    expect(policy.get('style-src-attr')).toEqual(expect.arrayContaining(["'unsafe-hashes'", "'sha256-YXR0cg=='"]))
+    expect(JSON.stringify([...policy])).not.toContain('aGFuZGxlcg')
+    expect(JSON.stringify([...(await policyOf({ styleAttributes: 'policy' }))])).not.toContain('YXR0cg')
+    expect((await policyOf({ eventHandlers: 'hash' })).get('script-src-attr')).toContain("'sha256-aGFuZGxlcg=='")
+  })
+})

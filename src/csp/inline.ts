@@ -1,6 +1,18 @@
 import { cspHash, HASH_ALGORITHMS, type HashAlgorithm } from './hash.js'
 import { governingSources, isHashSource, type Policy } from './policy.js'
 
+/**
+ * Hash sources (`'sha256-…'`) for inline code a page needs beyond what its own HTML holds, by the directive they
+ * go in: the code of the site's other pages (one document can show them all), styles the site's JavaScript
+ * inserts, hashes a crawl learned. They are added exactly like the page's own hashes.
+ */
+export interface ExtraHashes {
+  scripts?: readonly string[]
+  styles?: readonly string[]
+  scriptAttributes?: readonly string[]
+  styleAttributes?: readonly string[]
+}
+
 /** The directives that govern inline code: script and style elements, and their attributes. */
 export type InlineDirective = 'script-src-elem' | 'script-src-attr' | 'style-src-elem' | 'style-src-attr'
 

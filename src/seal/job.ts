@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
+import type { ExtraHashes } from '../csp/inline.js'
 import { digestOf, manifestPage, type ManifestPage } from '../output/manifest.js'
 import { fileSystemProblem, SealError, type Problem } from '../problems.js'
 import { readRegularFile, RefusedFile } from '../safe-fs.js'
@@ -25,6 +26,8 @@ export interface FileJobContext {
   mode: SiteMode
   digests: (path: string) => Promise<Digests | undefined>
   remote: (url: string) => Promise<RemoteOutcome>
+  /** Hashes every page of the site gets beyond its own inline code (see {@link ExtraHashes}). */
+  extraHashes?: ExtraHashes
 }
 
 export interface PageStats {
@@ -79,7 +82,7 @@ async function planFile({ file, path }: SitePage, context: FileJobContext): Prom
   try {
     const bytes = readPage(path, file, config.maxPageBytes)
     source = decodeUtf8(bytes, file)
-    const page = await sealPage(source, { file, config, digests, remote, bytes })
+    const page = await sealPage(source, { file, config, digests, remote, bytes, extraHashes: context.extraHashes })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
     // An unchanged page's bytes are the ones read.
     const sealed = page.changed ? page.bytes : bytes

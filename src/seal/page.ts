@@ -1,4 +1,5 @@
 import type { ResolvedConfig } from '../config.js'
+import type { ExtraHashes } from '../csp/inline.js'
 import type { Policy } from '../csp/policy.js'
 import { fastScanHtml } from '../html/fast-scan.js'
 import type { PageRecord } from '../output/manifest.js'
@@ -26,6 +27,8 @@ export interface PageContext {
   remote?: (url: string) => Promise<RemoteOutcome>
   /** The bytes the page was read as (`source` is their UTF-8 decoding): the sealed bytes are spliced from them. */
   bytes?: Uint8Array
+  /** Hashes the page needs beyond its own inline code (see {@link ExtraHashes}). */
+  extraHashes?: ExtraHashes
 }
 
 /** A sealed page: what the manifest records of it ({@link PageRecord}), its text, and what to report. */

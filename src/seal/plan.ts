@@ -1,7 +1,7 @@
 import type { ResolvedConfig } from '../config.js'
 import { allow, type AllowOutcome } from '../csp/allow.js'
 import { cspHash } from '../csp/hash.js'
-import type { InlineDirective } from '../csp/inline.js'
+import type { ExtraHashes, InlineDirective } from '../csp/inline.js'
 import { CHARSET_META, policyMetaTag } from '../csp/meta.js'
 import { clonePolicy, HEADER_ONLY_DIRECTIVES, metaPolicyOf, type Policy } from '../csp/policy.js'
 import type { Scan, Tag } from '../html/scan.js'
@@ -21,6 +21,8 @@ export interface PlanContext {
   remote?: (url: string) => Promise<RemoteOutcome>
   /** The page starts with a UTF-8 byte order mark (which settles its encoding). */
   bom: boolean
+  /** Hashes the page needs beyond its own inline code (see {@link ExtraHashes}). */
+  extraHashes?: ExtraHashes
 }
 
 /** Everything sealing decided for one page: the edits, the policy and what went into it, and what to report. */
@@ -52,6 +54,7 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
   const own = pagePolicies(scan, config, at)
   const encoding = planEncoding(html, scan, context, at)
   const inline = planInline(scan, config, own.own, at)
+  addExtraHashes(inline, context.extraHashes, config)
   const policy = clonePolicy(config.policy)
   const externals = await planExternals(scan, { file, config, policy, digests: context.digests, remote: context.remote, at })
   // Under 'strict-dynamic', what hash-allowed inline modules import is preloaded with integrity, allowed by its hash.
@@ -139,6 +142,15 @@ function planInline(scan: Scan, config: ResolvedConfig, own: readonly PagePolicy
     }
   }
   return plan
+}
+
+/** Hashes from beyond the page join its own; attributes only where the configuration hashes attributes at all. */
+function addExtraHashes(inline: InlinePlan, extra: ExtraHashes | undefined, config: ResolvedConfig): void {
+  if (!extra) return
+  for (const hash of extra.scripts ?? []) inline.scriptHashes.add(hash)
+  for (const hash of extra.styles ?? []) inline.styleHashes.add(hash)
+  if (config.eventHandlers === 'hash') for (const hash of extra.scriptAttributes ?? []) inline.scriptAttrHashes.add(hash)
+  if (config.styleAttributes === 'hash') for (const hash of extra.styleAttributes ?? []) inline.styleAttrHashes.add(hash)
 }
 
 /**

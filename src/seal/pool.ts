@@ -26,7 +26,7 @@ export async function runInWorkers(count: number, pages: readonly SitePage[], co
   const workers = Array.from({ length: Math.min(count, pages.length) }, (_, n) => {
     const staging = join(context.staging, `worker-${n}`)
     if (context.mode === 'write') mkdirSync(staging)
-    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode } satisfies WorkerInit })
+    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode, extraHashes: context.extraHashes } satisfies WorkerInit })
   })
   let next = 0
   let finished = 0

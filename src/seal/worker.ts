@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import type { ResolvedConfig } from '../config.js'
+import type { ExtraHashes } from '../csp/inline.js'
 import { RefusedFile, type RefusalReason } from '../safe-fs.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
@@ -19,6 +20,7 @@ export interface WorkerInit {
   staging: string
   config: ResolvedConfig
   mode: SiteMode
+  extraHashes?: ExtraHashes
 }
 
 // Pages are sealed here; asset integrity and remote pins are asked of the main thread, so each asset is

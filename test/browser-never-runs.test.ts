@@ -60,7 +60,7 @@ afterAll(async () => {
 /** The policy of the page's meta tag. */
 async function metaPolicy(site: string): Promise<string> {
   const html = await readFile(join(dir, site, 'index.html'), 'utf8')
-  const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)
+  const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(html)
   expect(meta, html).not.toBeNull()
   return meta![1]!
 }

@@ -7,6 +7,7 @@ import { evaluatorWarnings } from '../src/csp/evaluate.js'
 import { governingDirective, mergePolicy, parsePolicy, serializePolicy, type Policy, type PolicyInput } from '../src/csp/policy.js'
 import { DEFAULT_POLICY } from '../src/config.js'
 import { SealError } from '../src/problems.js'
+import { propertyRuns } from './support/property-runs.js'
 
 const H = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='" // sha256 of ""
 
@@ -208,7 +209,7 @@ describe('policy properties', () => {
         expect([...policy]).toEqual(entries)
         expect(serializePolicy(parsePolicy(serializePolicy(policy)))).toBe(serializePolicy(policy))
       }),
-      { numRuns: 500 },
+      { numRuns: propertyRuns(500) },
     )
   })
   it('merging and allowing always yields a valid, re-parseable policy', () => {
@@ -220,7 +221,7 @@ describe('policy properties', () => {
         const text = serializePolicy(merged)
         expect(serializePolicy(parsePolicy(text))).toBe(text)
       }),
-      { numRuns: 500 },
+      { numRuns: propertyRuns(500) },
     )
   })
   it('rejects any value that smuggles a separator or control character', () => {
@@ -228,7 +229,7 @@ describe('policy properties', () => {
       fc.property(source, fc.constantFrom(';', ',', '\n', '\r', '\0'), source, (left, sep, right) => {
         expect(() => parsePolicy({ 'script-src': [`${left}${sep}${right}`] })).toThrow(SealError)
       }),
-      { numRuns: 300 },
+      { numRuns: propertyRuns(300) },
     )
   })
 })

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import { Tokenizer, TokenizerMode, type Token, type TokenHandler } from 'parse5'
 import { describe, expect, it } from 'vitest'
 import { RunTokenizer } from '../src/html/tokenizer.js'
+import { propertyRuns } from './support/property-runs.js'
 
 /** Elements after whose start tag the tree builder switches the tokenizer out of the data state. */
 const TEXT_STATES: Record<string, Tokenizer['state']> = {
@@ -97,7 +98,7 @@ const piece = fc.oneof(
 
 describe('RunTokenizer: the same tokens, texts and locations as parse5’s Tokenizer', () => {
   it('on generated markup', () => {
-    fc.assert(fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), same), { numRuns: 4000 })
+    fc.assert(fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), same), { numRuns: propertyRuns(4000) })
   })
 
   it('on generated tags with long names, attribute values and texts', () => {
@@ -106,12 +107,12 @@ describe('RunTokenizer: the same tokens, texts and locations as parse5’s Token
     const tag = fc.tuple(fc.constantFrom('div', 'SPAN', 'script', 'style', 'textarea', 'svg', 'path', 'title'), fc.array(fc.tuple(word, fc.constantFrom('"', "'", ''), text), { maxLength: 5 }), text).map(([name, attrs, body]) =>
       `<${name}${attrs.map(([attr, quote, value]) => ` ${attr}=${quote}${value}${quote}`).join('')}>${body}</${name}>`,
     )
-    fc.assert(fc.property(fc.array(tag, { maxLength: 20 }).map((tags) => tags.join('\n')), same), { numRuns: 2000 })
+    fc.assert(fc.property(fc.array(tag, { maxLength: 20 }).map((tags) => tags.join('\n')), same), { numRuns: propertyRuns(2000) })
   })
 
   it('across the 64 KB mark where the tokenizer drops the input it has read', () => {
     const long = fc.tuple(fc.nat({ max: 400 }), fc.array(piece, { maxLength: 30 })).map(([n, tail]) => `<p title="${'x'.repeat(65_400 + n)}">${'word '.repeat(n)}</p><script>${'a'.repeat(66_000)}</script>${tail.join('')}`)
-    fc.assert(fc.property(long, same), { numRuns: 60 })
+    fc.assert(fc.property(long, same), { numRuns: propertyRuns(60) })
   })
 
   it('on every page of fixtures/', () => {
@@ -127,7 +128,7 @@ describe('RunTokenizer: the same tokens, texts and locations as parse5’s Token
         expect(tokens(RunTokenizer, html, () => true)).toEqual(joined(stock))
         expect(tokens(RunTokenizer, html, () => false)).toEqual(stock)
       }),
-      { numRuns: 3000 },
+      { numRuns: propertyRuns(3000) },
     )
     expect((joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')) as Recorded[]).map(([kind]) => kind)).toEqual(['start', 'chars', 'end', 'whitespace', 'chars', 'eof'])
   })

@@ -167,18 +167,18 @@ async function remoteFile(ref: ExternalRef, href: string, where: Where, { config
     return 'skip'
   }
   if (outcome.kind === 'failed') {
-    const problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
+    const problem: Problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
     if (config.remote.onFetchError === 'error') {
       plan.errors.push(problem)
       return 'skip'
     }
-    const warning = { ...problem, message: `${problem.message}; its tag was left as it is`, fix: 'check the URL and the network, or pin it in the lock file' }
+    const warning: Problem = { ...problem, message: `${problem.message}; its tag was left as it is`, fix: 'check the URL and the network, or pin it in the lock file' }
     plan.warnings.push(warning)
     return { unknown: warning }
   }
   if (outcome.kind === 'off') {
     if (ref.tag.attrs.has('integrity')) return { unknown: "remote.mode is 'off'" }
-    const warning = { code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' }
+    const warning: Problem = { code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' }
     plan.warnings.push(warning)
     return { unknown: warning }
   }

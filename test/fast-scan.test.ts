@@ -5,13 +5,14 @@ import { describe, expect, it, vi } from 'vitest'
 import { fastScanHtml, plainTag } from '../src/html/fast-scan.js'
 import { TreeBuilder } from '../src/html/fast/tree-builder.js'
 import { scanHtml, type Scan, type Tag } from '../src/html/scan.js'
+import { propertyRuns } from './support/property-runs.js'
 
 /**
  * Asserts that every attribute of every editable tag reported points at that attribute in the source (except one a
  * second `<html>`/`<body>` tag merged into the element, which parse5 gives no location).
  */
 function attributesAt(html: string, scan: Scan): void {
-  for (const { tag } of [...scan.inline, ...scan.external, ...scan.attributes, ...scan.neverRuns, ...scan.metas]) {
+  for (const { tag } of [...scan.inline, ...scan.external, ...scan.attributes, ...scan.neverRuns, ...scan.metas, ...scan.resources]) {
     if (!tag.editable) continue
     for (const [name, at] of tag.attrs) {
       if (at.end === 0 && (tag.name === 'html' || tag.name === 'body')) continue
@@ -35,6 +36,7 @@ function plain({ fallbacks: _, ...scan }: Scan): Omit<Scan, 'fallbacks'> {
     attributes: scan.attributes.map(item),
     neverRuns: scan.neverRuns.map(item),
     metas: scan.metas.map(item),
+    resources: scan.resources.map(item),
     ...(scan.charset ? { charset: item(scan.charset) } : {}),
     templatesWithCode: scan.templatesWithCode.map(plainTag),
   }
@@ -60,7 +62,8 @@ const names = [
   'thead', 'tr', 'td', 'th', 'caption', 'colgroup', 'col', 'select', 'option', 'optgroup', 'p', 'div', 'span', 'b', 'i',
   'a', 'font', 'nobr', 'pre', 'listing', 'textarea', 'xmp', 'noembed', 'noframes', 'form', 'input', 'li', 'ul', 'dd', 'dt',
   'h1', 'h2', 'button', 'object', 'image', 'img', 'br', 'hr', 'ruby', 'rt', 'rb', 'x-widget', 'center', 'em', 'section',
-  'plaintext', 'frameset', 'frame', 'keygen', 'applet', 'marquee', 'embed', 'area',
+  'plaintext', 'frameset', 'frame', 'keygen', 'applet', 'marquee', 'embed', 'area', 'picture', 'source', 'video', 'audio',
+  'track',
 ]
 // Constructs most pages have, weighted up so that the generated pages stay on the fast path often enough.
 const common = ['script', 'style', 'svg', 'template', 'noscript', 'div', 'p', 'head', 'body', 'meta', 'link', 'math', 'table', 'td', 'tr', 'a', 'b']
@@ -79,12 +82,14 @@ const attrValue = fc.constantFrom(
   'text/javascript', 'module', 'importmap', 'speculationrules', 'application/ld+json', 'text/template', 'javascript', 'vbscript',
   'stylesheet', 'modulepreload', 'preload', 'icon', 'script', 'style', 'Content-Security-Policy', 'content-security-policy-report-only',
   "script-src 'self'", 'utf-8', 'windows-1252', 'text/html; charset=ISO-8859-1', 'content-type', 'text/html', 'application/xhtml+xml',
-  'hidden', '/a.js', 'https://cdn.example.com/x.css', 'red', '0 0 10 10', 'a\r\nb',
+  'hidden', '/a.js', 'https://cdn.example.com/x.css', 'red', '0 0 10 10', 'a\r\nb', 'manifest', 'font', 'image', 'https://img.example.com/a.png',
+  'a.png 1x, https://cdn.example.com/b.png 2x', 'data:image/png;base64,AA==', '//cdn.example.com/v.mp4',
 )
 const attrName = fc.constantFrom(
   'style', 'onclick', 'onload', 'on', 'href', 'src', 'srcdoc', 'type', 'language', 'rel', 'as', 'http-equiv', 'content', 'charset',
   'integrity', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background', 'viewbox', 'definitionurl', 'encoding', 'color',
   'size', 'face', 'xmlns', 'xmlns:xlink', 'xml:lang', 'class', 'id', 'nonce', 'pathlength', 'preserveAspectRatio', 'attributename',
+  'srcset', 'imagesrcset',
 ).chain(caseOf)
 
 const quote = (value: string) => fc.constantFrom(`"${value.replace(/"/g, '&quot;')}"`, `'${value.replace(/'/g, '&#39;')}'`, /[\s"'=<>`]/.test(value) || value === '' ? `"${value.replace(/"/g, '&quot;')}"` : value)
@@ -112,6 +117,12 @@ const snippet = fc.oneof(
     '<template><div onclick="x()">t</div></template>', '<iframe srcdoc="<script>s()</script><p style=&quot;c:d&quot;>"></iframe>', '<a href="javascript:void(0)">j</a>',
     '<button onclick="go()">b</button>', '<p style="margin:0">p</p>', '<table><tr><td style="x:y">1</td></tr></table>', '<select><option>o</select>',
     '<select><style>s{}</style><option style="c:d">o<div onclick="x()">d</div><svg><script>s &lt; t</script></svg></select>', '<select><button><selectedcontent></selectedcontent></button><option><b style=e>o</b></select>',
+    '<picture><source srcset="https://img.example.com/a.avif 1x, b.avif 2x"><img src="https://img.example.com/a.png" srcset="c.png 2x"></picture>',
+    '<video poster="https://img.example.com/p.jpg" src="/v.mp4"><source src="https://media.example.com/v.webm"><track src="t.vtt"></video>',
+    '<form action="https://forms.example.com/submit"><button formaction="/other">b</button><input type=image src="https://img.example.com/i.png" formaction="https://f.example.com/"></form>',
+    '<object data="https://plugins.example.com/x.swf"></object><embed src="/e.swf">', '<link rel="manifest" href="https://cdn.example.com/app.webmanifest">',
+    '<link rel=preload as=font href="https://fonts.example.com/f.woff2" crossorigin>', '<svg><image href="https://img.example.com/s.png"/><image xlink:href="x.png"/></svg>',
+    '<iframe src="https://www.youtube.com/embed/x"></iframe>', '<audio src="https://media.example.com/a.mp3"></audio>',
     '<pre>\n<script>p</script></pre>', '<textarea>\n<script>no</script></textarea>', '<title><style>no</style></title>', '<xmp><script>no</script></xmp>',
   ),
   fc.tuple(fc.constantFrom('script', 'style', 'SCRIPT', 'Style'), text, text).map(([name, a, b]) => `<${name}>${a}${b}</${name}>`),
@@ -203,7 +214,7 @@ describe('fastScanHtml equals scanHtml', () => {
         expect(plain(scan)).toEqual(plain(scanHtml(html)))
         attributesAt(html, scan)
       }),
-      { numRuns: 6000 },
+      { numRuns: propertyRuns(6000) },
     )
     console.log(`fast-scan property: ${runs} pages, ${fallbacks} scanned by the tree fallback`)
     // The fast path must be what is tested.

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { sealHtml, parsePolicy, serializePolicy, SealError, type RemoteIntegrity, type SealedPage } from '../src/index.js'
+import { propertyRuns } from './support/property-runs.js'
 
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
 const sri384 = (text: string) => `sha384-${createHash('sha384').update(text).digest('base64')}`
@@ -292,7 +293,7 @@ describe('sealing properties (generated HTML)', () => {
         expect(again.changed).toBe(false)
         expect(serializePolicy(parsePolicy(serializePolicy(page.policy)))).toBe(serializePolicy(page.policy))
       }),
-      { numRuns: 400 },
+      { numRuns: propertyRuns(400) },
     )
   })
 })

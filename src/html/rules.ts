@@ -82,6 +82,18 @@ export interface NeverRuns {
   tag: Tag
 }
 
+/** The fetch (or navigation) directives that govern the URLs {@link resourceRefs} reports. */
+export type ResourceDirective = 'img-src' | 'media-src' | 'frame-src' | 'object-src' | 'font-src' | 'manifest-src' | 'connect-src' | 'form-action' | 'base-uri'
+
+/** A URL an element names that the browser fetches (or submits a form to, or resolves URLs against) under a directive. */
+export interface ResourceRef {
+  directive: ResourceDirective
+  url: string
+  /** The attribute that names it (`src`, `srcset`, `action`, …). */
+  attribute: string
+  tag: Tag
+}
+
 export interface CspMeta {
   content: string
   reportOnly: boolean
@@ -96,6 +108,8 @@ export interface Scan {
   attributes: InlineAttribute[]
   /** Scripts, event handlers and `javascript:` URLs that never run (see {@link NeverRuns}): never hashed. */
   neverRuns: NeverRuns[]
+  /** URLs of images, media, frames, plugins, fonts, manifests, form targets and `<base>` (see {@link resourceRefs}). */
+  resources: ResourceRef[]
   /** `<meta http-equiv=Content-Security-Policy[-Report-Only]>` elements in `<head>` (the ones browsers read). */
   metas: CspMeta[]
   /** Where the policy meta tag goes: after `<meta charset>` or at the start of `<head>`. */
@@ -115,7 +129,7 @@ export interface Scan {
 }
 
 export function emptyScan(): Scan {
-  return { inline: [], external: [], attributes: [], neverRuns: [], metas: [], metaInsert: 0, templatesWithCode: [], fallbacks: [] }
+  return { inline: [], external: [], attributes: [], neverRuns: [], resources: [], metas: [], metaInsert: 0, templatesWithCode: [], fallbacks: [] }
 }
 
 export type Namespace = 'html' | 'svg' | 'mathml' | 'other'
@@ -214,6 +228,119 @@ export function recordMeta(scan: Scan, tag: Tag, inHead: boolean): boolean {
   return inHead
 }
 
+/** The elements {@link resourceRefs} reads: HTML ones, and SVG's `<image>`. */
+export const RESOURCE_ELEMENTS = ['img', 'source', 'iframe', 'frame', 'video', 'audio', 'track', 'form', 'button', 'input', 'object', 'embed', 'link', 'base', 'image'] as const
+
+/** `<link rel>` values that fetch under a directive of their own (stylesheets and scripts are {@link linkRef}'s). */
+const LINK_RESOURCES: Record<string, ResourceDirective> = { icon: 'img-src', 'apple-touch-icon': 'img-src', 'apple-touch-icon-precomposed': 'img-src', 'mask-icon': 'img-src', manifest: 'manifest-src' }
+/** `<link rel=preload as=…>` destinations and their directives. */
+const PRELOAD_AS: Record<string, ResourceDirective> = { font: 'font-src', image: 'img-src', fetch: 'connect-src', audio: 'media-src', video: 'media-src', track: 'media-src' }
+
+/** The URLs of a `srcset` (or `imagesrcset`): each candidate's URL, without its width or density descriptor. */
+export function srcsetUrls(srcset: string): string[] {
+  const urls: string[] = []
+  // HTML's "parse a srcset attribute": a URL runs to whitespace; a trailing comma ends it; descriptors run to a comma outside parentheses.
+  let i = 0
+  const ws = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\f' || c === '\r'
+  while (i < srcset.length) {
+    while (i < srcset.length && (ws(srcset[i]) || srcset[i] === ',')) i++
+    if (i >= srcset.length) break
+    let j = i
+    while (j < srcset.length && !ws(srcset[j])) j++
+    let url = srcset.slice(i, j)
+    i = j
+    if (url.endsWith(',')) url = url.replace(/,+$/, '')
+    else {
+      let depth = 0
+      while (i < srcset.length && (depth > 0 || srcset[i] !== ',')) {
+        if (srcset[i] === '(') depth++
+        else if (srcset[i] === ')') depth = Math.max(0, depth - 1)
+        i++
+      }
+    }
+    if (url !== '') urls.push(url)
+  }
+  return urls
+}
+
+/**
+ * The URLs an element names that its policy governs, each with its directive: `<img src/srcset>`, `<source
+ * srcset>` (a picture's) and `<source src>` (a video's or audio's), `<input type=image src>`, `poster`, `<iframe
+ * src>`, `<video>`/`<audio>`/`<track src>`, `<object data>`, `<embed src>`, `<form action>` and `formaction`, `<link>`
+ * icons, manifests and preloads (fonts, images, fetches, media), `<base href>` and SVG `<image href>`.
+ */
+export function resourceRefs(namespace: Namespace, tag: Tag): ResourceRef[] {
+  const refs: ResourceRef[] = []
+  const attrs = tag.attrs
+  const add = (directive: ResourceDirective, attribute: string, value = attrs.get(attribute)?.value) => {
+    if (value !== undefined && value.trim() !== '') refs.push({ directive, url: value, attribute, tag })
+  }
+  const addSrcset = (attribute: string) => {
+    const value = attrs.get(attribute)?.value
+    if (value !== undefined) for (const url of srcsetUrls(value)) add('img-src', attribute, url)
+  }
+  if (namespace === 'svg') {
+    if (tag.name === 'image') add('img-src', attrs.has('href') ? 'href' : 'xlink:href')
+    return refs
+  }
+  if (namespace !== 'html') return refs
+  switch (tag.name) {
+    case 'img':
+      add('img-src', 'src')
+      addSrcset('srcset')
+      break
+    case 'source':
+      addSrcset('srcset')
+      add('media-src', 'src')
+      break
+    case 'input':
+      if (attrs.get('type')?.value.trim().toLowerCase() === 'image') add('img-src', 'src')
+      add('form-action', 'formaction')
+      break
+    case 'button':
+      add('form-action', 'formaction')
+      break
+    case 'form':
+      add('form-action', 'action')
+      break
+    case 'iframe':
+      // An iframe with srcdoc shows that document and never fetches its src.
+      if (!attrs.has('srcdoc')) add('frame-src', 'src')
+      break
+    case 'frame':
+      add('frame-src', 'src')
+      break
+    case 'video':
+      add('media-src', 'src')
+      add('img-src', 'poster')
+      break
+    case 'audio':
+    case 'track':
+      add('media-src', 'src')
+      break
+    case 'object':
+      add('object-src', 'data')
+      break
+    case 'embed':
+      add('object-src', 'src')
+      break
+    case 'base':
+      add('base-uri', 'href')
+      break
+    case 'link': {
+      const rels = (attrs.get('rel')?.value ?? '').toLowerCase().split(/[\t\n\f\r ]+/)
+      const as = attrs.get('as')?.value.trim().toLowerCase() ?? ''
+      const directive = rels.includes('preload') ? PRELOAD_AS[as] : rels.map((rel) => LINK_RESOURCES[rel]).find(Boolean)
+      if (directive) {
+        add(directive, 'href')
+        if (directive === 'img-src') addSrcset('imagesrcset')
+      }
+      break
+    }
+  }
+  return refs
+}
+
 /** Attributes whose value is a URL, where a `javascript:` URL runs script. */
 const URL_ATTRIBUTES = ['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background']
 
@@ -275,6 +402,7 @@ export function recordSrcdoc(scan: Scan, inner: Scan, iframe: Tag, scripting: bo
     }
   }
   scan.neverRuns.push(...inner.neverRuns.map(relocate))
+  scan.resources.push(...inner.resources.map(relocate))
   scan.fallbacks.push(...inner.fallbacks.map((reason) => `${reason} (in an iframe srcdoc)`))
   return added
 }

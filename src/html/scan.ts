@@ -1,8 +1,8 @@
 import { html as H, InsertionMode, Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
-import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, scriptReport, type Context, type Namespace, type Scan, type Tag } from './rules.js'
+import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, RESOURCE_ELEMENTS, resourceRefs, scriptReport, type Context, type Namespace, type Scan, type Tag } from './rules.js'
 
 // The scan's shapes, defined with the rules: callers of scanHtml import them from here.
-export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, Scan, ScriptType, Tag } from './rules.js'
+export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, ResourceDirective, ResourceRef, Scan, ScriptType, Tag } from './rules.js'
 export { scriptType } from './rules.js'
 
 type Node = DefaultTreeAdapterMap['node']
@@ -203,6 +203,7 @@ export function scanHtml(html: string, scripting = true): Scan {
           const kind = attributeKind(attrName, attr.value)
           if (kind !== undefined) recordAttribute(scan, kind, attrName, attr.value, tag, scripting)
         }
+        if (RESOURCE_NAMES.has(name)) scan.resources.push(...resourceRefs(namespace, tag))
       }
 
       if (tag && (name === 'script' || name === 'style' || name === 'link') && context === 'document') {
@@ -281,6 +282,8 @@ function metaInsertOffset(doc: DefaultTreeAdapterMap['document'], head: Element 
   const doctype = doc.childNodes.find((n) => n.nodeName === '#documentType')
   return doctype?.sourceCodeLocation?.endOffset ?? 0
 }
+
+const RESOURCE_NAMES: ReadonlySet<string> = new Set(RESOURCE_ELEMENTS)
 
 function tagOf(node: Element, context: Context, offsetBase: number, editable: boolean, lines: LineIndex, html: string): Tag | undefined {
   const loc = node.sourceCodeLocation?.startTag

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { recordedOptions, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { serializePolicy, type Policy } from '../csp/policy.js'
+import type { Problem } from '../problems.js'
 
 export const MANIFEST_VERSION = 1
 
@@ -13,6 +14,11 @@ export interface NonceSlots {
    * that meta goes when none is written. A page's own CSP meta is never in it: it stays in the page.
    */
   meta: [number, number] | number
+  /**
+   * Offsets right after the tag name of an Angular app's root element (`<app-root`): the runtime adds
+   * ` ngCspNonce="…"` there, where Angular reads the nonce for the styles it inserts. Absent when there is none.
+   */
+  ngCspNonce?: number[]
 }
 
 /** One page's record in `csp-seal.json`: everything a server needs to send the right headers and nonces. */
@@ -57,6 +63,8 @@ export interface SiteFileWriter {
   begin(existing?: string): string
   entry(file: string, page: ManifestPage): string
   end(): string
+  /** What the file's writer warns of before it is written (e.g. more rules than a host reads). */
+  warnings?: Problem[]
 }
 
 export function digestOf(bytes: Uint8Array | string): string {

@@ -29,6 +29,8 @@ export interface PageContext {
   bytes?: Uint8Array
   /** Hashes the page needs beyond its own inline code (see {@link ExtraHashes}). */
   extraHashes?: ExtraHashes
+  /** Element names of the site's Angular components: the page's first one (the app root) gets an `ngCspNonce` slot. */
+  angularRoots?: readonly string[]
 }
 
 /** A sealed page: what the manifest records of it ({@link PageRecord}), its text, and what to report. */
@@ -42,6 +44,9 @@ export interface SealedPage extends PageRecord {
   policy: Policy
   /** Policy written into csp-seal's meta tag (header-only directives removed), or undefined when no meta is written. */
   metaPolicy?: Policy
+  /** The attribute hashes by directive (`attributeHashes` holds both). */
+  scriptAttributeHashes: string[]
+  styleAttributeHashes: string[]
   warnings: Problem[]
 }
 
@@ -61,7 +66,9 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
 /** Applies the plan's edits to the page's bytes (every other byte as it was), and records where nonces go. */
 function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array): SealedPage {
   const edits = sortEdits(plan.edits)
-  const spliced = splice(html, source, bom ? 3 : 0, edits, plan.slots)
+  const spliced = splice(html, source, bom ? 3 : 0, edits, [...plan.slots, ...plan.rootSlots])
+  const tags = spliced.offsets.slice(0, plan.slots.length).sort((a, b) => a - b)
+  const roots = spliced.offsets.slice(plan.slots.length)
   const bytes = spliced.bytes
   let sealed: string | undefined
   return {
@@ -77,9 +84,11 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
     scriptHashes: plan.scriptHashes,
     styleHashes: plan.styleHashes,
     attributeHashes: plan.attributeHashes,
+    scriptAttributeHashes: plan.scriptAttributeHashes,
+    styleAttributeHashes: plan.styleAttributeHashes,
     integrity: plan.integrity,
     remote: plan.remote,
-    nonceSlots: { tags: spliced.offsets.sort((a, b) => a - b), meta: spliced.meta },
+    nonceSlots: { tags, meta: spliced.meta, ...(roots.length ? { ngCspNonce: roots } : {}) },
     warnings: plan.warnings,
   }
 }

@@ -4,6 +4,7 @@ import { cspHash } from '../csp/hash.js'
 import type { ExtraHashes, InlineDirective } from '../csp/inline.js'
 import { CHARSET_META, policyMetaTag } from '../csp/meta.js'
 import { clonePolicy, HEADER_ONLY_DIRECTIVES, metaPolicyOf, type Policy } from '../csp/policy.js'
+import { elementNameEnd } from '../html/find-element.js'
 import type { Scan, Tag } from '../html/scan.js'
 import { excerpt, type Problem } from '../problems.js'
 import type { Digests } from '../sri/integrity.js'
@@ -12,6 +13,7 @@ import { planExternals, type ExternalPlan } from './externals.js'
 import { sealModulePreloads } from './import-map.js'
 import { blockingPolicy, pagePolicies, type PagePolicy, type Where } from './page-policy.js'
 import { optedOut } from './opt-out.js'
+import { preflight } from './preflight.js'
 import type { Edit } from './splice.js'
 
 export interface PlanContext {
@@ -23,6 +25,8 @@ export interface PlanContext {
   bom: boolean
   /** Hashes the page needs beyond its own inline code (see {@link ExtraHashes}). */
   extraHashes?: ExtraHashes
+  /** Element names of the site's Angular components: the page's first one (the app root) gets an `ngCspNonce` slot. */
+  angularRoots?: readonly string[]
 }
 
 /** Everything sealing decided for one page: the edits, the policy and what went into it, and what to report. */
@@ -33,10 +37,15 @@ export interface Plan {
   scriptHashes: string[]
   styleHashes: string[]
   attributeHashes: string[]
+  /** The attribute hashes by directive (`attributeHashes` holds both). */
+  scriptAttributeHashes: string[]
+  styleAttributeHashes: string[]
   integrity: Record<string, string>
   remote: string[]
   /** Offsets of nonce slots in the page's text (after the tag names of styles, stylesheets, external scripts). */
   slots: number[]
+  /** Offsets right after the tag name of the app root element, where the runtime puts ` ngCspNonce="…"`. */
+  rootSlots: number[]
   errors: Problem[]
   warnings: Problem[]
 }
@@ -62,6 +71,8 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
   for (const hash of preloads.scriptHashes) externals.scriptHashes.set(hash, undefined)
   const merged = mergeSources(policy, inline, externals, file)
   const meta = planMeta(policy, config, scan, file)
+  // Checked against the policy the page ends up with, as the browser will check it.
+  const blocked = preflight(scan, policy, config, file, at)
   for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) externals.slots.push(code.tag.nameEnd)
   return {
     policy,
@@ -72,12 +83,22 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
     scriptHashes: [...inline.scriptHashes],
     styleHashes: [...inline.styleHashes],
     attributeHashes: [...inline.scriptAttrHashes, ...inline.styleAttrHashes],
+    scriptAttributeHashes: [...inline.scriptAttrHashes],
+    styleAttributeHashes: [...inline.styleAttrHashes],
     integrity: externals.integrity,
     remote: externals.remote,
     slots: externals.slots,
+    rootSlots: rootSlotsOf(html, context.angularRoots),
     errors: [...own.errors, ...encoding.errors, ...externals.errors, ...preloads.errors],
-    warnings: [...own.warnings, ...encoding.warnings, ...inline.warnings, ...externals.warnings, ...preloads.warnings, ...merged.warnings, ...meta.warnings],
+    warnings: [...own.warnings, ...encoding.warnings, ...inline.warnings, ...externals.warnings, ...preloads.warnings, ...merged.warnings, ...meta.warnings, ...blocked],
   }
+}
+
+/** Angular reads its nonce from `ngCspNonce` on the first element of the page that carries it: the app root. */
+function rootSlotsOf(html: string, angularRoots: readonly string[] | undefined): number[] {
+  if (!angularRoots?.length) return []
+  const at = elementNameEnd(html, new Set(angularRoots))
+  return at === undefined ? [] : [at]
 }
 
 /**

@@ -61,8 +61,9 @@ export function withHeaders(headers: Record<string, string>, overrides: Record<s
 
 /**
  * Turns a sealed page into a response with a per-response nonce: ` nonce="…"` after the tag name at every
- * slot, the policy meta swapped for the `csp-nonce` meta (or that meta inserted where the policy meta would
- * go), and the page's policy headers with `'nonce-…'`. Every other byte stays as it was.
+ * slot, ` ngCspNonce="…"` after an Angular app root's tag name, the policy meta swapped for the `csp-nonce` meta
+ * (or that meta inserted where the policy meta would go), and the page's policy headers with `'nonce-…'`. Every
+ * other byte stays as it was.
  *
  * Pure and synchronous, for any server. If the bytes are not the file the manifest describes (digest), or
  * the slots do not point where they must, it returns the hash-only page unchanged with the manifest's
@@ -76,31 +77,22 @@ export function applyNonce(sealed: Uint8Array, page: ManifestPage, nonce: string
   if (!slotsFit(sealed, slots)) return hashOnly('bad-slots')
 
   const attribute = Buffer.from(` nonce="${nonce}"`)
+  const rootAttribute = Buffer.from(` ngCspNonce="${nonce}"`)
   const meta = Buffer.from(nonceMeta(nonce))
   const [metaStart, metaEnd] = typeof slots.meta === 'number' ? [slots.meta, slots.meta] : slots.meta
+  // Every insertion in byte order; the meta goes before a slot at its own offset.
+  const insertions = [
+    { at: metaStart, end: metaEnd, text: meta, order: 0 },
+    ...slots.tags.map((at) => ({ at, end: at, text: attribute, order: 1 })),
+    ...(slots.ngCspNonce ?? []).map((at) => ({ at, end: at, text: rootAttribute, order: 1 })),
+  ].sort((a, b) => a.at - b.at || a.order - b.order)
   const parts: Uint8Array[] = []
   let from = 0
-  const copyTo = (offset: number) => {
-    parts.push(sealed.subarray(from, offset))
-    from = offset
+  for (const { at, end, text } of insertions) {
+    parts.push(sealed.subarray(from, at), text)
+    from = end
   }
-  let metaDone = false
-  for (const offset of slots.tags) {
-    if (!metaDone && metaStart <= offset) {
-      copyTo(metaStart)
-      parts.push(meta)
-      from = metaEnd
-      metaDone = true
-    }
-    copyTo(offset)
-    parts.push(attribute)
-  }
-  if (!metaDone) {
-    copyTo(metaStart)
-    parts.push(meta)
-    from = metaEnd
-  }
-  copyTo(sealed.length)
+  parts.push(sealed.subarray(from))
 
   const headers: Record<string, string> = {}
   for (const [name, value] of Object.entries(page.headers)) {
@@ -134,6 +126,7 @@ function slotsFit(bytes: Uint8Array, slots: ManifestPage['nonceSlots']): boolean
     const tag = Buffer.from(bytes.subarray(metaStart, metaEnd)).toString('latin1')
     if (!/^<meta\s[^<>]*http-equiv\s*=\s*["']?content-security-policy["'\s][^<>]*>$/i.test(tag)) return false
   }
+  if (slots.ngCspNonce !== undefined && !rootSlotsFit(bytes, slots.ngCspNonce, metaStart, metaEnd)) return false
   let previous = -1
   for (const offset of slots.tags) {
     if (!inRange(offset) || offset <= previous || offset >= bytes.length) return false
@@ -142,6 +135,21 @@ function slotsFit(bytes: Uint8Array, slots: ManifestPage['nonceSlots']): boolean
     const fits = TAG_NAMES.some((name) => offset >= name.length && equalsIgnoringCase(bytes.subarray(offset - name.length, offset), name))
     if (!fits) return false
     previous = offset
+  }
+  return true
+}
+
+/** A custom element's start tag right before the slot (what an Angular root is), outside the policy meta. */
+const CUSTOM_ELEMENT_TAG = /<[a-z][a-z0-9._]*-[a-z0-9._-]*$/i
+
+function rootSlotsFit(bytes: Uint8Array, offsets: unknown, metaStart: number, metaEnd: number): boolean {
+  if (!Array.isArray(offsets) || offsets.length > 1) return false
+  for (const offset of offsets as unknown[]) {
+    if (!Number.isInteger(offset) || (offset as number) <= 0 || (offset as number) >= bytes.length) return false
+    const at = offset as number
+    if (at > metaStart && at < metaEnd) return false
+    if (!AFTER_NAME.has(bytes[at]!)) return false
+    if (!CUSTOM_ELEMENT_TAG.test(Buffer.from(bytes.subarray(Math.max(0, at - 128), at)).toString('latin1'))) return false
   }
   return true
 }

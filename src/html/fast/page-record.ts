@@ -1,5 +1,5 @@
 import { html as H, type Token } from 'parse5'
-import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, REPORTING_ELEMENTS, scriptReport, type Context, type Namespace, type Scan, type Tag } from '../rules.js'
+import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, REPORTING_ELEMENTS, RESOURCE_ELEMENTS, resourceRefs, scriptReport, type Context, type Namespace, type Scan, type Tag } from '../rules.js'
 import { LineIndex } from '../scan.js'
 import { tagSet } from './open-element-stack.js'
 import { HTML_NS, PendingReport, type OpenElement } from './open-element.js'
@@ -14,6 +14,7 @@ import { HTML_NS, PendingReport, type OpenElement } from './open-element.js'
 const $ = H.TAG_ID
 const NAMESPACES: Namespace[] = ['html', 'svg', 'mathml']
 const REPORTING = tagSet(...REPORTING_ELEMENTS.map((name) => H.getTagID(name)))
+const RESOURCES = tagSet(...RESOURCE_ELEMENTS.map((name) => H.getTagID(name)))
 
 export class PageRecord {
   readonly scan = emptyScan()
@@ -53,6 +54,7 @@ export class PageRecord {
       if (kind !== undefined) recordAttribute(scan, kind, name, attr.value, (tag ??= new TokenTag(token, context, offsetBase, this)), scripting)
     }
     const tagID = element.tagID
+    if (RESOURCES[tagID]) scan.resources.push(...resourceRefs(NAMESPACES[element.namespace]!, (tag ??= new TokenTag(token, context, offsetBase, this))))
     if (!REPORTING[tagID]) return
     const html = element.namespace === HTML_NS
     const document = context === 'document'

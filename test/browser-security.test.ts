@@ -152,11 +152,13 @@ describe('a page that declares no charset', () => {
 
 describe("the one nonce rule: default-src 'none' is refined, a 'none' the user wrote for a family is kept", () => {
   // The page's script is allowed by its integrity hash; it inserts one <style> with the nonce it reads from the
-  // csp-nonce meta (as Vite's client and CSS-in-JS runtimes do) and one without (an injection).
+  // csp-nonce meta (as Vite's client and CSS-in-JS runtimes do) and one without (an injection). Both texts are built
+  // from values, as CSS-in-JS does, so no hash of them is in the policy: only the nonce can let one in.
   const app = `
     const nonce = document.querySelector('meta[property=csp-nonce]')?.nonce
-    const good = document.createElement('style'); good.nonce = nonce; good.textContent = '#good { color: rgb(4, 5, 6) }'; document.head.append(good)
-    const evil = document.createElement('style'); evil.textContent = '#evil { color: rgb(7, 8, 9) }'; document.head.append(evil)
+    const rgb = (...channels) => 'rgb(' + channels.join(', ') + ')'
+    const good = document.createElement('style'); good.nonce = nonce; good.textContent = '#good { color: ' + rgb(4, 5, 6) + ' }'; document.head.append(good)
+    const evil = document.createElement('style'); evil.textContent = '#evil { color: ' + rgb(7, 8, 9) + ' }'; document.head.append(evil)
     document.documentElement.dataset.ran = 'app'`
   const files = { 'index.html': `${head()}<body><p id="good">g</p><p id="evil">e</p><script src="app.js"></script></body></html>`, 'app.js': app }
 

@@ -5,6 +5,9 @@ import { didYouMean } from './did-you-mean.js'
 import { SealError, type Problem } from './problems.js'
 
 export type HeaderFormat = 'netlify' | 'vercel' | 'nginx'
+export type PolicyScope = 'page' | 'site' | 'auto'
+export const POLICY_SCOPES: readonly PolicyScope[] = ['auto', 'page', 'site']
+
 export const HEADER_FORMATS: readonly HeaderFormat[] = ['netlify', 'vercel', 'nginx']
 
 /** Options shared by the CLI, the library API and the Vite and webpack plugins. */
@@ -74,10 +77,30 @@ export interface CspSealConfig {
    */
   localUrls?: Record<string, string>
   /**
+   * Which pages a policy must serve. `'page'`: each page's policy allows its own inline code (a site whose links
+   * load new documents). `'site'`: every page's policy allows the inline code of every page, since a client-side
+   * router shows other pages' content in the document first loaded. `'auto'` (default): `'site'` when the build
+   * shows a client-side router (see docs/reference.md), else `'page'`.
+   */
+  scope?: PolicyScope
+  /**
    * Largest file csp-seal reads from the site, in bytes: a page or a local script or stylesheet; a larger one is an
    * error (bounded memory on hostile input). Default 64 MiB.
    */
   maxPageBytes?: number
+  /**
+   * Allow the inline styles the site's own JavaScript inserts at run time (markup with `style="…"` or `<style>`
+   * in its strings, `setAttribute('style', '…')`, text given to `createElement('style')`), by hash: csp-seal reads
+   * every `.js`/`.mjs`/`.cjs` file of the site with a JavaScript parser and adds what it finds to every page.
+   * Default `true`.
+   */
+  runtimeStyles?: boolean
+  /**
+   * Hashes `csp-seal crawl --learn` saw the site add at run time (`csp-seal.learned.json`, reviewed and committed).
+   * Style hashes are added to every page; script hashes only with `scripts: true`. `false` reads no file. Default:
+   * `csp-seal.learned.json` in the current folder, when it exists.
+   */
+  learned?: { file?: string; scripts?: boolean } | false
 }
 
 export interface RemoteOptions {
@@ -157,6 +180,10 @@ export interface ResolvedConfig {
   remote: Required<RemoteOptions>
   localUrls: Record<string, string>
   maxPageBytes: number
+  runtimeStyles: boolean
+  scope: PolicyScope
+  /** The learned file to read (`file` unset: the default file, when it exists), or `false`. */
+  learned: { file?: string; scripts: boolean } | false
 }
 
 export interface PolicySource {
@@ -169,6 +196,7 @@ export interface PolicySource {
 const KNOWN_KEYS = new Set<string>([
   'policy', 'policyBase', 'exclude', 'hashAlgorithm', 'integrityAlgorithm', 'localIntegrity', 'styleAttributes', 'eventHandlers',
   'base', 'meta', 'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'localUrls', 'maxPageBytes',
+  'runtimeStyles', 'scope', 'learned',
 ])
 
 const REMOTE_KEYS = new Set<string>(['mode', 'lockFile', 'updateLock', 'cacheDir', 'timeout', 'maxBytes', 'concurrency', 'onFetchError', 'allow', 'allowHttp', 'trustedOrigins'])
@@ -230,6 +258,8 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   }
   const base = config.base ?? '/'
   if (typeof base !== 'string' || !base.startsWith('/')) bad(`base must be a URL path starting with "/", not ${JSON.stringify(base)}`, 'e.g. base: "/docs/"')
+  const scope = config.scope ?? 'auto'
+  if (!POLICY_SCOPES.includes(scope)) bad(`scope must be one of ${POLICY_SCOPES.join(', ')}, not ${JSON.stringify(scope)}${didYouMean(String(scope), POLICY_SCOPES)}`, "set scope to 'auto' (the default), or 'site' for a site with a client-side router")
   const headers = config.headers ?? []
   for (const format of headers) if (!HEADER_FORMATS.includes(format)) bad(`unknown header format "${format}"`, `use ${HEADER_FORMATS.join(', ')}`)
   let report: ResolvedConfig['report']
@@ -257,6 +287,7 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     return value as T
   }
   if (remote.allowHttp !== undefined && typeof remote.allowHttp !== 'boolean') bad('remote.allowHttp must be true or false', 'e.g. remote: { allowHttp: true }')
+  if (config.runtimeStyles !== undefined && typeof config.runtimeStyles !== 'boolean') bad('runtimeStyles must be true or false', 'e.g. runtimeStyles: false')
   if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0)) bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
   for (const [prefix, folder] of Object.entries(config.localUrls ?? {})) {
     if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix)) bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
@@ -269,6 +300,13 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
       const fix = parsed && /^https?:$/.test(parsed.protocol) ? `write it as "${parsed.origin}"` : 'e.g. "https://www.googletagmanager.com"'
       bad(`remote.trustedOrigins: ${JSON.stringify(origin)} is not an origin (scheme and host, no path)`, fix)
     }
+  }
+  const learned = config.learned ?? {}
+  if (learned !== false && (typeof learned !== 'object' || learned === null || Array.isArray(learned))) bad('learned must be { file?, scripts? } or false', "e.g. learned: { file: 'csp-seal.learned.json' }")
+  else if (learned) {
+    for (const key of Object.keys(learned)) if (key !== 'file' && key !== 'scripts') bad(`unknown option "learned.${key}"`, 'the learned options are file, scripts')
+    if (learned.file !== undefined && (typeof learned.file !== 'string' || learned.file === '')) bad('learned.file must be a file name', "e.g. learned: { file: 'csp-seal.learned.json' }")
+    if (learned.scripts !== undefined && typeof learned.scripts !== 'boolean') bad('learned.scripts must be true or false', 'e.g. learned: { scripts: true }')
   }
   const resolved: ResolvedConfig = {
     policy,
@@ -289,7 +327,10 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     manifest,
     nonce: config.nonce ?? false,
     maxPageBytes: config.maxPageBytes ?? 64 * 1024 * 1024,
+    runtimeStyles: config.runtimeStyles ?? true,
+    scope,
     localUrls: config.localUrls ?? {},
+    learned: learned === false || typeof learned !== 'object' || learned === null ? false : { ...(learned.file !== undefined ? { file: learned.file } : {}), scripts: learned.scripts === true },
     remote: {
       mode: oneOfRemote('mode', ['fetch', 'lock-only', 'off']),
       lockFile: remote.lockFile ?? 'csp-seal.lock.json',
@@ -346,6 +387,8 @@ export function recordedOptions(config: ResolvedConfig): CspSealConfig {
     nonce: config.nonce,
     localUrls: config.localUrls,
     maxPageBytes: config.maxPageBytes,
+    runtimeStyles: config.runtimeStyles,
+    scope: config.scope,
     remote: { mode: remote.mode, lockFile: remote.lockFile, onFetchError: remote.onFetchError, allow: remote.allow, allowHttp: remote.allowHttp, trustedOrigins: remote.trustedOrigins },
   }
 }

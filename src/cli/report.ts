@@ -98,12 +98,15 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
   const lines = [
     `${pc.green('csp-seal')} ${verb} ${plural(pages, 'page')}${also} in ${result.root} (${(ms / 1000).toFixed(2)}s)`,
     `  policy          ${originText(origin, config.manifest || 'the manifest')}`,
+    `  scope           ${scopeText(result.siteScope, config.scope)}`,
   ]
   if (!pagesDrifted) {
     lines.push(
       `  inline hashes   ${count((p) => p.scriptHashes)} script, ${count((p) => p.styleHashes)} style, ${count((p) => p.attributeHashes)} attribute`,
       `  integrity       ${count((p) => p.integrity)} tags`,
     )
+    const runtime = result.runtimeStyles
+    if (runtime) lines.push(`  run-time styles ${runtime.styles} style, ${runtime.styleAttributes} attribute (from ${plural(runtime.files, 'script')}; on every page)`)
   }
   const remote = new Set(result.pages.flatMap((p) => p.remote))
   if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
@@ -112,6 +115,11 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
   }
   if (result.excluded) lines.push(`  excluded        ${plural(result.excluded, 'page')} (exclude: ${config.exclude.join(', ')})`)
   if (mode === 'write') lines.push(`  written         ${result.written.length ? plural(result.written.length, 'file') : 'nothing (already sealed)'}`)
+  if (result.learned) {
+    const { file, styles, scripts, scriptsLeftOut } = result.learned
+    const leftOut = scriptsLeftOut ? `; ${scriptsLeftOut} script hash${scriptsLeftOut === 1 ? '' : 'es'} left out (learned.scripts is off)` : ''
+    lines.push(`  learned         ${styles} style and ${scripts} script hash${styles + scripts === 1 ? '' : 'es'} from ${file}${leftOut}`)
+  }
   if (result.lockFile) lines.push(`  lock file       ${result.lockFile} (commit it)`)
   if (mode === 'check') lines.push(`  unsealed        ${plural(result.unsealed.length, 'page')}${result.problems.length ? `, ${plural(total(result.problems), 'problem')}` : ''}`)
   if (pagesDrifted && checkedFiles.length) lines.push(`  not compared    ${checkedFiles.join(', ')} (compared once every page checks out)`)
@@ -121,6 +129,13 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
     lines.push(...groupedLines(result.warnings))
   }
   return `${lines.join('\n')}\n`
+}
+
+/** The scope sealed with, and why: the framework detected (with what showed it) or the option that set it. */
+export function scopeText(siteScope: SiteResult['siteScope'], configured: string): string {
+  const framework = siteScope.framework ?? 'no framework recognised'
+  const why = configured === 'auto' ? (siteScope.scope === 'site' ? 'one document shows every page' : 'each page loads as its own document') : `scope: ${configured}`
+  return `${siteScope.scope} (${framework}, ${siteScope.evidence}; ${why})`
 }
 
 /** Pages looked at: sealed or planned ones, and in a check those that failed too. */
@@ -146,8 +161,12 @@ export function reportOf(result: SiteResult | undefined, mode: Mode, origin: Pol
     mode,
     root: result?.root,
     policy: origin,
+    framework: result?.siteScope.framework ?? null,
+    scope: result?.siteScope.scope,
+    scopeEvidence: result?.siteScope.evidence,
     pages: (result?.pages ?? []).map(({ manifest, ...page }) => ({ ...page, ...manifest })),
     excluded: result?.excluded ?? 0,
+    ...(result?.runtimeStyles ? { runtimeStyles: result.runtimeStyles } : {}),
     written: result?.written ?? [],
     unsealed: result?.unsealed ?? [],
     warnings: result?.warnings ?? [],

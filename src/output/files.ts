@@ -6,10 +6,10 @@ import { manifestWriter, type ManifestPage, type SiteFileWriter } from './manife
 export type ExistingReader = (file: string) => Promise<string | undefined>
 
 /** The files written next to the pages (manifest, header files), each with its writer. */
-export function siteFileWriters(config: ResolvedConfig, files: readonly string[]): Array<[string, SiteFileWriter]> {
+export function siteFileWriters(config: ResolvedConfig, files: readonly string[], scope: 'page' | 'site' = 'page'): Array<[string, SiteFileWriter]> {
   const writers: Array<[string, SiteFileWriter]> = []
   if (config.manifest) writers.push([config.manifest, manifestWriter(config)])
-  for (const format of config.headers) writers.push([HEADER_FILES[format], HEADER_WRITERS[format](config.base, files, { manifest: config.manifest })])
+  for (const format of config.headers) writers.push([HEADER_FILES[format], HEADER_WRITERS[format](config.base, files, { manifest: config.manifest, scope })])
   return writers
 }
 

@@ -1,4 +1,5 @@
 import type { HeaderFormat } from '../config.js'
+import { parsePolicy, serializePolicy } from '../csp/policy.js'
 import { SealError, type Problem } from '../problems.js'
 import { DOCUMENT_EXTENSIONS, DOCUMENT_POLICY, privateFiles } from './host-rules.js'
 import type { ManifestPage, SiteFileWriter } from './manifest.js'
@@ -34,6 +35,67 @@ export function writtenByCspSeal(format: HeaderFormat, text: string): boolean {
 export interface HeaderWriterOptions {
   /** The manifest's file name, which the nginx include answers with 404. Default `csp-seal.json`. */
   manifest?: string | false
+  /**
+   * `'site'`: one rule for every path under the base (client routes that are no file get the policy too), with
+   * the headers every page needs (see {@link SiteHeaders}). Default `'page'`: a rule per page URL.
+   */
+  scope?: 'page' | 'site'
+}
+
+/**
+ * The headers of a site sealed at site scope, gathered page by page: each page's policy carries the site's
+ * inline hashes, but integrity hashes and origins of the files a page loads may differ from page to page, and
+ * a client route may show any page, so the one rule allows each directive's sources of every page. Other
+ * headers are the same on every page (they come from the config).
+ */
+export class SiteHeaders {
+  private readonly policies = new Map<string, Map<string, Set<string>>>()
+  private readonly others = new Map<string, string>()
+
+  add(headers: Record<string, string>): void {
+    for (const [name, value] of Object.entries(headers)) {
+      if (!/^content-security-policy(-report-only)?$/i.test(name)) {
+        if (!this.others.has(name)) this.others.set(name, value)
+        continue
+      }
+      let merged = this.policies.get(name)
+      if (!merged) this.policies.set(name, (merged = new Map()))
+      for (const [directive, sources] of parsePolicy(value, 'sealed policy')) {
+        let set = merged.get(directive)
+        if (!set) merged.set(directive, (set = new Set()))
+        for (const source of sources) set.add(source)
+      }
+    }
+  }
+
+  headers(): Record<string, string> {
+    const headers: Record<string, string> = {}
+    for (const [name, merged] of this.policies) {
+      // 'none' next to other sources is ignored by browsers; left out so the merged list reads as it acts.
+      headers[name] = serializePolicy(new Map([...merged].map(([directive, set]) => [directive, set.size > 1 ? [...set].filter((s) => s !== "'none'") : [...set]])))
+    }
+    for (const [name, value] of this.others) headers[name] = value
+    return headers
+  }
+
+  get empty(): boolean {
+    return this.policies.size === 0 && this.others.size === 0
+  }
+}
+
+/**
+ * What hosts document as the most header rules they read (the numbers as their documentation gives them):
+ * Cloudflare Pages reads at most 100 rules from `_headers`; Vercel accepts at most 1024 routes (and 2048 rules
+ * in all of vercel.json's headers, redirects and rewrites). Netlify and nginx document no limit.
+ */
+export const HOST_RULE_LIMITS = { cloudflare: 100, vercel: 1024, vercelConfig: 2048 } as const
+
+/** A warning when a header file written per page holds more rules than a host reads, with the way out. */
+function tooManyRules(format: 'netlify' | 'vercel', rules: number): Problem[] {
+  const limit = format === 'netlify' ? HOST_RULE_LIMITS.cloudflare : HOST_RULE_LIMITS.vercel
+  if (rules <= limit) return []
+  const host = format === 'netlify' ? `Cloudflare Pages reads at most ${limit} rules from _headers (Netlify reads them all)` : `Vercel accepts at most ${limit} routes (and ${HOST_RULE_LIMITS.vercelConfig} rules in all of vercel.json)`
+  return [{ code: 'header-file-too-large', file: HEADER_FILES[format], message: `${HEADER_FILES[format]} holds ${rules} rules, one per page URL; ${host}, so pages past the limit would be served without their policy header`, fix: 'seal with --scope site (one rule for every path), or send the headers with the server runtime (csp-seal serve, or csp-seal/server)' }]
 }
 
 /**
@@ -74,7 +136,8 @@ const describe = (char: string) => `U+${char.charCodeAt(0).toString(16).toUpperC
  * trailing-slash-blind matching cannot tell apart. Active non-HTML documents get {@link DOCUMENT_POLICY}.
  * A block csp-seal wrote before is replaced, everything else in an existing file is kept.
  */
-export function netlifyWriter(base: string, files: readonly string[] = []): SiteFileWriter {
+export function netlifyWriter(base: string, files: readonly string[] = [], options: HeaderWriterOptions = {}): SiteFileWriter {
+  if (options.scope === 'site') return netlifySiteWriter(base)
   const routes = routesFor('netlify', base, files, (path) => {
     const encoded = encodeUrlPath(path)
     const special = /[*:]/.exec(encoded)?.[0]
@@ -91,6 +154,34 @@ export function netlifyWriter(base: string, files: readonly string[] = []): Site
     }
   }
   if (clashes.length) throw new SealError(dedupe(clashes))
+  const block = netlifyBlock(base)
+  return {
+    warnings: tooManyRules('netlify', [...routes.values()].reduce((n, list) => n + list.length, 0) + DOCUMENT_EXTENSIONS.length),
+    begin: block.begin,
+    entry(file, page) {
+      const headers = Object.entries(page.headers).map(([name, value]) => `  ${name}: ${value}\n`).join('')
+      return (routes.get(file) ?? []).map(({ route }) => `${route}\n${headers}`).join('')
+    },
+    end: block.end,
+  }
+}
+
+/** `_headers` at site scope: one `/*` rule (under the base) with the headers every page needs. */
+function netlifySiteWriter(base: string): SiteFileWriter {
+  const block = netlifyBlock(base)
+  const site = new SiteHeaders()
+  return {
+    begin: block.begin,
+    entry(_file, page) {
+      site.add(page.headers)
+      return ''
+    },
+    end: () => `${encodeUrlPath(base)}*\n${Object.entries(site.headers()).map(([name, value]) => `  ${name}: ${value}\n`).join('')}${block.end()}`,
+  }
+}
+
+/** csp-seal's marked block in `_headers` (the rest of an existing file is kept), opened with the rules for active documents. */
+function netlifyBlock(base: string) {
   let after = '\n'
   return {
     begin(existing = '') {
@@ -105,16 +196,18 @@ export function netlifyWriter(base: string, files: readonly string[] = []): Site
       }
       return head + DOCUMENT_EXTENSIONS.map((ext) => `${encodeUrlPath(base)}*.${ext}\n  Content-Security-Policy: ${DOCUMENT_POLICY}\n`).join('')
     },
-    entry(file, page) {
-      const headers = Object.entries(page.headers).map(([name, value]) => `  ${name}: ${value}\n`).join('')
-      return (routes.get(file) ?? []).map(({ route }) => `${route}\n${headers}`).join('')
-    },
     end: () => `${END}${after}`,
   }
 }
 
 /** The `source` that matches active non-HTML documents in `vercel.json`. */
 const vercelDocumentSource = (base: string) => `${escapeVercel(encodeUrlPath(base))}(.*)\\.(${DOCUMENT_EXTENSIONS.join('|')})`
+
+/**
+ * The `source` of the site-scope rule: every path under the base but the active documents, which keep their
+ * own policy whatever order Vercel applies matching rules in.
+ */
+const vercelSiteSource = (base: string) => `${escapeVercel(encodeUrlPath(base))}((?!.*\\.(?:${DOCUMENT_EXTENSIONS.join('|')})$).*)`
 
 /** path-to-regexp (which Vercel reads `source` with) escapes its syntax characters with a backslash. */
 function escapeVercel(route: string): string {
@@ -126,10 +219,12 @@ function escapeVercel(route: string): string {
  * path-to-regexp; active non-HTML documents get {@link DOCUMENT_POLICY}. Other keys and entries for other
  * sources in an existing file are kept.
  */
-export function vercelWriter(base: string, files: readonly string[] = []): SiteFileWriter {
-  const routes = routesFor('vercel', base, files, (path) => escapeVercel(encodeUrlPath(path)))
+export function vercelWriter(base: string, files: readonly string[] = [], options: HeaderWriterOptions = {}): SiteFileWriter {
+  const site = options.scope === 'site' ? new SiteHeaders() : undefined
+  const routes = site ? new Map<string, Array<{ route: string }>>() : routesFor('vercel', base, files, (path) => escapeVercel(encodeUrlPath(path)))
   const ours = new Set([...routes.values()].flat().map(({ route }) => route))
   ours.add(vercelDocumentSource(base))
+  ours.add(vercelSiteSource(base))
   let first = true
   let after = ''
   const json = (value: unknown) => JSON.stringify(value, null, 2).replace(/\n/g, '\n    ')
@@ -156,9 +251,14 @@ export function vercelWriter(base: string, files: readonly string[] = []): SiteF
     },
     entry(file, page) {
       const headers = Object.entries(page.headers).map(([key, value]) => ({ key, value }))
+      if (site) {
+        site.add(page.headers)
+        return ''
+      }
       return (routes.get(file) ?? []).map(({ route }) => item(route, headers)).join('')
     },
-    end: () => after,
+    end: () => (site && !site.empty ? item(vercelSiteSource(base), Object.entries(site.headers()).map(([key, value]) => ({ key, value }))) : '') + after,
+    warnings: site ? [] : tooManyRules('vercel', ours.size),
   }
 }
 
@@ -182,6 +282,7 @@ function nginxQuote(value: string, what: string): string {
  * control character or `$` is refused.
  */
 export function nginxWriter(base: string, files: readonly string[] = [], options: HeaderWriterOptions = {}): SiteFileWriter {
+  if (options.scope === 'site') return nginxSiteWriter(base, options)
   const routes = nginxRoutes(base, files)
   return {
     begin: () =>
@@ -193,6 +294,30 @@ export function nginxWriter(base: string, files: readonly string[] = [], options
       ].join('\n'),
     entry: (file, page) => nginxPageLocations(file, routes.get(file) ?? [], page.headers),
     end: () => '',
+  }
+}
+
+/**
+ * The nginx include at site scope: the headers every page needs as `add_header` at the level of your
+ * `server { }` block, so every location without an `add_header` of its own inherits them (client routes your
+ * `try_files` answers with a page included), and the same site-wide locations as at page scope.
+ */
+function nginxSiteWriter(base: string, options: HeaderWriterOptions): SiteFileWriter {
+  const site = new SiteHeaders()
+  return {
+    begin: () =>
+      [
+        '# Generated by csp-seal. Include inside your server { } block: include csp-seal.nginx.conf;',
+        '# The headers below apply to every location of the server block that has no add_header of its own:',
+        '# a location with add_header of its own must repeat them.',
+        ...nginxSiteRules(base, options.manifest),
+        '',
+      ].join('\n'),
+    entry(_file, page) {
+      site.add(page.headers)
+      return ''
+    },
+    end: () => Object.entries(site.headers()).map(([name, value]) => `add_header ${name} ${nginxQuote(value, `the ${name} header`)} always;\n`).join(''),
   }
 }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { once } from 'node:events'
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
@@ -7,6 +8,7 @@ import { siteFileWriters } from '../output/files.js'
 import { digestOf, type ManifestPage, type SiteFileWriter } from '../output/manifest.js'
 import type { Problem } from '../problems.js'
 import type { FileOutcome, PageStats, SiteMode } from './job.js'
+import type { RuntimeStyleCounts } from './runtime-styles.js'
 import { siteOutput, type SitePage } from './site-fs.js'
 
 export interface PageSummary extends PageStats {
@@ -32,6 +34,21 @@ export interface SiteResult {
   lockFile?: string
   /** Pages the config's `exclude` globs left alone. */
   excluded: number
+  /** What reading the site's scripts found (`runtimeStyles`), when it was on. */
+  runtimeStyles?: RuntimeStyleCounts
+  /** The framework detected from the build, and the scope the policies were made for (see {@link SiteScope}). */
+  siteScope: SiteScope
+  /** Hashes added from the learned file (`csp-seal crawl --learn`), when one was read. */
+  learned?: { file: string; styles: number; scripts: number; scriptsLeftOut: number }
+}
+
+/** What detection found, and the scope chosen: the configured one, or for `auto` the one the framework needs. */
+export interface SiteScope {
+  /** The framework's name, undefined when none was recognised. */
+  framework?: string
+  scope: 'page' | 'site'
+  /** What detection saw (a marker and the page it is in). */
+  evidence: string
 }
 
 /** Where a problem was found. */
@@ -97,6 +114,7 @@ export class SiteCollector {
     private readonly sitePages: readonly SitePage[],
     private readonly options: CollectorOptions,
     private readonly excluded = 0,
+    private readonly siteScope: SiteScope = { scope: 'page', evidence: 'not detected' },
   ) {}
 
   /** Site-wide findings (from finding the pages), reported with the pages'. */
@@ -105,9 +123,10 @@ export class SiteCollector {
   }
 
   async begin(): Promise<void> {
-    for (const [file, writer] of siteFileWriters(this.config, this.sitePages.map((page) => page.file))) {
+    for (const [file, writer] of siteFileWriters(this.config, this.sitePages.map((page) => page.file), this.siteScope.scope)) {
       const { path, existing } = siteOutput(this.root, file, this.config.maxPageBytes)
       const output: Output = { file, path, writer, hash: createHash('sha256'), existing, pending: [], pendingLength: 0 }
+      this.note(writer.warnings ?? [])
       this.outputs.push(output)
       if (this.mode === 'write') {
         output.stream = createWriteStream(join(this.staging, file))
@@ -199,12 +218,8 @@ export class SiteCollector {
     output.hash.update(text)
     const stream = output.stream
     if (output.error) throw output.error
-    if (stream && !stream.write(text)) {
-      await new Promise<void>((drained, failed) => {
-        stream.once('drain', drained)
-        stream.once('error', failed)
-      })
-    }
+    // events.once removes its listeners whichever event comes, so no 'error' listener piles up per wait.
+    if (stream && !stream.write(text)) await once(stream, 'drain')
   }
 
   async end() {
@@ -224,7 +239,7 @@ export class SiteCollector {
     }
     for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
     const unsealed = [...this.pages.filter((p) => p.changed).map((p) => p.file), ...this.failed].sort()
-    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [], excluded: this.excluded }
+    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [], excluded: this.excluded, siteScope: this.siteScope }
     return { result, errors: this.errors, pages: this.staged, changedOutputs }
   }
 

@@ -28,6 +28,10 @@ export interface FileJobContext {
   remote: (url: string) => Promise<RemoteOutcome>
   /** Hashes every page of the site gets beyond its own inline code (see {@link ExtraHashes}). */
   extraHashes?: ExtraHashes
+  /** Return each page's inline hashes by directive with its outcome (the first pass at site scope). */
+  collectHashes?: boolean
+  /** Element names of the site's Angular components, when it is an Angular build: the root gets a nonce slot. */
+  angularRoots?: readonly string[]
 }
 
 export interface PageStats {
@@ -39,7 +43,7 @@ export interface PageStats {
 }
 
 export type FileOutcome =
-  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged?: string }
+  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged?: string; hashes?: Required<ExtraHashes> }
   | { file: string; ok: false; problems: Problem[] }
 
 /**
@@ -82,16 +86,17 @@ async function planFile({ file, path }: SitePage, context: FileJobContext): Prom
   try {
     const bytes = readPage(path, file, config.maxPageBytes)
     source = decodeUtf8(bytes, file)
-    const page = await sealPage(source, { file, config, digests, remote, bytes, extraHashes: context.extraHashes })
+    const page = await sealPage(source, { file, config, digests, remote, bytes, extraHashes: context.extraHashes, angularRoots: context.angularRoots })
     const drift = mode === 'check' && page.changed ? await driftIn(source, file, context) : []
     // An unchanged page's bytes are the ones read.
     const sealed = page.changed ? page.bytes : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
     const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
-    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift }, write: mode === 'write' && page.changed ? sealed : undefined }
+    const hashes = context.collectHashes ? { scripts: page.scriptHashes, styles: page.styleHashes, scriptAttributes: page.scriptAttributeHashes, styleAttributes: page.styleAttributeHashes } : undefined
+    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, ...(hashes ? { hashes } : {}) }, write: mode === 'write' && page.changed ? sealed : undefined }
   } catch (error) {
     // Anything else is a defect of csp-seal: named with the page, so the run still lists every problem.
-    const found = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'this is a defect of csp-seal, not of the page: please report it, with the page' }]
+    const found: Problem[] = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'this is a defect of csp-seal, not of the page: please report it, with the page' }]
     const problems = found.map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
     if (mode === 'check' && source !== undefined) return { outcome: { file, ok: false, problems: await driftIn(source, file, context, problems) } }

@@ -2,13 +2,19 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { RefusedFile } from '../safe-fs.js'
-import type { SiteCollector } from './collector.js'
-import { fileSealer, type FileJobContext } from './job.js'
+import { fileSealer, type FileJobContext, type FileOutcome } from './job.js'
 import type { SitePage } from './site-fs.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
+/** Where page outcomes go, in any order: {@link SiteCollector} (src/seal/collector.ts), or the first pass's hash union. */
+export interface OutcomeSink {
+  /** Resolves when page `index` may be started (bounds what waits in memory). */
+  room(index: number): Promise<void>
+  add(index: number, outcome: FileOutcome): Promise<void>
+}
+
 /** Seals on this thread, a few pages in flight to overlap file I/O. */
-export async function runHere(pages: readonly SitePage[], context: FileJobContext, collector: SiteCollector): Promise<void> {
+export async function runHere(pages: readonly SitePage[], context: FileJobContext, collector: OutcomeSink): Promise<void> {
   const sealFile = fileSealer(context)
   let next = 0
   const lane = async () => {
@@ -22,11 +28,11 @@ export async function runHere(pages: readonly SitePage[], context: FileJobContex
 }
 
 /** Seals in worker threads; integrity and remote pins are answered here, so each is computed once per run. */
-export async function runInWorkers(count: number, pages: readonly SitePage[], context: FileJobContext, collector: SiteCollector): Promise<void> {
+export async function runInWorkers(count: number, pages: readonly SitePage[], context: FileJobContext, collector: OutcomeSink): Promise<void> {
   const workers = Array.from({ length: Math.min(count, pages.length) }, (_, n) => {
     const staging = join(context.staging, `worker-${n}`)
     if (context.mode === 'write') mkdirSync(staging)
-    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode, extraHashes: context.extraHashes } satisfies WorkerInit })
+    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode, extraHashes: context.extraHashes, collectHashes: context.collectHashes, angularRoots: context.angularRoots } satisfies WorkerInit })
   })
   let next = 0
   let finished = 0

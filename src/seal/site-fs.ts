@@ -17,7 +17,7 @@ export const STAGING_PREFIX = '.csp-seal-staging-'
 const PAGE_NAME = /\.html?$/i
 
 /** Folders that are not the site's pages even when a host would serve them: version control, packages, csp-seal's staging. */
-function skipped(name: string): boolean {
+export function skipped(name: string): boolean {
   return name === '.git' || name === 'node_modules' || name.startsWith(STAGING_PREFIX)
 }
 

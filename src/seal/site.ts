@@ -8,11 +8,16 @@ import { isInside } from '../safe-fs.js'
 import { cachedDigests } from '../sri/integrity.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { SiteCollector, type SiteResult } from './collector.js'
+import { chooseScope, detectFramework, samplePages } from './framework.js'
+import { angularComponentSelectors } from './angular.js'
 import type { FileJobContext, SiteMode } from './job.js'
 import { runHere, runInWorkers } from './pool.js'
 import { driftOf, renameAll } from './renames.js'
 import { acquireRunLock, isStaleLockLeftover } from './run-lock.js'
+import { readLearnedHashes } from './learned.js'
+import { siteRuntimeStyles } from './runtime-styles.js'
 import { findPages, siteFileReader, siteRoot, STAGING_PREFIX } from './site-fs.js'
+import { HashUnion } from './union.js'
 
 export type { PageSummary, ProblemPlace, SiteResult } from './collector.js'
 
@@ -71,20 +76,43 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
         ? { code: 'no-pages', message: `every page in ${root} is excluded (${found.length} by the exclude globs ${config.exclude.join(', ')})`, fix: 'check the exclude globs' }
         : { code: 'no-pages', message: `${root} holds no .html or .htm page`, fix: 'give the folder your build writes its pages to (e.g. dist), and run csp-seal after the build' }])
     }
+    // Hashes every page gets beyond its own inline code: the styles the site's scripts insert at run time (any
+    // page may load any script) and what a crawl learned and the user committed. At site scope the union of every
+    // page's own hashes joins them.
+    const learned = readLearnedHashes(config, options.cwd)
+    const runtime = config.runtimeStyles ? siteRuntimeStyles(root, config) : undefined
+    const union = new HashUnion()
+    if (runtime) union.addHashes(runtime.extraHashes)
+    if (learned) union.addHashes(learned.extra)
+    const detection = detectFramework(samplePages(found), found.length)
+    const scope = chooseScope(config.scope, detection)
+    // Angular takes the nonce for its run-time styles from its app root, which gets a slot the server runtime fills.
+    const angularRoots = angularComponentSelectors(root, config.maxPageBytes)
     const context: FileJobContext = {
-      root, staging, config, mode,
+      root, staging, config, mode, angularRoots,
       digests: cachedDigests(siteFileReader(root, config.maxPageBytes)),
       remote: (url) => remote.resolve(url),
+      extraHashes: runtime || learned ? union.hashes() : undefined,
     }
-    collector = new SiteCollector(root, staging, mode, config, pages, options, found.length - pages.length)
-    collector.note([...(lock?.note ? [lock.note] : []), ...warnings])
+    const workers = options.workers ?? (pages.length >= WORKER_THRESHOLD ? availableParallelism() : 1)
+    if (scope === 'site') {
+      // First every page is planned without writing, for the union of the site's inline hashes; then the real
+      // pass gives every page the union. Asset digests and remote pins are cached, so the first pass pays them.
+      const first: FileJobContext = { ...context, mode: 'dry-run', collectHashes: true }
+      await (workers > 1 ? runInWorkers(workers, pages, first, union) : runHere(pages, first, union))
+      context.extraHashes = union.hashes()
+    }
+    const siteScope = { framework: detection.framework, scope, evidence: detection.evidence }
+    collector = new SiteCollector(root, staging, mode, config, pages, options, found.length - pages.length, siteScope)
+    collector.note([...(lock?.note ? [lock.note] : []), ...warnings, ...(runtime?.warnings ?? [])])
     if (mode === 'write') mkdirSync(staging)
     await collector.begin()
-    const workers = options.workers ?? (pages.length >= WORKER_THRESHOLD ? availableParallelism() : 1)
     const run = workers > 1 ? runInWorkers(workers, pages, context, collector) : runHere(pages, context, collector)
     await run.then(() => undefined, (error) => collector!.fail(error))
     const done = await collector.end()
     if (done.errors.length) throw new SealError(done.errors)
+    if (runtime) done.result.runtimeStyles = runtime.counts
+    if (learned) done.result.learned = { file: learned.file, styles: learned.styles, scripts: learned.scripts, scriptsLeftOut: learned.scriptsLeftOut }
     if (mode !== 'write') return done.result
     // Pages first, then the manifest and header files that describe them. Each page is read back as soon as it
     // is in place, while the next renames run.

@@ -21,6 +21,8 @@ export interface WorkerInit {
   config: ResolvedConfig
   mode: SiteMode
   extraHashes?: ExtraHashes
+  collectHashes?: boolean
+  angularRoots?: readonly string[]
 }
 
 // Pages are sealed here; asset integrity and remote pins are asked of the main thread, so each asset is

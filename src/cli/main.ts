@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { cac } from 'cac'
 import pc from 'picocolors'
-import { HEADER_FORMATS, overRecorded, recordedOptions, resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
+import { HEADER_FORMATS, overRecorded, POLICY_SCOPES, recordedOptions, resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { didYouMean } from '../did-you-mean.js'
 import { HEADER_FILES, writtenByCspSeal } from '../output/headers.js'
@@ -12,6 +12,7 @@ import type { SiteResult } from '../seal/site.js'
 import { CONFIG_FILES, findConfigFile, loadConfigFile } from './config-file.js'
 import { OutFolderError, sealInto } from './out.js'
 import { failureText, policyOrigin, progressText, reportOf, summary, type Mode, type PolicyOrigin } from './report.js'
+import { registerCrawlCommand } from './crawl.js'
 import { registerServerCommands } from './serve.js'
 
 interface Flags {
@@ -29,12 +30,14 @@ interface Flags {
   json?: boolean
   quiet?: boolean
   meta?: boolean
+  runtimeStyles?: boolean
   remote?: string
   lockFile?: string
   updateLock?: boolean
   remoteErrors?: string
   remoteAllow?: string
   trustOrigin?: string | string[]
+  scope?: string
 }
 
 /** Usage errors exit with 2; everything else that fails exits with 1. */
@@ -66,8 +69,10 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--hash <algorithm>', `Inline hash algorithm: ${HASH_ALGORITHMS.join(', ')} (default sha256)`)
     .option('--base <path>', 'URL path the site is served under (default /)')
     .option('--headers <formats>', `Header files to write: ${HEADER_FORMATS.join(',')}`)
+    .option('--scope <scope>', 'Which pages one policy serves: auto (default: site when the build has a client-side router), page, or site')
     .option('--exclude <glob>', 'Leave pages matching this glob alone (repeat it for more)')
     .option('--no-meta', 'Do not write the policy meta tag (headers and manifest only)')
+    .option('--no-runtime-styles', "Do not read the site's scripts for the inline styles they insert at run time")
     .option('--remote <mode>', 'Integrity for CDN files: fetch (default), lock-only (never use the network), off')
     .option('--lock-file <file>', 'Lock file pinning CDN files (default csp-seal.lock.json)')
     .option('--update-lock', 'Accept CDN files that changed since the lock file, and update it')
@@ -80,6 +85,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     .option('--json', 'Print the JSON report on stdout (the summary goes to stderr)')
     .option('--quiet', 'Print only errors')
   const serverCommands = registerServerCommands(cli)
+  const crawlCommand = registerCrawlCommand(cli)
   // cac labels a negated flag "(default: true)", which reads as if --no-meta were on by default.
   cli.help((sections) => sections.map((section) => ({ ...section, body: section.body.replace(/^(\s*--no-\S+.*?) \(default: true\)$/gm, '$1') })))
   cli.version(await packageVersion())
@@ -96,6 +102,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     return 2
   }
   if (parsed.options.help || parsed.options.version) return 0
+  if (crawlCommand.handles(cli.matchedCommandName)) return crawlCommand.run(parsed, io, (flags) => loadConfig(flags, io.cwd))
   if (serverCommands.handles(cli.matchedCommandName)) return serverCommands.run(cli.matchedCommandName!, parsed, io, (flags) => loadConfig(flags, io.cwd))
   const flags = parsed.options as Flags
   const dir = resolve(io.cwd, parsed.args[0] ?? 'dist')
@@ -174,6 +181,8 @@ function flagOptions(flags: Flags): CspSealConfig {
   const hash = choose(flags.hash, '--hash', HASH_ALGORITHMS)
   if (hash) options.hashAlgorithm = hash as HashAlgorithm
   if (flags.base !== undefined) options.base = String(flags.base)
+  const scope = choose(flags.scope, '--scope', POLICY_SCOPES)
+  if (scope) options.scope = scope
   if (flags.headers !== undefined) {
     const formats = String(flags.headers).split(',').map((f) => f.trim()).filter(Boolean)
     const unknown = formats.filter((f) => !HEADER_FORMATS.includes(f as HeaderFormat))
@@ -182,6 +191,7 @@ function flagOptions(flags: Flags): CspSealConfig {
   }
   if (flags.exclude !== undefined) options.exclude = list(flags.exclude)
   if (flags.meta === false) options.meta = false
+  if (flags.runtimeStyles === false) options.runtimeStyles = false
   const remote: NonNullable<CspSealConfig['remote']> = {}
   const remoteMode = choose(flags.remote, '--remote', ['fetch', 'lock-only', 'off'] as const)
   if (remoteMode) remote.mode = remoteMode

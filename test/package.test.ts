@@ -84,11 +84,14 @@ import { defineConfig, sealDirectory, type CspSealConfig } from 'csp-seal'
 import { cspSeal } from 'csp-seal/vite'
 import { CspSealPlugin } from 'csp-seal/webpack'
 import { createMiddleware, createHandler } from 'csp-seal/server'
+import { cspSealBuildEnd } from 'csp-seal/vitepress'
+import astro from 'csp-seal/astro'
+import docusaurus from 'csp-seal/docusaurus'
 
 export const config: CspSealConfig = defineConfig({ policy: { 'script-src': ["'self'"], 'upgrade-insecure-requests': true } })
 // @ts-expect-error a misspelt directive name
 export const typo = defineConfig({ policy: { 'scirpt-src': ["'self'"] } })
-export const uses = [sealDirectory, cspSeal, CspSealPlugin, createMiddleware, createHandler]
+export const uses = [sealDirectory, cspSeal, CspSealPlugin, createMiddleware, createHandler, cspSealBuildEnd({ policy: { 'img-src': ["'self'"] } }), astro(), docusaurus({ siteDir: '.' }, {})]
 `
   for (const [resolution, module] of [['node', 'commonjs'], ['node16', 'node16'], ['bundler', 'esnext']] as const) {
     it(`types resolve for every entry point under moduleResolution ${resolution}`, async () => {

@@ -16,7 +16,9 @@ import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { sealBundle, type BundleResult } from '../../src/seal/bundle.js'
 import { resolveUrl } from '../../src/seal/urls.js'
 import { integrityAllowedBy } from '../../src/sri/integrity.js'
+import { sealBuiltFolder } from '../frameworks/seal-folder.js'
 import { devNonces } from './dev.js'
+import { frameworkOf, watchSvelteKitAdapter, type AdapterOutput, type Framework } from './frameworks.js'
 import { installPreviewServer } from './preview.js'
 import { verifyWritten } from './verify.js'
 
@@ -44,6 +46,10 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
   // Keyed by output folder: one build may have several outputs and environments.
   const pending = new Map<string, Sealed>()
   const dev = devNonces(() => config)
+  // Pages sealed by this build (every output): none at the end is said, never silent.
+  let sealedPages = 0
+  let framework: Framework | undefined
+  let adapterOutput: AdapterOutput | undefined
 
   return {
     name: 'csp-seal',
@@ -52,6 +58,27 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
     configResolved(resolved) {
       vite = resolved
       config = resolveOptions(options, resolved)
+      if (resolved.command !== 'build') return
+      framework = frameworkOf(resolved)
+      if (framework?.refusal) throw new Error(failure(`cannot seal this ${framework.name} build (framework-html)`, [{ code: 'framework-html', message: framework.refusal.reason, fix: framework.refusal.fix }]))
+      // Vite 7 added this.meta.viteVersion; older Vites (VitePress 1.x runs Vite 5) are refused, not half-served.
+      const version = (this as { meta?: { viteVersion?: string } } | undefined)?.meta?.viteVersion
+      const major = version ? Number(version.split('.')[0]) : undefined
+      if (major === undefined || major < 7) {
+        throw new Error(failure('unsupported Vite version', [{
+          code: 'vite-version',
+          message: `csp-seal/vite supports Vite 7 and 8; this build runs Vite ${version ?? '6 or older'}`,
+          fix: 'upgrade Vite; or seal the written folder after the build with `npx csp-seal <outDir>` (VitePress: csp-seal/vitepress)',
+        }]))
+      }
+      if (framework?.name === 'SvelteKit' && resolved.build.ssr) {
+        adapterOutput = { pages: new Set(), assets: new Set() }
+        if (!watchSvelteKitAdapter(resolved, adapterOutput)) adapterOutput = undefined
+      }
+    },
+
+    buildStart() {
+      sealedPages = 0
     },
 
     generateBundle: {
@@ -59,6 +86,7 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
       async handler(output, bundle) {
         const pages = Object.values(bundle).filter(isHtmlAsset)
         if (pages.length === 0) return
+        sealedPages += pages.length
         const dir = output.dir ? resolve(output.dir) : output.file ? dirname(resolve(output.file)) : resolve(vite.root, vite.build.outDir)
         const readDisk = (path: string) => readFile(join(dir, path)).then((b) => new Uint8Array(b), () => undefined)
 
@@ -135,6 +163,14 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         const written = [...pending.values()].filter((s) => s.written)
         pending.clear()
         for (const sealed of written) await check(this, sealed)
+        if (vite.command !== 'build' || sealedPages > 0) return
+        if (framework?.name === 'SvelteKit') {
+          // SvelteKit's own closeBundle (the server build's) has run its adapter by now; the client build
+          // (no pages of its own) leaves the sealing to it.
+          if (vite.build.ssr) await sealSvelteKit(this)
+          return
+        }
+        vite.logger.warn(pc.yellow(nothingSealed(vite)))
       },
     },
 
@@ -151,6 +187,23 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
     configurePreviewServer(server) {
       installPreviewServer(server, config)
     },
+  }
+
+  /** Seals the folder SvelteKit's adapter wrote its prerendered pages to, like the CLI does. */
+  async function sealSvelteKit(context: { error(message: string): never }): Promise<void> {
+    const out = adapterOutput
+    const fail = (message: string, fix: string) => context.error(failure('could not seal the SvelteKit build', [{ code: 'framework-html', message, fix }]))
+    if (!out) return fail('SvelteKit has no adapter in this build, so nothing writes the pages', 'add @sveltejs/adapter-static (kit.adapter), or run `npx csp-seal <folder>` on the folder your adapter writes')
+    const pages = [...out.pages]
+    if (pages.length !== 1) return fail(`the adapter ${out.adapter ?? ''} wrote ${pages.length === 0 ? 'no prerendered pages' : `prerendered pages to ${pages.length} folders (${pages.join(', ')})`}`, 'prerender the pages (export const prerender = true in the root +layout) with @sveltejs/adapter-static, or run `npx csp-seal <folder>` after the build')
+    const dir = pages[0]!
+    const strays = [...out.assets].filter((a) => a !== dir)
+    if (strays.length) return fail(`the adapter wrote its pages to ${dir} and the files they load to ${strays.join(', ')}; csp-seal seals one folder that holds both`, 'give adapter-static the same pages and assets folder (its default)')
+    try {
+      await sealBuiltFolder('SvelteKit', dir, config, { info: (m) => vite.logger.info(m), warn: (m) => vite.logger.warn(pc.yellow(m)) }, vite.root)
+    } catch (error) {
+      return context.error((error as Error).message)
+    }
   }
 
   async function check(context: { error(message: string): never }, sealed: Sealed): Promise<void> {
@@ -192,6 +245,15 @@ function assetOrigin(vite: ViteConfig): { origin: string; prefix: string } | und
   if (vite.command !== 'build' || !/^https?:\/\//i.test(vite.base)) return undefined
   const url = new URL(vite.base)
   return { origin: url.origin, prefix: url.href.endsWith('/') ? url.href : `${url.href}/` }
+}
+
+/** The warning of a build that sealed nothing: why, and how to seal pages a later step writes. */
+function nothingSealed(vite: ViteConfig): string {
+  const outDir = resolve(vite.root, vite.build.outDir)
+  const reason = vite.build.lib ? 'this is a library build (build.lib), which writes no page'
+    : vite.build.ssr ? 'this is a server build (build.ssr), which writes no page'
+    : 'the bundle holds no .html page (no index.html, no HTML in the build input)'
+  return `csp-seal (sealed-nothing): sealed nothing: ${reason}. If a later step writes pages into ${outDir}, seal them after it: npx csp-seal ${outDir}`
 }
 
 function failure(what: string, problems: readonly Problem[]): string {

@@ -78,8 +78,10 @@ export class CspSealPlugin {
       })
 
       compilation.hooks.processAssets.tapPromise(
-        // After RealContentHash (OPTIMIZE_HASH) has renamed and rewritten files, before compression and reports.
-        { name: NAME, stage: bundler.Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_HASH + 1 },
+        // After RealContentHash (OPTIMIZE_HASH) has renamed and rewritten files, and after webpack's own HTML
+        // output (experiments.html) has filled in its integrity values and CSP meta at OPTIMIZE_HASH + 1;
+        // before compression and reports.
+        { name: NAME, stage: SEAL_STAGE(bundler) },
         async () => {
           const report = reporter(bundler, compilation)
           try {
@@ -131,6 +133,11 @@ export class CspSealPlugin {
     const htmlAssets = compilation.getAssets().filter((asset) => HTML_FILE.test(asset.name))
     if (htmlAssets.length === 0) {
       report.warnings(adapterProblems)
+      const docusaurus = isDocusaurus(compiler)
+      // Never a silent no-op: Docusaurus renders its pages after this bundle (fail, naming what seals them);
+      // any other build says it sealed nothing, and how to seal pages a later step writes.
+      if (docusaurus) report.errors([docusaurusProblem(compilation)])
+      else report.warnings([sealedNothing(compiler, compilation)])
       return undefined
     }
     const pages: Array<{ file: string; html: string }> = []
@@ -169,6 +176,46 @@ export class CspSealPlugin {
     report.warnings([...result.warnings, ...adapterProblems, ...runtimeProblems(compilation, result, state, lazy, sri)])
     return result
   }
+}
+
+const SEAL_STAGE = (bundler: Compiler['webpack']) => bundler.Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_HASH + 2
+
+/**
+ * Docusaurus's client and server builds: its `@generated` and `@docusaurus` aliases are in every config it makes.
+ * Its pages are rendered from the server bundle after both builds, where no webpack plugin sees them.
+ */
+function isDocusaurus(compiler: Compiler): boolean {
+  const alias = compiler.options.resolve?.alias
+  const names = Array.isArray(alias) ? alias.map((a) => a.name) : Object.keys(alias ?? {})
+  return names.includes('@generated') && names.some((n) => n === '@docusaurus' || n.startsWith('@docusaurus/'))
+}
+
+function docusaurusProblem(compilation: Compilation): Problem {
+  return {
+    code: 'framework-html',
+    message: 'this is a Docusaurus build: Docusaurus renders its pages after this bundle, where a webpack plugin cannot see them, so csp-seal/webpack would seal nothing',
+    fix: `remove CspSealPlugin from configureWebpack; add the csp-seal/docusaurus plugin to docusaurus.config (plugins: [['csp-seal/docusaurus', { … }]]), or run \`npx csp-seal ${shownPath(compilation.outputOptions.path)}\` after \`docusaurus build\``,
+  }
+}
+
+function sealedNothing(compiler: Compiler, compilation: Compilation): Problem {
+  const out = compilation.outputOptions.path ?? compiler.outputPath
+  const library = compilation.outputOptions.library
+  const server = compiler.options.target === 'node' || (typeof compiler.options.target === 'string' && compiler.options.target.startsWith('node'))
+  const reason = library ? 'this is a library build (output.library), which emits no page'
+    : server ? `this is a server build (target ${String(compiler.options.target)}), which emits no page`
+    : 'the compilation emits no .html page (no HtmlWebpackPlugin, rspack.HtmlRspackPlugin or HTML entry)'
+  return {
+    code: 'sealed-nothing',
+    message: `sealed nothing: ${reason}`,
+    fix: `if a later step writes pages into ${out}, seal them after it: npx csp-seal ${shownPath(out)}`,
+  }
+}
+
+function shownPath(dir: string | undefined): string {
+  if (!dir) return '<output folder>'
+  const rel = dir.startsWith(process.cwd() + '/') ? dir.slice(process.cwd().length + 1) : dir
+  return /\s/.test(rel) ? JSON.stringify(rel) : rel
 }
 
 /** The running bundler's API: Rspack exposes it as compiler.rspack (and compiler.webpack), webpack as compiler.webpack. */
@@ -262,7 +309,7 @@ async function verifyWritten(compiler: Compiler, compilation: Compilation, state
   const sealed = new Set(result.pages.map((page) => page.file))
   for (const asset of compilation.getAssets()) {
     if (HTML_FILE.test(asset.name) && !sealed.has(asset.name)) {
-      problems.push({ code: 'unsealed', file: asset.name, message: 'this page was emitted after csp-seal ran, so it has no policy', fix: 'emit HTML before processAssets stage OPTIMIZE_HASH + 1 (where csp-seal seals)' })
+      problems.push({ code: 'unsealed', file: asset.name, message: 'this page was emitted after csp-seal ran, so it has no policy', fix: 'emit HTML before processAssets stage OPTIMIZE_HASH + 2 (where csp-seal seals)' })
     }
   }
   return problems

@@ -25,7 +25,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { contentTypeOf } from '../../src/server/content-types.js';
+import { createMiddleware } from '../../src/server/index.js';
 import {
+  describeVisit,
   visit,
   type BadResponse,
   type Browser,
@@ -551,6 +553,24 @@ async function pageText(page: Page): Promise<{ title: string; text: string }> {
 }
 
 /**
+ * The page's text once a client-side navigation has settled: a router may still be swapping or animating the
+ * views (Astro's view transitions) when the next page's element appears. Settled means no animation running and
+ * the same title and text on two reads a frame and a moment apart; a page that never settles is a hang.
+ */
+async function settledText(page: Page): Promise<{ title: string; text: string }> {
+  const deadline = Date.now() + HANG_GUARD_MS;
+  let last = await pageText(page);
+  for (;;) {
+    await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'), undefined, { timeout: HANG_GUARD_MS });
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 50))));
+    const now = await pageText(page);
+    if (now.title === last.title && now.text === last.text) return now;
+    if (Date.now() > deadline) throw new Error(`the page's text did not settle after ${HANG_GUARD_MS} ms`);
+    last = now;
+  }
+}
+
+/**
  * Wait until a `click` listener is attached to the element matching `selector` or to one of its ancestors
  * (`document` and `window` count only when `includeDocument`): the sign that the framework has hydrated or
  * rendered that part of the page, so a click goes to its handler instead of the browser's default. Server-
@@ -726,7 +746,7 @@ async function checkNavigation(
       [NAV_MARKER, marker] as const,
     );
     result.documentRequests = documentPaths(server, since);
-    Object.assign(result, await pageText(v.page));
+    Object.assign(result, await settledText(v.page));
   } catch (err) {
     result.error = message(err);
   } finally {
@@ -785,4 +805,59 @@ export function describeProblems(run: FixtureRun): string[] {
   for (const i of run.interactions) if (i.error) out.push(`${run.fixture} interact ${i.page} ${i.click}: ${i.error}`);
   for (const s of run.styles) if (s.error) out.push(`${run.fixture} style ${s.page} ${s.selector} { ${s.property} }: ${s.error}`);
   return out;
+}
+
+/** What an inline script inserted into a loaded page did ({@link injectInlineScript}). */
+export interface Injection {
+  ran: boolean;
+  /** Whether a violation of `script-src-elem` for inline code was raised. */
+  blocked: boolean;
+  /** The visit described, for a failure message. */
+  details: string;
+}
+
+/**
+ * Loads `url`, waits for `ready`, and inserts an inline script as an injection would; then waits for the
+ * violation it must raise (a page where none comes hangs until vitest's guard).
+ */
+export async function injectInlineScript(browser: Browser, url: string, ready: string): Promise<Injection> {
+  const v = await visit(browser, url);
+  try {
+    await v.page.waitForSelector(ready);
+    await v.page.evaluate(() => {
+      const script = document.createElement('script');
+      script.textContent = 'window.__cspSealInjected = true';
+      document.head.append(script);
+    });
+    await v.page.waitForFunction(() =>
+      ((window as unknown as { __cspViolations?: Array<{ effectiveDirective: string; blockedURI: string }> }).__cspViolations ?? []).some(
+        (x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline',
+      ),
+    );
+    await v.collect();
+    const ran = await v.page.evaluate(() => (window as unknown as { __cspSealInjected?: boolean }).__cspSealInjected === true);
+    return { ran, blocked: v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'), details: describeVisit(v) };
+  } finally {
+    await v.close();
+  }
+}
+
+/**
+ * A sealed copy served by csp-seal's Node middleware on 127.0.0.1 with a fresh nonce in every page response (the
+ * fixture's fallback for client routes), shaped as {@link serveSite}'s host.
+ */
+export async function serveWithNonces(root: string, fixture: Pick<FrameworkFixture, 'fallback'>): Promise<SiteServer> {
+  const server = createServer(createMiddleware({ root, nonce: true, ...(fixture.fallback ? { fallback: fixture.fallback } : {}) }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    origin,
+    url: (urlPath) => origin + urlPath,
+    requests: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

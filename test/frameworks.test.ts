@@ -1,22 +1,34 @@
 /**
- * Real framework builds (fixtures/frameworks/*), served UNSEALED by a static host on 127.0.0.1, in real Chromium:
- * every page loads and renders, every in-app navigation arrives (in the same document wherever the fixture
- * claims a client-side router), every widget works, every marked style resolves, and nothing throws. This proves
- * the fixtures and the harness before anything is sealed. Then proves the harness notices a reload and that the
- * host answers as the fixtures expect.
+ * Real framework builds (fixtures/frameworks/*), in real Chromium, served by a static host on 127.0.0.1.
+ *
+ * Unsealed first: every page loads and renders, every in-app navigation arrives (in the same document wherever
+ * the fixture claims a client-side router), every widget works, every marked style resolves, and nothing throws.
+ * This proves the fixtures and the harness; the harness notices a reload; the host answers as the fixtures expect.
+ *
+ * Then each fixture copied and sealed by the command a user runs (`csp-seal <folder>`, plus only what the README's
+ * framework table says that framework needs), and driven the same way: zero CSP violations and no errors on any
+ * load or client-side navigation, the same rendered text and marked computed styles as the unsealed run, and an
+ * inline script injected into a sealed page stays blocked. The summary names the framework and the scope.
  */
-import { access, readFile, readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { promisify } from 'node:util';
 import { constants } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './support/browser.js';
 import {
+  copyFixtureSite,
   describeProblems,
   exerciseFixture,
+  injectInlineScript,
   listFrameworkFixtures,
   serveSite,
+  serveWithNonces,
   type FixtureRun,
   type FrameworkFixture,
+  type Injection,
 } from './support/frameworks.js';
 
 const fixtures = listFrameworkFixtures();
@@ -100,10 +112,17 @@ describe('framework fixtures: layout and fixture.json', () => {
   }
 });
 
-describe('framework fixtures, unsealed, in Chromium', () => {
-  /** Each fixture's run (or what stopped it), by fixture name; `reload` is the harness's own check. */
-  const runs = new Map<string, FixtureRun | Error>();
+/** Each fixture's unsealed run (or what stopped it), by fixture name; `reload` is the harness's own check. */
+const runs = new Map<string, FixtureRun | Error>();
 
+function runOf(key: string): FixtureRun {
+  const run = runs.get(key);
+  if (run === undefined) throw new Error(`${key} did not run`);
+  if (run instanceof Error) throw run;
+  return run;
+}
+
+describe('framework fixtures, unsealed, in Chromium', () => {
   beforeAll(async () => {
     const browser = await launchBrowser();
     try {
@@ -126,13 +145,6 @@ describe('framework fixtures, unsealed, in Chromium', () => {
       await browser.close();
     }
   }, ALL_RUNS_TIMEOUT);
-
-  function runOf(key: string): FixtureRun {
-    const run = runs.get(key);
-    if (run === undefined) throw new Error(`${key} did not run`);
-    if (run instanceof Error) throw run;
-    return run;
-  }
 
   for (const f of fixtures) {
     it(`${f.name} (${f.framework} ${f.version}): pages load, navigations arrive${f.clientRouter ? ' in the same document' : ''}, widgets work, no errors`, () => {
@@ -220,4 +232,164 @@ describe('framework fixtures: the static host', () => {
       await server.close();
     }
   });
+});
+
+const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname;
+
+/** How a fixture is sealed and served, and what its summary names: the rows of the README's framework table. */
+interface SealedCase {
+  framework: string;
+  scope: 'page' | 'site';
+  /** What the user adds to `csp-seal <folder>`, given what `csp-seal <folder>` alone printed. */
+  args?: (printed: string) => string[];
+  /** Served by csp-seal's Node middleware with a fresh nonce per response, instead of a static host. */
+  nonces?: boolean;
+  /**
+   * A violation the framework itself causes and that no policy short of a weaker one removes, matched against
+   * `describeProblems` lines; the README's table names it. Nothing else may appear.
+   */
+  known?: RegExp;
+}
+
+/** The `--policy` value of the pre-flight's printed fix, exactly as printed. */
+function printedPolicyFix(printed: string): string[] {
+  const fix = /fix: allow \S+ in [a-z-]+: --policy "([^"]+)"/.exec(printed);
+  if (!fix) throw new Error(`no --policy fix printed:\n${printed}`);
+  return ['--policy', fix[1]!];
+}
+
+/**
+ * Angular inserts its component styles at run time (no hash can allow them): served with nonces, which csp-seal
+ * gives Angular through `ngCspNonce` on the app root. Its critical-CSS loader is an `onload=` handler (hashed), and
+ * its templates' static `style="…"` attributes are set with setAttribute, which no nonce covers.
+ */
+const ANGULAR: SealedCase = {
+  framework: 'Angular',
+  scope: 'site',
+  nonces: true,
+  args: () => ['--config', ANGULAR_CONFIG],
+};
+/** The config file those options go in (written before the runs). */
+const ANGULAR_CONFIG = path.join(os.tmpdir(), `csp-seal-angular-${process.pid}.json`);
+const ANGULAR_OPTIONS = { eventHandlers: 'hash', policy: { 'style-src-attr': "'unsafe-inline'" } };
+
+const SEALED: Record<string, SealedCase> = {
+  'vite-react': { framework: 'no framework recognised', scope: 'site' },
+  vue: { framework: 'no framework recognised', scope: 'site' },
+  vitepress: { framework: 'VitePress', scope: 'site' },
+  sveltekit: { framework: 'SvelteKit', scope: 'site' },
+  nuxt: { framework: 'Nuxt', scope: 'site' },
+  nextjs: { framework: 'Next.js', scope: 'site' },
+  // The blog's avatars come from github.com, which the default policy blocks: the pre-flight's fix, as printed.
+  docusaurus: { framework: 'Docusaurus', scope: 'site', args: printedPolicyFix },
+  // After a client-side navigation Astro's ClientRouter inserts an empty `data:` module script (a marker that the
+  // page's inline modules ran); the policy blocks it, which loses nothing. Allowing it would take data: in script-src.
+  astro: {
+    framework: 'Astro',
+    scope: 'site',
+    known: /^astro navigate [^:]+: (CSP script-src-elem blocked data \(http:\/\/127\.0\.0\.1:\d+\/_astro\/ClientRouter\.[^)]*\) |console error Loading the script 'data:application\/javascript,' violates )/,
+  },
+  eleventy: { framework: 'Eleventy', scope: 'page' },
+  angular: ANGULAR,
+  // With Angular's own autoCsp its policy meta stays in the page, enforced beside csp-seal's.
+  'angular-autocsp': ANGULAR,
+};
+
+interface SealedOutcome {
+  sealed: FixtureRun;
+  /** What `csp-seal <folder>` printed, and then what the run with the user's additions printed. */
+  printed: string;
+  summary: string;
+  /** What an inline script injected into the sealed home page did. */
+  injected: Injection;
+}
+
+const run = promisify(execFile);
+const sealCli = async (args: string[]) => {
+  const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+  return stdout + stderr;
+};
+
+describe('framework fixtures sealed by the command a user runs, in Chromium', () => {
+  const sealedFixtures = fixtures.filter((f) => f.name in SEALED);
+  const outcomes = new Map<string, SealedOutcome | Error>();
+  const temps: string[] = [];
+
+  beforeAll(async () => {
+    await writeFile(ANGULAR_CONFIG, JSON.stringify(ANGULAR_OPTIONS));
+    const browser = await launchBrowser();
+    try {
+      await inParallel(2, sealedFixtures, async (fixture) => {
+        try {
+          const how = SEALED[fixture.name]!;
+          const dir = await copyFixtureSite(fixture);
+          temps.push(dir);
+          const printed = await sealCli([dir]);
+          let served = dir;
+          let summary = printed;
+          if (how.args) {
+            // The user's additions, on a fresh copy sealed once, as a user following the table would.
+            served = await copyFixtureSite(fixture);
+            temps.push(served);
+            summary = await sealCli([served, ...how.args(printed)]);
+          }
+          const server = how.nonces ? await serveWithNonces(served, fixture) : await serveSite(served, fixture);
+          try {
+            const sealed = await exerciseFixture(browser, fixture, server);
+            const injected = await injectInlineScript(browser, server.url(fixture.pages[0]!), fixture.ready);
+            outcomes.set(fixture.name, { sealed, printed, summary, injected });
+          } finally {
+            await server.close();
+          }
+        } catch (err) {
+          outcomes.set(fixture.name, err instanceof Error ? err : new Error(String(err)));
+        }
+      });
+    } finally {
+      await browser.close();
+    }
+  }, ALL_RUNS_TIMEOUT);
+
+  afterAll(async () => {
+    await rm(ANGULAR_CONFIG, { force: true });
+    await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  it('covers every fixture', () => {
+    expect(Object.keys(SEALED).sort()).toEqual(fixtures.map((f) => f.name).sort());
+  });
+
+  for (const fixture of fixtures.filter((f) => f.name in SEALED)) {
+    const expected = SEALED[fixture.name]!;
+    it(`${fixture.name} (${fixture.framework} ${fixture.version}): no violation or error on any load or navigation${expected.known ? ' but the one the framework causes' : ''}, the same text and styles as unsealed, an injected script blocked`, () => {
+      const outcome = outcomes.get(fixture.name);
+      if (outcome === undefined) throw new Error(`${fixture.name} did not run`);
+      if (outcome instanceof Error) throw outcome;
+      const unsealed = runOf(fixture.name);
+      const { sealed, summary, injected } = outcome;
+      expect(summary).toContain(`scope           ${expected.scope} (${expected.framework}`);
+      if (expected.args === printedPolicyFix) {
+        // The default run reported what the default policy blocks; the run with its fix has nothing left to report.
+        expect(outcome.printed).toMatch(/blocked-resource ×\d+/);
+        expect(summary).not.toContain('blocked-resource');
+      }
+
+      const problems = describeProblems(sealed);
+      const known = expected.known;
+      expect(problems.filter((line) => !known?.test(line)), summary).toEqual([]);
+      // A known violation is named only where the framework still causes it: it is seen here.
+      if (known) expect(problems.length).toBeGreaterThan(0);
+
+      expect(sealed.pages.map((p) => [p.path, p.ready, p.text])).toEqual(unsealed.pages.map((p) => [p.path, p.ready, p.text]));
+      expect(sealed.navigations.map((n) => [n.expect.path, n.arrived, n.clientSide, n.text])).toEqual(unsealed.navigations.map((n) => [n.expect.path, n.arrived, n.clientSide, n.text]));
+      expect(sealed.navigations.every((n) => n.arrived && n.clientSide === fixture.clientRouter)).toBe(true);
+      expect(sealed.interactions.map((i) => [i.page, i.click, i.done])).toEqual(unsealed.interactions.map((i) => [i.page, i.click, i.done]));
+      expect(sealed.interactions.every((i) => i.done)).toBe(true);
+      expect(sealed.styles.map((s) => [s.page, s.selector, s.property, s.value])).toEqual(unsealed.styles.map((s) => [s.page, s.selector, s.property, s.value]));
+      expect(sealed.styles.every((s) => s.value !== null)).toBe(true);
+
+      expect(injected.ran, injected.details).toBe(false);
+      expect(injected.blocked, injected.details).toBe(true);
+    });
+  }
 });

@@ -1,5 +1,5 @@
 /**
- * The floor of issue 7: the least work any CSP sealer must do, on one thread. Read every page, run the parse5
+ * The floor: the least work any CSP sealer must do, on one thread. Read every page, run the parse5
  * `Tokenizer` once with source locations, take the text of each inline `<script>` and `<style>` as the browser
  * sees it, sha256 it, splice one `<meta>` policy tag after `<meta charset>`, write the page back.
  *

@@ -1,7 +1,8 @@
 /**
- * `npm run bench`: the performance figures of issue 7, measured in one run on the same corpus.
+ * `npm run bench`: csp-seal's sealing performance, measured in one run on the same corpus.
  *
- *   npm run bench                      10,000 generated pages + the real sites in ../shared/perf-real-sites
+ *   npm run bench                      10,000 generated pages
+ *   npm run bench -- --real-sites DIR  and every built site in DIR (one folder each)
  *   npm run bench -- --pages 2000      a smaller generated site
  *   npm run bench -- --json            machine-readable results on stdout (progress goes to stderr)
  *   npm run bench -- --memory          peak RSS of csp-seal at N vs 10×N pages (default N = 10,000)
@@ -30,7 +31,7 @@ interface Args {
   memory: boolean
   runs: number
   variants: Variant[]
-  real: boolean
+  realSites?: string
   engine: 'build' | 'dist'
 }
 
@@ -41,7 +42,6 @@ const LABELS: Record<Variant, string> = {
   'csp-seal': 'csp-seal, default parallelism',
   'strict-csp': 'google/strict-csp (README usage)',
 }
-const REAL_SITES = resolve(REPO, '../shared/perf-real-sites')
 /** The sealing config of every run: the defaults plus Netlify headers; CDN integrity from the lock file only. */
 const SEAL_CONFIG: CspSealConfig = { headers: ['netlify'], remote: { mode: 'lock-only' } }
 /** Real sites have CDN tags the bench did not pin by hand: pinned with placeholders, and a miss only warns. */
@@ -54,13 +54,13 @@ const HELP = `usage: npm run bench -- [options]
   --seed S       generator seed (default 7)
   --runs R       run every variant R times, round by round, and report the medians (default 1)
   --only LIST    variants to run, comma-separated: ${VARIANTS.join(',')}
-  --no-real      skip the real sites in ../shared/perf-real-sites
+  --real-sites D also seal every built site in folder D (one folder per site, an optional SOURCE.json naming its repo)
   --engine dist  measure dist/ (npm run build) instead of compiling the current sources
   --memory       only compare csp-seal's peak RSS at N and 10×N pages (smaller pages: 8–16 KB targets, ~13 KB on average)
   --json         print the results as JSON on stdout`
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { pages: DEFAULT_SITE.pages, seed: DEFAULT_SITE.seed, json: false, memory: false, runs: 1, variants: VARIANTS, real: true, engine: 'build' }
+  const args: Args = { pages: DEFAULT_SITE.pages, seed: DEFAULT_SITE.seed, json: false, memory: false, runs: 1, variants: VARIANTS, engine: 'build' }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!
     const value = () => {
@@ -78,7 +78,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--runs') args.runs = count(value())
     else if (flag === '--json') args.json = true
     else if (flag === '--memory') args.memory = true
-    else if (flag === '--no-real') args.real = false
+    else if (flag === '--real-sites') args.realSites = resolve(value())
     else if (flag === '--only') {
       args.variants = value().split(',').map((v) => v.trim()) as Variant[]
       const unknown = args.variants.filter((v) => !VARIANTS.includes(v))
@@ -275,14 +275,14 @@ async function placeholderLock(dir: string, files: string[]): Promise<string> {
   return `${JSON.stringify({ version: 1, resources }, null, 2)}\n`
 }
 
-async function realWorkloads(log: (line: string) => void): Promise<Workload[]> {
-  if (!existsSync(REAL_SITES)) {
-    log(`note: ${REAL_SITES} is absent; skipping the real sites`)
+async function realWorkloads(realSites: string, log: (line: string) => void): Promise<Workload[]> {
+  if (!existsSync(realSites)) {
+    log(`note: ${realSites} is absent; skipping the real sites`)
     return []
   }
   const workloads: Workload[] = []
-  for (const entry of (await readdir(REAL_SITES, { withFileTypes: true })).filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const dir = join(REAL_SITES, entry.name)
+  for (const entry of (await readdir(realSites, { withFileTypes: true })).filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const dir = join(realSites, entry.name)
     const stats = await htmlStats(dir)
     const lock = await placeholderLock(dir, stats.files)
     const source = await readFile(join(dir, 'SOURCE.json'), 'utf8').then((text) => JSON.parse(text) as { repo?: string }, () => ({ repo: undefined }))
@@ -402,7 +402,7 @@ async function main(): Promise<void> {
     htmlBytes: corpus.htmlBytes,
     config: SEAL_CONFIG,
   }]
-  if (args.real) workloads.push(...(await realWorkloads(log)))
+  if (args.realSites) workloads.push(...(await realWorkloads(args.realSites, log)))
 
   const reports: SiteReport[] = []
   for (const workload of workloads) reports.push(await benchWorkload(engine, workload, args, log))

@@ -14,6 +14,7 @@ import { allow, allowsSelf } from '../../src/csp/allow.js'
 import { governingSources } from '../../src/csp/policy.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { sealBundle, type BundleResult } from '../../src/seal/bundle.js'
+import { isScriptFile } from '../../src/seal/runtime-styles.js'
 import { resolveUrl } from '../../src/seal/urls.js'
 import { integrityAllowedBy } from '../../src/sri/integrity.js'
 import { sealBuiltFolder } from '../frameworks/seal-folder.js'
@@ -107,8 +108,10 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
                 if (bytes) expected.set(path, bytes)
                 return bytes
               },
-              // The lock file of remote integrity lives in the project, next to index.html.
+              // The lock file of remote integrity and the learned file live in the project, next to index.html.
               cwd: vite.root,
+              // Its chunks and script assets, as Vite emits them (their bytes are not checked on disk for this).
+              scripts: Object.values(bundle).filter((item) => isScriptFile(item.fileName)).map((item) => ({ file: item.fileName, read: () => (item.type === 'chunk' ? item.code : textOf(item.source)) })),
               readExisting: async (file) => {
                 const item = bundle[file]
                 if (item?.type === 'asset') return textOf(item.source)
@@ -266,6 +269,8 @@ function summary(result: BundleResult): string {
   const files = result.files.map(([name]) => name).join(', ')
   return `${pc.green('csp-seal')} sealed ${result.pages.length} page${result.pages.length === 1 ? '' : 's'}: ` +
     `${count('scriptHashes')} script and ${count('styleHashes') + count('attributeHashes')} style hashes, ${integrity} integrity attributes` +
+    `${result.runtimeStyles ? `, ${result.runtimeStyles.styles + result.runtimeStyles.styleAttributes} run-time style hashes (from ${result.runtimeStyles.files} scripts)` : ''}` +
+    `${result.learned ? `, ${result.learned.styles + result.learned.scripts} learned hashes (${result.learned.file})` : ''}` +
     `${result.warnings.length ? `, ${pc.yellow(`${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}`)}` : ''}` +
     `${files ? `; wrote ${files}` : ''}`
 }

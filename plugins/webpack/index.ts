@@ -20,6 +20,7 @@ import { resolveConfig, type CspSealConfig } from '../../src/config.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { digestOf } from '../../src/output/manifest.js'
 import { sealBundle, verifyBundle, type BundleResult } from '../../src/seal/bundle.js'
+import { isScriptFile } from '../../src/seal/runtime-styles.js'
 
 export type { CspSealConfig } from '../../src/config.js'
 
@@ -155,6 +156,7 @@ export class CspSealPlugin {
       config: resolved,
       // The remote lock file and cache are relative to the project (webpack's context), not to wherever node runs.
       cwd: compiler.context,
+      scripts: compilation.getAssets().filter((asset) => isScriptFile(asset.name)).map((asset) => ({ file: asset.name, read: () => asset.source.source().toString() })),
       // The final bytes of the emitted files, as RealContentHash left them.
       readAsset: async (file) => compilation.getAsset(file)?.source.buffer(),
       readExisting: async (file) => compilation.getAsset(file)?.source.source().toString(),

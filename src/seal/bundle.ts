@@ -6,7 +6,10 @@ import { digestOf, manifestPage } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import { cachedDigests } from '../sri/integrity.js'
 import { RemoteIntegrity } from '../sri/remote.js'
+import { readLearnedHashes, type LearnedHashes } from './learned.js'
 import { sealPage, type AssetReader, type SealedPage } from './page.js'
+import { runtimeStylesOf, type RuntimeStyleCounts, type ScriptSource } from './runtime-styles.js'
+import { HashUnion } from './union.js'
 import { verifyHtml } from './verify.js'
 
 export interface BundleOptions {
@@ -15,8 +18,13 @@ export interface BundleOptions {
   readAsset: AssetReader
   /** Existing content of `_headers` / `vercel.json` to merge into (default: none). */
   readExisting?: ExistingReader
-  /** Folder the remote lock file and cache are relative to (default: the current folder). */
+  /** Folder the remote lock file, its cache and the learned file are relative to (default: the current folder). */
   cwd?: string
+  /**
+   * The build's scripts (`.js`, `.mjs`, `.cjs`, see {@link isScriptFile}), read for the inline styles they insert
+   * at run time, as the CLI reads a site's (config `runtimeStyles`). Default: none.
+   */
+  scripts?: Iterable<ScriptSource>
 }
 
 export interface BundleResult {
@@ -25,6 +33,10 @@ export interface BundleResult {
   /** Manifest and header files to emit next to the pages, as [path, content]. */
   files: Array<[string, string]>
   warnings: Problem[]
+  /** What reading the build's scripts found, when `runtimeStyles` is on and scripts were given. */
+  runtimeStyles?: RuntimeStyleCounts
+  /** What the learned file added, when there is one. */
+  learned?: Omit<LearnedHashes, 'extra'>
 }
 
 /**
@@ -36,13 +48,20 @@ export async function sealBundle(pages: Iterable<{ file: string; html: string }>
   const digests = cachedDigests(options.readAsset)
   const remoteIntegrity = new RemoteIntegrity(config, options.cwd)
   const remote = (url: string) => remoteIntegrity.resolve(url)
+  // As in a CLI run: the styles the build's scripts insert at run time and the learned hashes go on every page.
+  const runtime = config.runtimeStyles && options.scripts ? runtimeStylesOf(options.scripts, config) : undefined
+  const learned = readLearnedHashes(config, options.cwd)
+  const union = new HashUnion()
+  if (runtime) union.addHashes(runtime.extraHashes)
+  if (learned) union.addHashes(learned.extra)
+  const extraHashes = runtime || learned ? union.hashes() : undefined
   const sealed: SealedPage[] = []
   const errors: Problem[] = []
   const included = pageFilter(config)
   for (const { file, html } of pages) {
     if (!included(file)) continue
     try {
-      sealed.push(await sealPage(html, { file, config, digests, remote }))
+      sealed.push(await sealPage(html, { file, config, digests, remote, extraHashes }))
     } catch (error) {
       if (!(error instanceof SealError)) throw error
       errors.push(...error.problems.map((p) => ({ file, ...p })))
@@ -52,8 +71,12 @@ export async function sealBundle(pages: Iterable<{ file: string; html: string }>
   await remoteIntegrity.save()
   sealed.sort((a, b) => (a.file < b.file ? -1 : 1))
   const files = await siteFiles(sealed.map((page) => [page.file, manifestPage(page, config)]), config, options.readExisting ?? (async () => undefined))
-  const warnings = [...sealed.flatMap((page) => page.warnings), ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy)))]
-  return { config, pages: sealed, files, warnings }
+  const warnings = [...(runtime?.warnings ?? []), ...sealed.flatMap((page) => page.warnings), ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy)))]
+  return {
+    config, pages: sealed, files, warnings,
+    ...(runtime ? { runtimeStyles: runtime.counts } : {}),
+    ...(learned ? { learned: { file: learned.file, styles: learned.styles, scripts: learned.scripts, scriptsLeftOut: learned.scriptsLeftOut } } : {}),
+  }
 }
 
 /**

@@ -26,23 +26,40 @@ export interface RuntimeStyleCounts {
 /** The site's JavaScript files: classic scripts, modules and CommonJS (service workers and workers included). */
 const SCRIPT_NAME = /\.(?:m|c)?js$/i
 
+export function isScriptFile(name: string): boolean {
+  return SCRIPT_NAME.test(name)
+}
+
 /**
  * Reads every JavaScript file of the site once (regular files in the site's own folders: a symbolic link is not
  * followed, so nothing outside the site is read and no file is read twice; none over `maxPageBytes`) and finds
- * the inline styles it can insert at run time ({@link findRuntimeStyles}). Their hashes go on every page: any
- * page can load the script. A script that cannot be read or parsed, and Angular's run-time component styles,
- * whose text only exists in the browser, are warned about.
+ * the inline styles it can insert at run time ({@link runtimeStylesOf}).
  */
 export function siteRuntimeStyles(root: string, config: ResolvedConfig): SiteRuntimeStyles {
+  return runtimeStylesOf(siteScripts(root).map((file) => ({ file, read: () => readRegularFile(join(root, file), config.maxPageBytes).toString('utf8') })), config)
+}
+
+/** A script of the site or of a bundle: its path and how to read its text (reading may throw). */
+export interface ScriptSource {
+  file: string
+  read(): string
+}
+
+/**
+ * The inline styles the given scripts can insert at run time ({@link findRuntimeStyles}). Their hashes go on
+ * every page: any page can load the script. A script that cannot be read or parsed, and Angular's run-time
+ * component styles, whose text only exists in the browser, are warned about.
+ */
+export function runtimeStylesOf(scripts: Iterable<ScriptSource>, config: ResolvedConfig): SiteRuntimeStyles {
   const styles = new Set<string>()
   const styleAttributes = new Set<string>()
   const warnings: Problem[] = []
   const angular: string[] = []
   let files = 0
-  for (const file of siteScripts(root)) {
+  for (const { file, read } of scripts) {
     let source: string
     try {
-      source = readRegularFile(join(root, file), config.maxPageBytes).toString('utf8')
+      source = read()
     } catch (error) {
       const why = error instanceof RefusedFile ? error.message : `cannot be read: ${describeFileSystemError(error) ?? String(error)}`
       warnings.push({ code: 'script-not-read', file, message: `${why}; the inline styles it inserts at run time are not allowed`, fix: error instanceof RefusedFile && error.reason === 'too-large' ? 'raise maxPageBytes, or allow its styles in your policy' : 'make the file readable, or allow its styles in your policy' })
@@ -77,7 +94,7 @@ export function siteScripts(root: string): string[] {
       const file = prefix ? `${prefix}/${entry.name}` : entry.name
       if (entry.isDirectory()) {
         if (!skipped(entry.name)) stack.push(file)
-      } else if (entry.isFile() && SCRIPT_NAME.test(entry.name)) {
+      } else if (entry.isFile() && isScriptFile(entry.name)) {
         found.push(file)
       }
     }

@@ -39,6 +39,14 @@ describe('styles in real framework bundles', () => {
     expect([...page.styleAttributes]).toContain('--shiki-light:#D73A49;--shiki-dark:#F97583;')
   })
 
+  it("Nuxt: the error page's <style> in its useHead entries; the script entry beside it is never taken", () => {
+    const dir = join(FRAMEWORKS, 'nuxt', 'site', '_nuxt')
+    const error404 = readdirSync(dir).filter((name) => name.endsWith('.js')).map((name) => readFileSync(join(dir, name), 'utf8')).find((text) => text.includes('could not be found'))!
+    const styles = found(error404)
+    expect([...styles.styles].some((text) => text.startsWith('*,:after,:before{border-color:var(--un-default-border-color'))).toBe(true)
+    expect([...styles.styles].join('\n')).not.toContain('modulepreload')
+  })
+
   it("Angular: component styles with %COMP% are detected, and none is hashed (their text only exists in the browser)", () => {
     const main = found(bundle('angular', '', 'main-'))
     expect(main.angularComponentStyles).toBe(true)
@@ -88,6 +96,18 @@ describe('hand-written cases', () => {
     expect([...styles.styleAttributes]).toEqual([])
     const everything = [...styles.styles, ...styles.styleAttributes].join('\n')
     expect(everything).not.toContain('alert')
+  })
+
+  it("a head manager's style entries are taken, its script entries and computed texts are not", () => {
+    const styles = found(`
+      const css = '.c{}';
+      useHead({
+        style: [{ innerHTML: '.a{}' }, { textContent: \`.b{}\` }, { children: css }, { innerHTML: theme() }, { key: 'x' }],
+        script: [{ innerHTML: 'alert(1)' }],
+      });
+    `)
+    expect([...styles.styles].sort()).toEqual(['.a{}', '.b{}', '.c{}'])
+    expect([...styles.styles].join('\n')).not.toContain('alert')
   })
 
   it('what an expression gives is not guessed', () => {

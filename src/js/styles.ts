@@ -13,6 +13,8 @@ import type { DefaultTreeAdapterMap } from 'parse5'
  * - `el.setAttribute('style', '…')` with a string the code spells out (or a `const` that holds one).
  * - the text of an element made by `createElement('style')`: `textContent` / `innerHTML` set to a string,
  *   `appendChild(document.createTextNode('…'))`, `append('…')`, `Object.assign(…createElement('style'), { textContent })`.
+ * - the `<style>` entries of a head manager: `style: [{ innerHTML: '…' }]` (`textContent`, `children`), as unhead
+ *   (Nuxt's and Vue's `useHead`) takes them.
  *
  * Only styles: a script found in a string is never taken (hashing it would turn the string into a gadget an
  * attacker could inject). Assigning `el.style.x` / `el.style.cssText` / CSSOM needs nothing: CSP does not govern it.
@@ -34,6 +36,9 @@ export type RuntimeStylesResult = ({ parsed: true } & RuntimeStyles) | { parsed:
 type Node = AcornNode & Record<string, any>
 
 const PARSE_OPTIONS: Options = { ecmaVersion: 'latest', allowHashBang: true, allowAwaitOutsideFunction: true, allowReturnOutsideFunction: false }
+
+/** The keys of a head manager's `style` entry that hold the element's text. */
+const HEAD_STYLE_TEXT: ReadonlySet<string> = new Set(['innerHTML', 'textContent', 'children'])
 
 /** A stand-in for a `${…}` part of a template literal: private-use characters no real markup holds. */
 const HOLE = '\uE000csp-seal\uE001'
@@ -103,10 +108,24 @@ export function findRuntimeStyles(source: string): RuntimeStylesResult {
       if (parts.some((part) => part == null)) return
       collectMarkup(parts.join(HOLE), found)
     },
-    Property(node: Node) {
+    Property(node: Node, _state: unknown, ancestors: Node[]) {
+      const name = propertyName(node)
+      if (node.value.type !== 'ArrayExpression') return
+      const elements = (node.value.elements as Array<Node | null>).filter((element): element is Node => element !== null)
       // Angular's compiled component: `styles: ["…[_ngcontent-%COMP%]…"]`.
-      if (!found.angularComponentStyles && propertyName(node) === 'styles' && node.value.type === 'ArrayExpression') {
-        found.angularComponentStyles = (node.value.elements as Array<Node | null>).some((element) => element !== null && (staticString(element) ?? '').includes('%COMP%'))
+      if (!found.angularComponentStyles && name === 'styles') {
+        found.angularComponentStyles = elements.some((element) => (staticString(element) ?? '').includes('%COMP%'))
+      }
+      // A head manager's <style> entries (unhead, which Nuxt's and Vue's useHead use): `style: [{ innerHTML: '…' }]`.
+      if (name === 'style') {
+        for (const element of elements) {
+          if (element.type !== 'ObjectExpression') continue
+          for (const entry of element.properties as Node[]) {
+            if (entry.type !== 'Property' || !HEAD_STYLE_TEXT.has(propertyName(entry) ?? '')) continue
+            const text = resolve(entry.value, ancestors)
+            if (text !== undefined) found.styles.add(text)
+          }
+        }
       }
     },
     AssignmentExpression(node: Node, _state: unknown, ancestors: Node[]) {

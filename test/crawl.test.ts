@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -45,6 +47,9 @@ interface CrawlReport {
   violations: Violation[]
   errors: Array<{ message: string }>
   stale: Array<{ hash: string }>
+  pagesOpened: number
+  clicks: number
+  cut: string | null
 }
 
 async function crawl(site: string, cwd: string, ...flags: string[]): Promise<{ run: Run; report: CrawlReport }> {
@@ -342,12 +347,51 @@ describe('csp-seal crawl in Chromium', () => {
     expect(result.run.out).toContain('script-src-attr blocked inline')
   })
 
-  it('finds no violation on the React (Vite) app, sealed', async () => {
-    const site = track(await copyFixture('frameworks/vite-react/site'))
+  it('stays within --max-pages and --max-clicks, says where it stopped, and never leaves the site', async () => {
+    // Another origin on this machine, counting what reaches it: the site links to it from its home page.
+    let foreignRequests = 0
+    const foreign = createServer((_request, response) => {
+      foreignRequests++
+      response.end('<!doctype html><title>elsewhere</title><a href="/">x</a>')
+    })
+    await new Promise<void>((done) => foreign.listen(0, '127.0.0.1', done))
+    try {
+      const site = track(await copyFixture('crawl/runtime-styles'))
+      const home = join(site, 'index.html')
+      const port = (foreign.address() as AddressInfo).port
+      await writeFile(home, (await readFile(home, 'utf8')).replace('</body>', `<a href="http://127.0.0.1:${port}/elsewhere">elsewhere</a></body>`))
+      const cwd = track(await mkdtemp(join(tmpdir(), 'csp-seal-crawl-cwd-')))
+      await seal(site, cwd)
+
+      const full = await crawl(site, cwd)
+      expect(full.report.cut, full.run.out).toBeNull()
+      expect(full.report.pagesOpened).toBe(4)
+      expect(full.report.clicks).toBeGreaterThan(1)
+
+      const pages = await crawl(site, cwd, '--max-pages', '2')
+      expect(pages.report.pagesOpened).toBe(2)
+      expect(pages.report.cut).toBe('--max-pages 2 reached (2 pages not opened)')
+      expect(pages.run.out).toContain('stopped early   --max-pages 2 reached (2 pages not opened): raise the limit to crawl the rest')
+
+      const clicks = await crawl(site, cwd, '--max-clicks', '1')
+      expect(clicks.report.clicks).toBe(1)
+      expect(clicks.report.cut).toBe('--max-clicks 1 reached')
+
+      // Same origin only: the link to the other origin was never followed, by a click or by opening it.
+      expect(foreignRequests).toBe(0)
+    } finally {
+      await new Promise((done) => foreign.close(done))
+    }
+  })
+
+  it('refuses a limit that is not a whole number of at least 1, with exit 2', async () => {
+    const site = track(await copyFixture('crawl/runtime-styles'))
     const cwd = track(await mkdtemp(join(tmpdir(), 'csp-seal-crawl-cwd-')))
-    await seal(site, cwd)
-    const result = await crawl(site, cwd)
-    expect(result.report.violations).toEqual([])
-    expect(result.run.code, result.run.out).toBe(0)
+    for (const [flag, value] of [['--max-pages', '0'], ['--max-clicks', 'many'], ['--budget', '1.5']]) {
+      const result = await run(['crawl', site, '--browser', CHROMIUM, flag!, value!], cwd)
+      expect(result.code, result.err).toBe(2)
+      // cac reads a number-like value as a number: "many" is quoted, 0 and 1.5 are not.
+      expect(result.err).toContain(`${flag} must be a whole number of at least 1, not ${Number.isNaN(Number(value)) ? JSON.stringify(value) : value}`)
+    }
   })
 })

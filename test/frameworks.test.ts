@@ -14,7 +14,7 @@
  * framework causes, named in the case).
  */
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { constants } from 'node:fs';
@@ -22,17 +22,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from './support/browser.js';
 import {
-  copyFixtureSite,
   describeProblems,
   exerciseFixture,
   injectInlineScript,
   listFrameworkFixtures,
   serveSite,
-  serveWithNonces,
   type FixtureRun,
   type FrameworkFixture,
   type Injection,
 } from './support/frameworks.js';
+import { ANGULAR_CONFIG, BIN, printedPolicyFix, removeCaseConfigs, SEALED, sealAsTheRowSays, serveAsTheRowSays, type CrawlViolation, type SealedCase } from './support/sealed-frameworks.js';
 
 const fixtures = listFrameworkFixtures();
 const byName = (name: string): FrameworkFixture => {
@@ -237,78 +236,6 @@ describe('framework fixtures: the static host', () => {
   });
 });
 
-const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname;
-
-/** How a fixture is sealed and served, and what its summary names: the rows of the README's framework table. */
-interface SealedCase {
-  framework: string;
-  scope: 'page' | 'site';
-  /** What the user adds to `csp-seal <folder>`, given what `csp-seal <folder>` alone printed. */
-  args?: (printed: string) => string[];
-  /** Served by csp-seal's Node middleware with a fresh nonce per response, instead of a static host. */
-  nonces?: boolean;
-  /**
-   * A violation the framework itself causes and that no policy short of a weaker one removes, matched against
-   * `describeProblems` lines; the README's table names it. Nothing else may appear.
-   */
-  known?: RegExp;
-  /** The violation a framework causes, as `csp-seal crawl` reports it (the crawl opens pages the harness does not). */
-  crawlKnown?: (violation: CrawlViolation) => boolean;
-}
-
-/** The `--policy` value of the pre-flight's printed fix, exactly as printed. */
-function printedPolicyFix(printed: string): string[] {
-  const fix = /fix: allow \S+ in [a-z-]+: --policy "([^"]+)"/.exec(printed);
-  if (!fix) throw new Error(`no --policy fix printed:\n${printed}`);
-  return ['--policy', fix[1]!];
-}
-
-/**
- * Angular inserts its component styles at run time (no hash can allow them): served with nonces, which csp-seal
- * gives Angular through `ngCspNonce` on the app root. Its critical-CSS loader is an `onload=` handler (hashed), and
- * its templates' static `style="…"` attributes are set with setAttribute, which no nonce covers.
- */
-const ANGULAR: SealedCase = {
-  framework: 'Angular',
-  scope: 'site',
-  nonces: true,
-  args: () => ['--config', ANGULAR_CONFIG],
-};
-/** The config file those options go in (written before the runs). */
-const ANGULAR_CONFIG = path.join(os.tmpdir(), `csp-seal-angular-${process.pid}.json`);
-// `nonce: true` changes nothing in the sealed pages; it tells `csp-seal crawl` (like `csp-seal serve`) to serve nonces.
-const ANGULAR_OPTIONS = { eventHandlers: 'hash', policy: { 'style-src-attr': "'unsafe-inline'" }, nonce: true };
-
-const SEALED: Record<string, SealedCase> = {
-  'vite-react': { framework: 'no framework recognised', scope: 'site' },
-  vue: { framework: 'no framework recognised', scope: 'site' },
-  vitepress: { framework: 'VitePress', scope: 'site' },
-  sveltekit: { framework: 'SvelteKit', scope: 'site' },
-  // Nuxt's error page, which its 404.html and SPA fallback 200.html render, inserts Vite's modulepreload polyfill as an
-  // inline script through useHead. A script found in a string is never hashed, so it is blocked; it only polyfills
-  // modulepreload, which every engine tested supports. (The page's <style> entries are found and allowed.)
-  nuxt: {
-    framework: 'Nuxt',
-    scope: 'site',
-    crawlKnown: (v) => v.directive === 'script-src-elem' && v.blocked === 'inline' && /^\/(200|404)\.html$/.test(v.page),
-  },
-  nextjs: { framework: 'Next.js', scope: 'site' },
-  // The blog's avatars come from github.com, which the default policy blocks: the pre-flight's fix, as printed.
-  docusaurus: { framework: 'Docusaurus', scope: 'site', args: printedPolicyFix },
-  // After a client-side navigation Astro's ClientRouter inserts an empty `data:` module script (a marker that the
-  // page's inline modules ran); the policy blocks it, which loses nothing. Allowing it would take data: in script-src.
-  astro: {
-    framework: 'Astro',
-    scope: 'site',
-    crawlKnown: (v) => v.directive === 'script-src-elem' && v.blocked === 'data',
-    known: /^astro navigate [^:]+: (CSP script-src-elem blocked data \(http:\/\/127\.0\.0\.1:\d+\/_astro\/ClientRouter\.[^)]*\) |console error Loading the script 'data:application\/javascript,' violates )/,
-  },
-  eleventy: { framework: 'Eleventy', scope: 'page' },
-  angular: ANGULAR,
-  // With Angular's own autoCsp its policy meta stays in the page, enforced beside csp-seal's.
-  'angular-autocsp': ANGULAR,
-};
-
 interface SealedOutcome {
   sealed: FixtureRun;
   /** What `csp-seal <folder>` printed, and then what the run with the user's additions printed. */
@@ -328,17 +255,7 @@ interface Crawled {
   pages: number;
 }
 
-interface CrawlViolation {
-  directive: string;
-  blocked: string;
-  page: string;
-}
-
 const run = promisify(execFile);
-const sealCli = async (args: string[]) => {
-  const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
-  return stdout + stderr;
-};
 
 /** `csp-seal crawl <dir>` with the case's config, from a folder of its own (no learned file): exit code, output, report. */
 async function crawlCli(dir: string, how: SealedCase): Promise<Crawled> {
@@ -364,28 +281,17 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
   const temps: string[] = [];
 
   beforeAll(async () => {
-    await writeFile(ANGULAR_CONFIG, JSON.stringify(ANGULAR_OPTIONS));
     const browser = await launchBrowser();
     try {
       await inParallel(2, sealedFixtures, async (fixture) => {
         try {
-          const how = SEALED[fixture.name]!;
-          const dir = await copyFixtureSite(fixture);
-          temps.push(dir);
-          const printed = await sealCli([dir]);
-          let served = dir;
-          let summary = printed;
-          if (how.args) {
-            // The user's additions, on a fresh copy sealed once, as a user following the table would.
-            served = await copyFixtureSite(fixture);
-            temps.push(served);
-            summary = await sealCli([served, ...how.args(printed)]);
-          }
-          const server = how.nonces ? await serveWithNonces(served, fixture) : await serveSite(served, fixture);
+          const { dir: served, printed, summary, temps: made } = await sealAsTheRowSays(fixture);
+          temps.push(...made);
+          const server = await serveAsTheRowSays(served, fixture);
           try {
             const sealed = await exerciseFixture(browser, fixture, server);
             const injected = await injectInlineScript(browser, server.url(fixture.pages[0]!), fixture.ready);
-            const crawl = await crawlCli(served, how);
+            const crawl = await crawlCli(served, SEALED[fixture.name]!);
             outcomes.set(fixture.name, { sealed, printed, summary, injected, crawl });
           } finally {
             await server.close();
@@ -400,7 +306,7 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
   }, ALL_RUNS_TIMEOUT);
 
   afterAll(async () => {
-    await rm(ANGULAR_CONFIG, { force: true });
+    removeCaseConfigs();
     await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 

@@ -55,6 +55,7 @@ export const FEATURES = {
   'modulepreload-before-map': { title: 'A `modulepreload` placed before the import map, no policy', test: 'test/engines-import-map.test.ts' },
   'empty-hash-raw': { title: "`'strict-dynamic'` and the hash of the empty string: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },
   'empty-script-sealed': { title: "`'strict-dynamic'`, a sealed page with empty inline scripts: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },
+  'framework-fixtures': { title: 'The framework fixtures sealed as the README\'s table says: every page, deep link, widget and client-side navigation works, no violation but those the table names', test: 'test/engines-frameworks.test.ts' },
   'report-uri': { title: 'Violations reported to `report-uri` (a header policy, and a report-only copy of a meta policy)', test: 'test/engines-harness.test.ts' },
 } as const satisfies Record<string, Feature>
 

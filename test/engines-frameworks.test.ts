@@ -1,0 +1,134 @@
+/**
+ * The real framework fixtures (fixtures/frameworks/*), sealed as the README's framework table says, in Chromium,
+ * Firefox and WebKit: every page and deep link of a fixture loaded directly, every widget it lists used, every in-app navigation
+ * it lists clicked and arrived at (in the same document where the fixture has a client-side router), with no CSP
+ * violation but the one a framework causes (named in the table's row, test/support/sealed-frameworks.ts).
+ *
+ * Pages are loaded through the reporting proxy, so every engine reports what the page's policies block the same way
+ * (`report-uri`). test/frameworks.test.ts drives the same fixtures in Chromium in more detail (the rendered text
+ * and computed styles against the unsealed build, JavaScript errors, the crawl).
+ */
+import { rm } from 'node:fs/promises'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { forEachEngine } from './support/engines/index.js'
+import { startReportingProxy, type ReportingProxy } from './support/engines/reporting-proxy.js'
+import { supportTable } from './support/engines/support-table.js'
+import { visit, type PageVisit } from './support/engines/visit.js'
+import { listFrameworkFixtures, sitePath, type FrameworkFixture, type SiteServer } from './support/frameworks.js'
+import { removeCaseConfigs, SEALED, sealAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
+
+const fixtures = listFrameworkFixtures()
+const table = supportTable('test/engines-frameworks.test.ts')
+
+/** A violation a framework itself causes, as the proxy's reports show it (`<directive> <blocked URI>`), by fixture. */
+const KNOWN: Record<string, RegExp> = {
+  // Astro's ClientRouter inserts an empty `data:` module script after a client-side navigation (see the table).
+  astro: /^script-src-elem data(:|$)/,
+}
+
+interface Served {
+  proxy: ReportingProxy
+  server: SiteServer
+}
+
+const served = new Map<string, Served>()
+const temps: string[] = []
+
+beforeAll(async () => {
+  for (const fixture of fixtures) {
+    const copy = await sealAsTheRowSays(fixture)
+    temps.push(...copy.temps)
+    const server = await serveAsTheRowSays(copy.dir, fixture)
+    served.set(fixture.name, { server, proxy: await startReportingProxy(server.origin) })
+  }
+})
+
+afterAll(async () => {
+  for (const { proxy, server } of served.values()) {
+    await proxy.close()
+    await server.close()
+  }
+  removeCaseConfigs()
+  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
+})
+
+/** What the page's policies blocked, less what the fixture's framework is known to cause. */
+function unexpected(fixture: FrameworkFixture, v: PageVisit): string[] {
+  return v.blocked.filter((entry) => !KNOWN[fixture.name]?.test(entry))
+}
+
+/** Waits until the selector matches in the page. */
+function waitForSelector(v: PageVisit, selector: string): Promise<boolean> {
+  return v.waitFor((s: string) => document.querySelector(s) !== null, selector)
+}
+
+/**
+ * Waits until the page shows `path` and `selector`. Where a click loads a new document, a poll can meet the old one
+ * being torn down (Chromium then says its execution context was destroyed): that poll is simply made again.
+ */
+async function waitForArrival(v: PageVisit, path: string, selector: string): Promise<void> {
+  for (;;) {
+    try {
+      await v.waitFor((p: string, s: string) => location.pathname === p && document.querySelector(s) !== null, path, selector)
+      return
+    } catch (error) {
+      const message = (error as Error).message
+      if (message.includes('still waiting') || !message.includes('Execution context was destroyed')) throw error
+    }
+  }
+}
+
+it('every fixture has a row in the framework table', () => {
+  expect(fixtures.map((f) => f.name).sort()).toEqual(Object.keys(SEALED).sort())
+})
+
+forEachEngine((engine) => {
+  describe('framework fixtures, sealed', () => {
+    const allFixtures = table.recordAfter(fixtures.length, 'framework-fixtures', 'yes')
+    for (const fixture of fixtures) {
+      it(`${fixture.name} (${fixture.framework} ${fixture.version}): pages, widgets and navigations work with no violation${KNOWN[fixture.name] ? ' but the one the framework causes' : ''}`, async () => {
+        const { proxy } = served.get(fixture.name)!
+        const problems: string[] = []
+
+        for (const page of new Set([...fixture.pages, ...fixture.deepLinks, ...fixture.interactions.map((i) => i.page)])) {
+          const v = await visit(engine(), proxy, sitePath(fixture, page))
+          try {
+            await waitForSelector(v, fixture.ready)
+            for (const interaction of fixture.interactions.filter((i) => i.page === page)) {
+              await v.evaluate((s: string) => (document.querySelector(s) as HTMLElement).click(), interaction.click)
+              await waitForSelector(v, interaction.expect.selector)
+            }
+            await v.settle()
+            for (const entry of unexpected(fixture, v)) problems.push(`load ${page}: blocked ${entry}\n${v.describe()}`)
+          } finally {
+            await v.close()
+          }
+        }
+
+        for (const nav of fixture.navigations) {
+          const v = await visit(engine(), proxy, sitePath(fixture, nav.from))
+          try {
+            await waitForSelector(v, fixture.ready)
+            // A mark on the window survives a client-side navigation and is gone after a document load.
+            await v.evaluate(() => {
+              ;(window as unknown as { __sameDocument: boolean }).__sameDocument = true
+            })
+            await v.evaluate((s: string) => (document.querySelector(s) as HTMLElement).click(), nav.click)
+            await waitForArrival(v, sitePath(fixture, nav.expect.path), nav.expect.selector)
+            const sameDocument = await v.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument === true)
+            if (sameDocument !== fixture.clientRouter) problems.push(`navigate ${nav.from} -> ${nav.expect.path}: ${sameDocument ? 'stayed in the document' : 'loaded a new document'}`)
+            await v.settle()
+            for (const entry of unexpected(fixture, v)) problems.push(`navigate ${nav.from} -> ${nav.expect.path}: blocked ${entry}\n${v.describe()}`)
+          } finally {
+            await v.close()
+          }
+        }
+
+        expect(problems, `${engine().version}, ${fixture.name}`).toEqual([])
+        allFixtures(engine())
+      })
+    }
+  })
+})
+
+table.declareCheck()

@@ -10,10 +10,9 @@ import { cp, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, type Browser } from './support/browser.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { useChromium } from './support/browser.js'
 import { describeProblems, exerciseFixture, injectInlineScript, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
-import { removeDir } from './support/sites.js'
 
 const exec = promisify(execFile)
 const ROOT = new URL('..', import.meta.url).pathname
@@ -37,21 +36,13 @@ async function run(dir: string, command: string[]): Promise<{ ok: boolean; outpu
   )
 }
 
-let browser: Browser
-const dirs: string[] = []
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-  for (const dir of dirs) await removeDir(dir)
-})
+const chromium = useChromium()
 
 /** Loads the first page, injects an inline script, and checks it was blocked. */
 async function expectInjectionBlocked(dir: string, fixture: FrameworkFixture): Promise<void> {
   const server = await serveSite(dir, fixture)
   try {
-    const injected = await injectInlineScript(browser, server.url(fixture.pages[0]!), fixture.ready)
+    const injected = await injectInlineScript(chromium.browser(), server.url(fixture.pages[0]!), fixture.ready)
     expect(injected.ran, injected.details).toBe(false)
     expect(injected.blocked, injected.details).toBe(true)
   } finally {
@@ -71,7 +62,7 @@ describe('SvelteKit (adapter-static) with cspSeal() in vite.config', () => {
 
   beforeAll(async () => {
     project = await install(fixture)
-    dirs.push(project)
+    chromium.track(project)
     const config = await readFile(path.join(project, 'vite.config.ts'), 'utf8')
     await writeFile(path.join(project, 'vite.config.ts'), config
       .replace("import { defineConfig } from 'vite';", "import { defineConfig } from 'vite';\nimport { cspSeal } from 'csp-seal/vite';")
@@ -80,7 +71,7 @@ describe('SvelteKit (adapter-static) with cspSeal() in vite.config', () => {
     if (!build.ok) return
     const server = await serveSite(path.join(project, 'build'), fixture)
     try {
-      runResult = await exerciseFixture(browser, fixture, server)
+      runResult = await exerciseFixture(chromium.browser(), fixture, server)
     } finally {
       await server.close()
     }
@@ -114,7 +105,7 @@ describe('VitePress 1.6.4 (Vite 5)', () => {
 
   beforeAll(async () => {
     project = await install(fixture)
-    dirs.push(project)
+    chromium.track(project)
   })
 
   it('cspSeal() from csp-seal/vite in its vite config fails the build, naming VitePress and csp-seal/vitepress', async () => {
@@ -143,7 +134,7 @@ describe('VitePress 1.6.4 (Vite 5)', () => {
       if (!build.ok) return
       const server = await serveSite(out(), fixture)
       try {
-        runResult = await exerciseFixture(browser, { ...fixture, navigations: [] }, server)
+        runResult = await exerciseFixture(chromium.browser(), { ...fixture, navigations: [] }, server)
       } finally {
         await server.close()
       }

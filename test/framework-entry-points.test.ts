@@ -8,14 +8,13 @@
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { cspSeal as astroIntegration } from '../plugins/astro/index.js'
 import cspSealDocusaurus from '../plugins/docusaurus/index.js'
 import { cspSealBuildEnd } from '../plugins/vitepress/index.js'
 import type { CspSealConfig } from '../src/config.js'
-import { launchBrowser, type Browser } from './support/browser.js'
+import { useChromium } from './support/browser.js'
 import { copyFixtureSite, describeProblems, exerciseFixture, injectInlineScript, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
-import { removeDir } from './support/sites.js'
 
 const fixtures = listFrameworkFixtures()
 const byName = (name: string): FrameworkFixture => fixtures.find((f) => f.name === name)!
@@ -61,15 +60,7 @@ const CASES: Case[] = [
   },
 ]
 
-let browser: Browser
-const dirs: string[] = []
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-  for (const dir of dirs) await removeDir(dir)
-})
+const chromium = useChromium()
 
 describe('framework entry points on real framework builds, in Chromium', () => {
   for (const c of CASES) {
@@ -80,13 +71,13 @@ describe('framework entry points on real framework builds, in Chromium', () => {
 
       beforeAll(async () => {
         dir = await copyFixtureSite(fixture)
-        dirs.push(dir)
+        chromium.track(dir)
         await c.seal(dir, { ...c.options, remote: { mode: 'off' } })
         if (c.checks === 'sealing') return
         const server = await serveSite(dir, fixture)
         const held = c.checks === 'all' ? fixture : { ...fixture, navigations: [] }
         try {
-          run = await exerciseFixture(browser, held, server)
+          run = await exerciseFixture(chromium.browser(), held, server)
         } finally {
           await server.close()
         }
@@ -117,7 +108,7 @@ describe('framework entry points on real framework builds, in Chromium', () => {
       it('an injected inline script is blocked', async () => {
         const server = await serveSite(dir, fixture)
         try {
-          const injected = await injectInlineScript(browser, server.url(fixture.pages[0]!), fixture.ready)
+          const injected = await injectInlineScript(chromium.browser(), server.url(fixture.pages[0]!), fixture.ready)
           expect(injected.ran, injected.details).toBe(false)
           expect(injected.blocked, injected.details).toBe(true)
         } finally {

@@ -6,31 +6,23 @@
  * without the slot), and an injected script stays blocked. That every page and client route of both Angular
  * fixtures then works with zero violations is in test/frameworks.test.ts.
  */
-import { readFile, rm, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { sealDirectory } from '../src/index.js'
 import type { Manifest } from '../src/output/manifest.js'
 import { angularComponentSelectors } from '../src/seal/angular.js'
-import { launchBrowser, visit, type Browser } from './support/browser.js'
+import { useChromium, visit } from './support/browser.js'
 import { copyFixtureSite, listFrameworkFixtures, serveWithNonces, type SiteServer } from './support/frameworks.js'
 
 const angular = listFrameworkFixtures().find((f) => f.name === 'angular')!
 const MAX_BYTES = 64 * 1024 * 1024
 
-let browser: Browser
-const dirs: string[] = []
-beforeAll(async () => {
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
-})
+const chromium = useChromium()
 
 /** Angular's inserted `<style>` elements (not the page's own) and the nonce each carries. */
 async function angularStyles(host: SiteServer, urlPath: string) {
-  const v = await visit(browser, host.url(urlPath))
+  const v = await visit(chromium.browser(), host.url(urlPath))
   try {
     await v.page.waitForSelector(angular.ready)
     const header = v.response!.headers()['content-security-policy'] ?? ''
@@ -59,7 +51,7 @@ describe('Angular in nonce mode, through the Node middleware', () => {
 
   it('component styles carry the response nonce, through the slot on the app root; an injected script stays blocked', async () => {
     const dir = await copyFixtureSite(angular)
-    dirs.push(dir)
+    chromium.track(dir)
     // The build's critical-CSS loader is an onload= handler (<link media=print onload="this.media='all'">): allowed by
     // hash. The About template's static style="…" is set by Angular with setAttribute at run time, which no nonce
     // covers: style attributes get 'unsafe-inline' in style-src-attr, the split kept for run-time styles.

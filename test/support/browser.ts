@@ -23,7 +23,9 @@
  * - `ran`: the page's `window.__ran` array (fixture scripts push a unique id into it when they run).
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import {
   chromium,
   type Browser,
@@ -64,6 +66,33 @@ export async function launchBrowser(): Promise<Browser> {
     // Chromium's own flags only; do not let playwright-core look for a bundled browser.
     chromiumSandbox: false,
   });
+}
+
+/**
+ * One Chromium for a test file, launched before its tests and closed after them, and the temp folders its tests
+ * made, removed after them: `const chromium = useChromium()`, then `chromium.browser()` in hooks and tests and
+ * `chromium.track(dir)` for each folder.
+ */
+export function useChromium(): { browser(): Browser; track<T extends string>(dir: T): T } {
+  let browser: Browser | undefined;
+  const dirs: string[] = [];
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+  return {
+    browser() {
+      if (!browser) throw new Error('Chromium is not running (call browser() in hooks and tests, not while declaring them)');
+      return browser;
+    },
+    track(dir) {
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }
 
 export interface CspViolation {

@@ -26,6 +26,22 @@ const KNOWN: Record<string, RegExp> = {
   astro: /^script-src-elem data(:|$)/,
 }
 
+/**
+ * How a server-rendered page shows that its framework has taken over (its markup is there, and `ready` matches,
+ * before the handlers are): clicking earlier would reload the page or do nothing. Checked before every click.
+ * The other fixtures' `ready` selectors already match only once their framework has run.
+ */
+const HYDRATED: Record<string, () => boolean> = {
+  // Vue's mount() (createSSRApp's too) sets __vue_app__ on the container once the app has hydrated it.
+  nuxt: () => Boolean((document.querySelector('#__nuxt') as { __vue_app__?: unknown } | null)?.__vue_app__),
+  vitepress: () => Boolean((document.querySelector('#app') as { __vue_app__?: unknown } | null)?.__vue_app__),
+  vue: () => Boolean((document.querySelector('#app') as { __vue_app__?: unknown } | null)?.__vue_app__),
+  // SvelteKit's router sets manual scroll restoration as it starts, after hydrating the page.
+  sveltekit: () => history.scrollRestoration === 'manual',
+  // Astro's ClientRouter does the same as it starts; an island drops its `ssr` attribute once hydrated.
+  astro: () => history.scrollRestoration === 'manual' && document.querySelector('astro-island[ssr]') === null,
+}
+
 interface Served {
   proxy: ReportingProxy
   server: SiteServer
@@ -62,6 +78,14 @@ function waitForSelector(v: PageVisit, selector: string): Promise<boolean> {
   return v.waitFor((s: string) => document.querySelector(s) !== null, selector)
 }
 
+/** Clicks the element the selector matches, once the page's framework has hydrated it. */
+async function click(v: PageVisit, fixture: FrameworkFixture, selector: string): Promise<void> {
+  const hydrated = HYDRATED[fixture.name]
+  if (hydrated) await v.waitFor(hydrated)
+  await waitForSelector(v, selector)
+  await v.evaluate((s: string) => (document.querySelector(s) as HTMLElement).click(), selector)
+}
+
 /**
  * Waits until the page shows `path` and `selector`. Where a click loads a new document, a poll can meet the old one
  * being torn down (Chromium then says its execution context was destroyed): that poll is simply made again.
@@ -95,7 +119,7 @@ forEachEngine((engine) => {
           try {
             await waitForSelector(v, fixture.ready)
             for (const interaction of fixture.interactions.filter((i) => i.page === page)) {
-              await v.evaluate((s: string) => (document.querySelector(s) as HTMLElement).click(), interaction.click)
+              await click(v, fixture, interaction.click)
               await waitForSelector(v, interaction.expect.selector)
             }
             await v.settle()
@@ -113,7 +137,7 @@ forEachEngine((engine) => {
             await v.evaluate(() => {
               ;(window as unknown as { __sameDocument: boolean }).__sameDocument = true
             })
-            await v.evaluate((s: string) => (document.querySelector(s) as HTMLElement).click(), nav.click)
+            await click(v, fixture, nav.click)
             await waitForArrival(v, sitePath(fixture, nav.expect.path), nav.expect.selector)
             const sameDocument = await v.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument === true)
             if (sameDocument !== fixture.clientRouter) problems.push(`navigate ${nav.from} -> ${nav.expect.path}: ${sameDocument ? 'stayed in the document' : 'loaded a new document'}`)

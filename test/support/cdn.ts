@@ -14,6 +14,8 @@ export async function startCdn(routes: Record<string, Route>, { cors = true } = 
     requests.push(req.url ?? '')
     const route = routes[req.url ?? '']
     if (cors) res.setHeader('Access-Control-Allow-Origin', '*')
+    // Routes change between requests (a tampered file): no browser may answer one from a copy it kept.
+    res.setHeader('Cache-Control', 'no-store')
     if (route === undefined) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
     } else if (typeof route === 'function') {

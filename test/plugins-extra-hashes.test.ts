@@ -8,14 +8,13 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import webpack, { type Configuration } from 'webpack'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import type { CspSealConfig } from '../src/config.js'
 import { cspHash } from '../src/csp/hash.js'
 import { LEARNED_FILE } from '../src/seal/learned.js'
 import { cspSeal } from '../plugins/vite/index.js'
 import { CspSealPlugin } from '../plugins/webpack/index.js'
-import { computedStyle, describeVisit, launchBrowser, visit, type Browser, type CspViolation, type Visit } from './support/browser.js'
-import { removeDir } from './support/sites.js'
+import { computedStyle, describeVisit, useChromium, visit, type CspViolation, type Visit } from './support/browser.js'
 import { startStaticServer } from './support/static-server.js'
 import { recordingLogger, tempDir, VITES } from './support/vite.js'
 
@@ -41,15 +40,10 @@ const LEARNED = {
   hashes: [{ hash: cspHash(LEARNED_CSS, 'sha256'), directive: 'style-src-elem', seen: [{ page: '/', path: ['/'], how: 'load', injected: false }] }],
 }
 
+const chromium = useChromium()
 let work: string
-let browser: Browser
 beforeAll(async () => {
-  work = await tempDir('plugin-extras')
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-  await removeDir(work)
+  work = chromium.track(await tempDir('plugin-extras'))
 })
 
 /** A project folder holding the app (and, unless `learned` is false, the learned file the crawl would have written). */
@@ -68,7 +62,7 @@ async function project(name: string, learned: boolean): Promise<string> {
  */
 async function load(out: string, page: string): Promise<{ v: Visit; colors: Record<string, string>; app: CspViolation[]; injected: CspViolation[]; evil: string }> {
   const server = await startStaticServer(out)
-  const v = await visit(browser, `${server.origin}/${page}`)
+  const v = await visit(chromium.browser(), `${server.origin}/${page}`)
   try {
     await v.page.waitForFunction(() => document.documentElement.dataset.ran === 'app')
     await v.collect()

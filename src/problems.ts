@@ -76,6 +76,7 @@ export const PROBLEM_CODES = {
   'nginx-dollar': 'a value nginx would read as a variable',
   'unsafe-route': 'a page a header file cannot name safely',
   'header-file-too-large': 'a header file with more rules than a host reads',
+  'site-policy-large': 'a site-scope policy too large for a header',
   // --check, and the plugins' checks after sealing
   'hash-drift': 'inline code that changed after sealing',
   'integrity-drift': 'a file whose integrity no longer matches',

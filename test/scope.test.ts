@@ -233,4 +233,18 @@ describe('header files at site scope', () => {
     const siteScope = await sealDirectory(await site(many), { scope: 'site', headers: ['netlify', 'vercel'] })
     expect(siteScope.warnings.some((w) => w.code === 'header-file-too-large')).toBe(false)
   })
+
+  it("at site scope, a union too large for a policy header is warned of, with the ways out; a small one is not", async () => {
+    // 200 pages, each with an inline script of its own: every page's policy carries 200 hashes (about 11 KiB).
+    const distinct = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`p${i}.html`, doc(`<script>window.page = ${i}</script>`)]))
+    const large = await sealDirectory(await site(distinct), { scope: 'site' })
+    const warning = large.warnings.find((w) => w.code === 'site-policy-large')
+    expect(warning?.message).toMatch(/^at site scope every page's policy carries the inline hashes of all 200 pages: 200 hashes, 1\d KiB;/)
+    expect(warning?.fix).toContain('--scope page')
+    expect(large.warnings.filter((w) => w.code === 'site-policy-large')).toHaveLength(1)
+    // The same inline script on every page: one hash, whatever the number of pages.
+    const shared = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`p${i}.html`, doc('<script>window.page = 1</script>')]))
+    expect((await sealDirectory(await site(shared), { scope: 'site' })).warnings.some((w) => w.code === 'site-policy-large')).toBe(false)
+    expect((await sealDirectory(await site(distinct), { scope: 'page' })).warnings.some((w) => w.code === 'site-policy-large')).toBe(false)
+  })
 })

@@ -17,7 +17,7 @@ import { acquireRunLock, isStaleLockLeftover } from './run-lock.js'
 import { readLearnedHashes } from './learned.js'
 import { siteRuntimeStyles } from './runtime-styles.js'
 import { findPages, siteFileReader, siteRoot, STAGING_PREFIX } from './site-fs.js'
-import { HashUnion } from './union.js'
+import { HashUnion, largeUnionWarnings } from './union.js'
 
 export type { PageSummary, ProblemPlace, SiteResult } from './collector.js'
 
@@ -95,16 +95,19 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
       extraHashes: runtime || learned ? union.hashes() : undefined,
     }
     const workers = options.workers ?? (pages.length >= WORKER_THRESHOLD ? availableParallelism() : 1)
+    const scopeWarnings: Problem[] = []
     if (scope === 'site') {
       // First every page is planned without writing, for the union of the site's inline hashes; then the real
       // pass gives every page the union. Asset digests and remote pins are cached, so the first pass pays them.
       const first: FileJobContext = { ...context, mode: 'dry-run', collectHashes: true }
       await (workers > 1 ? runInWorkers(workers, pages, first, union) : runHere(pages, first, union))
-      context.extraHashes = union.hashes()
+      const siteHashes = union.hashes()
+      context.extraHashes = siteHashes
+      scopeWarnings.push(...largeUnionWarnings(siteHashes, pages.length))
     }
     const siteScope = { framework: detection.framework, scope, evidence: detection.evidence }
     collector = new SiteCollector(root, staging, mode, config, pages, options, found.length - pages.length, siteScope)
-    collector.note([...(lock?.note ? [lock.note] : []), ...warnings, ...(runtime?.warnings ?? [])])
+    collector.note([...(lock?.note ? [lock.note] : []), ...warnings, ...(runtime?.warnings ?? []), ...scopeWarnings])
     if (mode === 'write') mkdirSync(staging)
     await collector.begin()
     const run = workers > 1 ? runInWorkers(workers, pages, context, collector) : runHere(pages, context, collector)

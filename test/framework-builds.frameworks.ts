@@ -12,7 +12,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { useChromium } from './support/browser.js'
-import { describeProblems, exerciseFixture, injectInlineScript, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
+import { describeProblems, exerciseFixture, injectIntoServedSite, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
 
 const exec = promisify(execFile)
 const ROOT = new URL('..', import.meta.url).pathname
@@ -40,14 +40,9 @@ const chromium = useChromium()
 
 /** Loads the first page, injects an inline script, and checks it was blocked. */
 async function expectInjectionBlocked(dir: string, fixture: FrameworkFixture): Promise<void> {
-  const server = await serveSite(dir, fixture)
-  try {
-    const injected = await injectInlineScript(chromium.browser(), server.url(fixture.pages[0]!), fixture.ready)
-    expect(injected.ran, injected.details).toBe(false)
-    expect(injected.blocked, injected.details).toBe(true)
-  } finally {
-    await server.close()
-  }
+  const injected = await injectIntoServedSite(chromium.browser(), dir, fixture)
+  expect(injected.ran, injected.details).toBe(false)
+  expect(injected.blocked, injected.details).toBe(true)
 }
 
 async function manifestPages(dir: string): Promise<string[]> {

@@ -14,7 +14,7 @@ import cspSealDocusaurus from '../plugins/docusaurus/index.js'
 import { cspSealBuildEnd } from '../plugins/vitepress/index.js'
 import type { CspSealConfig } from '../src/config.js'
 import { useChromium } from './support/browser.js'
-import { copyFixtureSite, describeProblems, exerciseFixture, injectInlineScript, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
+import { copyFixtureSite, describeProblems, exerciseFixture, injectIntoServedSite, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 const byName = (name: string): FrameworkFixture => fixtures.find((f) => f.name === name)!
@@ -106,14 +106,9 @@ describe('framework entry points on real framework builds, in Chromium', () => {
       })
 
       it('an injected inline script is blocked', async () => {
-        const server = await serveSite(dir, fixture)
-        try {
-          const injected = await injectInlineScript(chromium.browser(), server.url(fixture.pages[0]!), fixture.ready)
-          expect(injected.ran, injected.details).toBe(false)
-          expect(injected.blocked, injected.details).toBe(true)
-        } finally {
-          await server.close()
-        }
+        const injected = await injectIntoServedSite(chromium.browser(), dir, fixture)
+        expect(injected.ran, injected.details).toBe(false)
+        expect(injected.blocked, injected.details).toBe(true)
       })
     })
   }

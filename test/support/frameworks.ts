@@ -816,6 +816,16 @@ export interface Injection {
   details: string;
 }
 
+/** {@link injectInlineScript} on the first page of `dir`, served by a static host as the fixture needs. */
+export async function injectIntoServedSite(browser: Browser, dir: string, fixture: FrameworkFixture): Promise<Injection> {
+  const server = await serveSite(dir, fixture);
+  try {
+    return await injectInlineScript(browser, server.url(fixture.pages[0]!), fixture.ready);
+  } finally {
+    await server.close();
+  }
+}
+
 /**
  * Loads `url`, waits for `ready`, and inserts an inline script as an injection would; then waits for the
  * violation it must raise (a page where none comes hangs until vitest's guard).

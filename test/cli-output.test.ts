@@ -3,6 +3,7 @@
  * and progress with a rate and the time left on a terminal.
  */
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -100,6 +101,30 @@ describe('--json', () => {
     const usage = await run([dir, '--json', '--hash', 'md5'])
     expect(usage.code).toBe(2)
     expect(JSON.parse(usage.stdout).problems[0].code).toBe('usage')
+  })
+})
+
+describe('pages the fast model does not follow', () => {
+  it('are scanned from the tree, counted in the summary and listed in the report with the reason', async () => {
+    const dir = await fixture('example-site')
+    // A table with misplaced content: the tree builder foster-parents it, which the fast model leaves to the tree.
+    await writeFile(join(dir, 'table.html'), '<!doctype html><title>t</title><table><tr><td>1</td></tr><p style="color:red">misplaced</p></table>')
+    const result = await cli([dir, '--json'])
+    expect(result.code).toBe(0)
+    const report = JSON.parse(result.out)
+    expect(report.treeScans).toBe(1)
+    const scanned = report.pages.filter((p: { treeScan?: string[] }) => p.treeScan)
+    expect(scanned.map((p: { file: string; treeScan: string[] }) => [p.file, p.treeScan])).toEqual([['table.html', ['foster parenting (content misplaced in a table)']]])
+    expect(result.err).toMatch(/tree scans +1 page scanned from parse5's tree, slower but as exact \(foster parenting \(content misplaced in a table\); --report lists them\)/)
+    // The tree scan is as exact: the misplaced style attribute is hashed like any other.
+    expect(scanned[0].attributeHashes).toEqual([`'sha256-${createHash('sha256').update('color:red').digest('base64')}'`])
+  })
+
+  it('are not mentioned when there are none', async () => {
+    const dir = await fixture('example-site')
+    const result = await cli([dir, '--json'])
+    expect(JSON.parse(result.out).treeScans).toBe(0)
+    expect(result.err).not.toMatch(/tree scans/)
   })
 })
 

@@ -259,10 +259,14 @@ describe('fastScanHtml equals scanHtml', () => {
 
   // A committed sample of real built pages always runs; whole built sites too, from the folders that
   // CSP_SEAL_REAL_SITES lists (separated as PATH is).
-  const realRoots = [join(import.meta.dirname, '..', 'fixtures', 'real-pages'), ...(process.env.CSP_SEAL_REAL_SITES ?? '').split(delimiter).filter(Boolean)]
-  it('on every page of real built sites (a VitePress and a Sphinx site), without falling back to the tree', () => {
+  // The built output of the eleven framework fixtures (their `site/` folders) is real-site output too.
+  const frameworks = join(import.meta.dirname, '..', 'fixtures', 'frameworks')
+  const frameworkSites = readdirSync(frameworks).map((name) => join(frameworks, name, 'site'))
+  const realRoots = [join(import.meta.dirname, '..', 'fixtures', 'real-pages'), ...frameworkSites, ...(process.env.CSP_SEAL_REAL_SITES ?? '').split(delimiter).filter(Boolean)]
+  it('on every page of real built sites (a VitePress and a Sphinx site, and every framework fixture), without falling back to the tree', () => {
     const pages = realRoots.flatMap((root) => pagesUnder(root))
-    expect(pages.length).toBeGreaterThanOrEqual(11)
+    expect(frameworkSites).toHaveLength(11)
+    expect(pages.length).toBeGreaterThanOrEqual(11 + 11)
     const fallbacks: string[] = []
     for (const path of pages) {
       const html = read(path)!

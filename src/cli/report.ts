@@ -105,6 +105,8 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
       `  inline hashes   ${count((p) => p.scriptHashes)} script, ${count((p) => p.styleHashes)} style, ${count((p) => p.attributeHashes)} attribute`,
       `  integrity       ${count((p) => p.integrity)} tags`,
     )
+    const treeScans = result.pages.filter((p) => p.treeScan)
+    if (treeScans.length) lines.push(`  tree scans      ${plural(treeScans.length, 'page')} scanned from parse5's tree, slower but as exact (${[...new Set(treeScans.flatMap((p) => p.treeScan!))].slice(0, SHOWN).join('; ')}; --report lists them)`)
     const runtime = result.runtimeStyles
     if (runtime) lines.push(`  run-time styles ${runtime.styles} style, ${runtime.styleAttributes} attribute (from ${plural(runtime.files, 'script')}; on every page)`)
   }
@@ -166,6 +168,8 @@ export function reportOf(result: SiteResult | undefined, mode: Mode, origin: Pol
     scopeEvidence: result?.siteScope.evidence,
     pages: (result?.pages ?? []).map(({ manifest, ...page }) => ({ ...page, ...manifest })),
     excluded: result?.excluded ?? 0,
+    // Pages the fast model did not follow, scanned from the tree instead (each page's `treeScan` says why).
+    treeScans: (result?.pages ?? []).filter((page) => page.treeScan).length,
     ...(result?.runtimeStyles ? { runtimeStyles: result.runtimeStyles } : {}),
     written: result?.written ?? [],
     unsealed: result?.unsealed ?? [],

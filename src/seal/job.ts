@@ -8,7 +8,7 @@ import { fileSystemProblem, SealError, type Problem } from '../problems.js'
 import { readRegularFile, RefusedFile } from '../safe-fs.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { sealPage } from './page.js'
+import { sealPage, type SealedPage } from './page.js'
 import type { SitePage } from './site-fs.js'
 import { verifyHtml } from './verify.js'
 
@@ -40,6 +40,8 @@ export interface PageStats {
   attributeHashes: number
   integrity: number
   remote: string[]
+  /** Why the page was scanned from the tree, when the fast model did not follow it ({@link SealedPage.treeScan}). */
+  treeScan?: string[]
 }
 
 export type FileOutcome =
@@ -91,7 +93,7 @@ async function planFile({ file, path }: SitePage, context: FileJobContext): Prom
     // An unchanged page's bytes are the ones read.
     const sealed = page.changed ? page.bytes : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
-    const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote }
+    const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote, ...(page.treeScan.length ? { treeScan: page.treeScan } : {}) }
     const hashes = context.collectHashes ? { scripts: page.scriptHashes, styles: page.styleHashes, scriptAttributes: page.scriptAttributeHashes, styleAttributes: page.styleAttributeHashes } : undefined
     return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, ...(hashes ? { hashes } : {}) }, write: mode === 'write' && page.changed ? sealed : undefined }
   } catch (error) {

@@ -48,6 +48,11 @@ export interface SealedPage extends PageRecord {
   scriptAttributeHashes: string[]
   styleAttributeHashes: string[]
   warnings: Problem[]
+  /**
+   * Why the page was scanned from parse5's tree rather than by the fast model (constructs the model does not
+   * follow); empty for almost every page. Counted in the summary and listed in `--report`.
+   */
+  treeScan: string[]
 }
 
 const BOM = '\uFEFF'
@@ -60,11 +65,11 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const scan = fastScanHtml(html)
   const plan = await planPage(html, scan, { ...context, bom: bom !== '' })
   if (plan.errors.length) throw new SealError(plan.errors)
-  return applyPlan(bom, html, plan, context.file, context.bytes ?? Buffer.from(source, 'utf8'))
+  return { ...applyPlan(bom, html, plan, context.file, context.bytes ?? Buffer.from(source, 'utf8')), treeScan: scan.fallbacks }
 }
 
 /** Applies the plan's edits to the page's bytes (every other byte as it was), and records where nonces go. */
-function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array): SealedPage {
+function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array): Omit<SealedPage, 'treeScan'> {
   const edits = sortEdits(plan.edits)
   const spliced = splice(html, source, bom ? 3 : 0, edits, [...plan.slots, ...plan.rootSlots])
   const tags = spliced.offsets.slice(0, plan.slots.length).sort((a, b) => a - b)

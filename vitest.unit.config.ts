@@ -9,6 +9,7 @@ import base from './vitest.config.js'
  * `npm test` runs every test, these included.
  */
 export const UNIT_TESTS = [
+  'test/architecture.test.ts',
   'test/cli-check.test.ts',
   'test/cli-input.test.ts',
   'test/fast-scan.test.ts',

@@ -8,8 +8,8 @@
 import { readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { resolveConfig } from '../src/config.js'
-import { siteRuntimeStyles } from '../src/seal/runtime-styles.js'
-import { sealDirectory } from '../src/seal/site.js'
+import { siteRuntimeStyles } from '../src/site/runtime-styles.js'
+import { sealDirectory } from '../src/site/site.js'
 import { DEFAULT_SITE, ensureCorpus } from './generate.js'
 
 const FRAMEWORKS = new URL('../fixtures/frameworks/', import.meta.url).pathname

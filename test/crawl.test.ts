@@ -13,7 +13,7 @@ import { BrowserSetupError, findBrowser, loadDriver } from '../src/crawl/browser
 import { nextLearned, staleEntries } from '../src/crawl/learn.js'
 import { fixFor, oncePerAction, pairHashes, parseConsoleCsp, type Violation } from '../src/crawl/violations.js'
 import { cspHash } from '../src/csp/hash.js'
-import { learnedHashes, parseLearned, readLearnedHashes, type LearnedFile } from '../src/seal/learned.js'
+import { learnedHashes, parseLearned, readLearnedHashes, type LearnedFile } from '../src/site/learned.js'
 import { SealError } from '../src/problems.js'
 import { cp } from 'node:fs/promises'
 import { FIXTURES, useTempDirs } from './support/sites.js'

@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { resolveConfig } from '../src/config.js'
 import { cspHash } from '../src/csp/hash.js'
 import { findRuntimeStyles, type RuntimeStyles } from '../src/js/styles.js'
-import { siteRuntimeStyles } from '../src/seal/runtime-styles.js'
-import { sealDirectory } from '../src/seal/site.js'
+import { siteRuntimeStyles } from '../src/site/runtime-styles.js'
+import { sealDirectory } from '../src/site/site.js'
 
 const FRAMEWORKS = join(import.meta.dirname, '..', 'fixtures', 'frameworks')
 

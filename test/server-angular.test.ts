@@ -11,7 +11,7 @@ import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { sealDirectory } from '../src/index.js'
 import type { Manifest } from '../src/output/manifest.js'
-import { angularComponentSelectors } from '../src/seal/angular.js'
+import { angularComponentSelectors } from '../src/site/angular.js'
 import { useChromium, visit } from './support/browser.js'
 import { copyFixtureSite, listFrameworkFixtures, serveWithNonces, type SiteServer } from './support/frameworks.js'
 

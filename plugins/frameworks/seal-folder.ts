@@ -6,7 +6,7 @@
  */
 import { toResolved, type CspSealConfig, type ResolvedConfig } from '../../src/config.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
-import { sealDirectory } from '../../src/seal/site.js'
+import { sealDirectory } from '../../src/site/site.js'
 
 export interface FolderLog {
   info(message: string): void

@@ -11,11 +11,11 @@ import type { InlineConfig, Plugin } from 'vite'
 import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest'
 import { removeDir } from '../../test/support/sites.js'
 import { mpaInput, MPA, recordingLogger, SPA, VITES, type ViteApi } from '../../test/support/vite.js'
-import { verifyBundle } from '../../src/seal/bundle.js'
+import { verifyBundle } from '../../src/site/bundle.js'
 import { cspSeal } from './index.js'
 
-vi.mock('../../src/seal/bundle.js', async (original) => {
-  const actual = await original<typeof import('../../src/seal/bundle.js')>()
+vi.mock('../../src/site/bundle.js', async (original) => {
+  const actual = await original<typeof import('../../src/site/bundle.js')>()
   return { ...actual, verifyBundle: vi.fn(actual.verifyBundle) }
 })
 const fullChecks = vi.mocked(verifyBundle)

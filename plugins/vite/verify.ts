@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Problem } from '../../src/problems.js'
-import { verifyBundle, type BundleResult } from '../../src/seal/bundle.js'
+import { verifyBundle, type BundleResult } from '../../src/site/bundle.js'
 
 /**
  * Checks a sealed build in `dir` against what sealing produced, and returns everything that no longer matches.

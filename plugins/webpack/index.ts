@@ -19,8 +19,8 @@ import { governingSources, type Policy } from '../../src/csp/policy.js'
 import { resolveConfig, type CspSealConfig } from '../../src/config.js'
 import { formatProblem, SealError, type Problem } from '../../src/problems.js'
 import { digestOf } from '../../src/output/manifest.js'
-import { sealBundle, verifyBundle, type BundleResult } from '../../src/seal/bundle.js'
-import { isScriptFile } from '../../src/seal/runtime-styles.js'
+import { sealBundle, verifyBundle, type BundleResult } from '../../src/site/bundle.js'
+import { isScriptFile } from '../../src/site/runtime-styles.js'
 
 export type { CspSealConfig } from '../../src/config.js'
 

@@ -8,7 +8,7 @@ import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { didYouMean } from '../did-you-mean.js'
 import { HEADER_FILES, writtenByCspSeal } from '../output/headers.js'
 import { SealError } from '../problems.js'
-import type { SiteResult } from '../seal/site.js'
+import type { SiteResult } from '../site/site.js'
 import { CONFIG_FILES, findConfigFile, loadConfigFile } from './config-file.js'
 import { OutFolderError, sealInto } from './out.js'
 import { failureText, policyOrigin, progressText, reportOf, summary, type Mode, type PolicyOrigin } from './report.js'
@@ -123,7 +123,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     try {
       // Loaded here, not at the top: `csp-seal serve` starts without the sealing engine.
       if (flags.out !== undefined && mode === 'write') result = await sealInto(dir, resolve(io.cwd, flags.out), config, options)
-      else result = await (await import('../seal/site.js')).sealDirectory(dir, config, options)
+      else result = await (await import('../site/site.js')).sealDirectory(dir, config, options)
     } finally {
       progress?.(0, 0)
     }

@@ -3,7 +3,7 @@ import { cp, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promi
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import type { ResolvedConfig } from '../config.js'
 import { SealError } from '../problems.js'
-import type { SealDirectoryOptions, SiteResult } from '../seal/site.js'
+import type { SealDirectoryOptions, SiteResult } from '../site/site.js'
 
 /** A wrong `--out` folder: a usage error (exit 2), found before anything is copied. */
 export class OutFolderError extends Error {}
@@ -28,7 +28,7 @@ export async function sealInto(source: string, out: string, config: ResolvedConf
   try {
     // Links are copied as they are: one that leads outside the site is refused in the copy as in place.
     await cp(from, staging, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false })
-    const result = await (await import('../seal/site.js')).sealDirectory(staging, config, { ...options, mode: 'write' })
+    const result = await (await import('../site/site.js')).sealDirectory(staging, config, { ...options, mode: 'write' })
     await replace(to, staging, existing)
     return { ...result, root: to }
   } finally {

@@ -1,7 +1,7 @@
 import pc from 'picocolors'
 import type { ResolvedConfig } from '../config.js'
 import { formatProblem, type Problem } from '../problems.js'
-import type { ProblemPlace, SiteResult } from '../seal/site.js'
+import type { ProblemPlace, SiteResult } from '../site/site.js'
 
 export type Mode = 'write' | 'check' | 'dry-run'
 

@@ -1,5 +1,5 @@
 import type { InlineDirective } from '../csp/inline.js'
-import { LEARNED_VERSION, type LearnedFile, type LearnedHash } from '../seal/learned.js'
+import { LEARNED_VERSION, type LearnedFile, type LearnedHash } from '../site/learned.js'
 import { INLINE_DIRECTIVES, type Violation } from './violations.js'
 
 /** Sightings kept per hash: enough to find it again, not a log of every page. */

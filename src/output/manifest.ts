@@ -2,40 +2,17 @@ import { createHash } from 'node:crypto'
 import { recordedOptions, type CspSealConfig, type ResolvedConfig } from '../config.js'
 import { serializePolicy, type Policy } from '../csp/policy.js'
 import type { Problem } from '../problems.js'
+import type { PageHashes, PageRecord } from '../seal/page.js'
 
 export const MANIFEST_VERSION = 1
 
-/** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
-export interface NonceSlots {
-  /** Offsets right after the tag name of `<style>`, `<link>` stylesheets/preloads and external `<script>` tags. */
-  tags: number[]
-  /**
-   * The byte range of csp-seal's own policy `<meta>` tag (the runtime swaps it for a `csp-nonce` meta), or where
-   * that meta goes when none is written. A page's own CSP meta is never in it: it stays in the page.
-   */
-  meta: [number, number] | number
-  /**
-   * Offsets right after the tag name of an Angular app's root element (`<app-root`): the runtime adds
-   * ` ngCspNonce="…"` there, where Angular reads the nonce for the styles it inserts. Absent when there is none.
-   */
-  ngCspNonce?: number[]
-}
-
 /** One page's record in `csp-seal.json`: everything a server needs to send the right headers and nonces. */
-export interface ManifestPage {
+export interface ManifestPage extends PageHashes {
   /** Headers to send with the page (the policy, reporting endpoints, extras). */
   headers: Record<string, string>
   /** csp-seal's policy for the page, as sent in the header (the meta tag carries it minus header-only directives). */
   policy: string
   reportOnly: boolean
-  scriptHashes: string[]
-  styleHashes: string[]
-  attributeHashes: string[]
-  /** URL as written → integrity, for local and remote files that carry one. */
-  integrity: Record<string, string>
-  /** Remote URLs the page loads scripts or styles from. */
-  remote: string[]
-  nonceSlots: NonceSlots
   /** `sha256-…` of the sealed file's bytes: a server checks it before inserting nonces at the slots. */
   digest: string
 }
@@ -46,13 +23,6 @@ export interface Manifest {
   /** The options the pages were sealed with (what `--check` checks them against). */
   options?: CspSealConfig
   pages: Record<string, ManifestPage>
-}
-
-/** What the manifest records of a sealed page (a `SealedPage` is one): the policy as parsed, and the sealed bytes. */
-export interface PageRecord extends Pick<ManifestPage, 'scriptHashes' | 'styleHashes' | 'attributeHashes' | 'integrity' | 'remote' | 'nonceSlots'> {
-  policy: Policy
-  /** The sealed page's bytes, for its digest when the caller does not give one. */
-  bytes: Uint8Array
 }
 
 /**

@@ -2,14 +2,46 @@ import type { ResolvedConfig } from '../config.js'
 import type { ExtraHashes } from '../csp/inline.js'
 import type { Policy } from '../csp/policy.js'
 import { fastScanHtml } from '../html/fast-scan.js'
-import type { PageRecord } from '../output/manifest.js'
 import { SealError, type Problem } from '../problems.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
 import { planPage, type Plan } from './plan.js'
 import { sortEdits, splice, spliceText } from './splice.js'
 
-export type { NonceSlots } from '../output/manifest.js'
+/** Where the server runtime puts per-response nonces, as UTF-8 byte offsets into the sealed file. */
+export interface NonceSlots {
+  /** Offsets right after the tag name of `<style>`, `<link>` stylesheets/preloads and external `<script>` tags. */
+  tags: number[]
+  /**
+   * The byte range of csp-seal's own policy `<meta>` tag (the runtime swaps it for a `csp-nonce` meta), or where
+   * that meta goes when none is written. A page's own CSP meta is never in it: it stays in the page.
+   */
+  meta: [number, number] | number
+  /**
+   * Offsets right after the tag name of an Angular app's root element (`<app-root`): the runtime adds
+   * ` ngCspNonce="…"` there, where Angular reads the nonce for the styles it inserts. Absent when there is none.
+   */
+  ngCspNonce?: number[]
+}
+
+/** What a sealed page holds that its manifest entry records as it is. */
+export interface PageHashes {
+  scriptHashes: string[]
+  styleHashes: string[]
+  attributeHashes: string[]
+  /** URL as written → integrity, for local and remote files that carry one. */
+  integrity: Record<string, string>
+  /** Remote URLs the page loads scripts or styles from. */
+  remote: string[]
+  nonceSlots: NonceSlots
+}
+
+/** What the manifest records of a sealed page (a `SealedPage` is one): the policy as parsed, and the sealed bytes. */
+export interface PageRecord extends PageHashes {
+  policy: Policy
+  /** The sealed page's bytes, for its digest when the caller does not give one. */
+  bytes: Uint8Array
+}
 
 /**
  * Gives the bytes of a file of the site by its path relative to the site root, or undefined if there is none.

@@ -7,10 +7,10 @@ import { SealError, type Problem } from '../problems.js'
 import { cachedDigests } from '../sri/integrity.js'
 import { RemoteIntegrity } from '../sri/remote.js'
 import { readLearnedHashes, type LearnedHashes } from './learned.js'
-import { sealPage, type AssetReader, type SealedPage } from './page.js'
+import { sealPage, type AssetReader, type SealedPage } from '../seal/page.js'
 import { runtimeStylesOf, type RuntimeStyleCounts, type ScriptSource } from './runtime-styles.js'
 import { HashUnion } from './union.js'
-import { verifyHtml } from './verify.js'
+import { verifyHtml } from '../seal/verify.js'
 
 export interface BundleOptions {
   config: CspSealConfig | ResolvedConfig

@@ -8,9 +8,9 @@ import { fileSystemProblem, SealError, type Problem } from '../problems.js'
 import { readRegularFile, RefusedFile } from '../safe-fs.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { sealPage, type SealedPage } from './page.js'
+import { sealPage, type SealedPage } from '../seal/page.js'
 import type { SitePage } from './site-fs.js'
-import { verifyHtml } from './verify.js'
+import { verifyHtml } from '../seal/verify.js'
 
 export type SiteMode = 'write' | 'check' | 'dry-run'
 

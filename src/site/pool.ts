@@ -6,7 +6,7 @@ import { fileSealer, type FileJobContext, type FileOutcome } from './job.js'
 import type { SitePage } from './site-fs.js'
 import type { FromWorker, ToWorker, WorkerInit } from './worker.js'
 
-/** Where page outcomes go, in any order: {@link SiteCollector} (src/seal/collector.ts), or the first pass's hash union. */
+/** Where page outcomes go, in any order: {@link SiteCollector} (src/site/collector.ts), or the first pass's hash union. */
 export interface OutcomeSink {
   /** Resolves when page `index` may be started (bounds what waits in memory). */
   room(index: number): Promise<void>
@@ -72,5 +72,5 @@ export async function runInWorkers(count: number, pages: readonly SitePage[], co
 
 /** The worker module; from TypeScript sources (tests) the built one, since workers load plain JavaScript. */
 function workerUrl(): URL {
-  return import.meta.url.endsWith('.ts') ? new URL('../../dist/src/seal/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url)
+  return import.meta.url.endsWith('.ts') ? new URL('../../dist/src/site/worker.js', import.meta.url) : new URL('./worker.js', import.meta.url)
 }

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, realpath, rename, rm, writeFile } from 'node:
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { nginxPageLocations, nginxRoutes, nginxSiteRules } from '../output/headers.js'
 import { manifestPath, readManifest } from './manifest.js'
-import { isInside } from './paths.js'
+import { isInside } from '../safe-fs.js'
 import { applyNonce } from './transform.js'
 
 export const NGINX_NONCE_INCLUDE = 'csp-seal.nonce.nginx.conf'

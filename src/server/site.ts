@@ -10,7 +10,7 @@ import { encodeUrlPath, resolutionSteps } from '../output/routes.js'
 import { compressBytes, type Encoding, type FileBody } from './body.js'
 import { contentTypeOf, isCompressible } from './content-types.js'
 import { ManifestSource, manifestPath } from './manifest.js'
-import { isInside } from './paths.js'
+import { isInside } from '../safe-fs.js'
 import { applyNonce, generateNonce, withHeaders } from './transform.js'
 
 export interface ServerOptions {

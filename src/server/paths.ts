@@ -1,1 +1,0 @@
-export { isInside } from '../safe-fs.js'

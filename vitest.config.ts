@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
@@ -13,4 +13,4 @@ export default defineConfig({
     // Names the Debian packages that are missing (and the command that installs them) before any test starts.
     globalSetup: ['test/support/system-packages.ts'],
   },
-});
+})

@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config'
 
 /**
  * `npm run test:frameworks`: real framework projects (fixtures/frameworks/<name>/project) installed from the npm
@@ -15,4 +15,4 @@ export default defineConfig({
     maxWorkers: 1,
     globalSetup: ['test/support/system-packages.ts'],
   },
-});
+})

@@ -41,7 +41,13 @@ async function timed(work: () => Outcome | Promise<Outcome>): Promise<Omit<Child
   return { ms, cpuMs: (user + system) / 1000, ...outcome }
 }
 
-async function runSeal(variant: Variant, site: string, cwd: string, engineUrl: string, config: CspSealConfig): Promise<Omit<ChildResult, 'variant' | 'maxRss'>> {
+async function runSeal(
+  variant: Variant,
+  site: string,
+  cwd: string,
+  engineUrl: string,
+  config: CspSealConfig,
+): Promise<Omit<ChildResult, 'variant' | 'maxRss'>> {
   const engine = (await import(engineUrl)) as typeof import('../src/index.js')
   const options: SealOptions = { mode: 'write', cwd }
   if (variant === 'csp-seal-1') options.workers = 1

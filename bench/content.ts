@@ -6,12 +6,80 @@
 import type { Random } from './random.js'
 
 const WORDS = [
-  'config', 'build', 'page', 'site', 'plugin', 'policy', 'script', 'style', 'header', 'deploy', 'server', 'static',
-  'bundle', 'module', 'import', 'export', 'route', 'cache', 'token', 'option', 'default', 'value', 'theme', 'layout',
-  'render', 'client', 'request', 'response', 'hash', 'digest', 'folder', 'output', 'asset', 'chunk', 'worker',
-  'thread', 'stream', 'buffer', 'parser', 'element', 'attribute', 'document', 'browser', 'origin', 'domain', 'the',
-  'a', 'of', 'to', 'and', 'in', 'is', 'for', 'with', 'when', 'each', 'every', 'your', 'this', 'that', 'it', 'can',
-  'runs', 'writes', 'reads', 'keeps', 'loads', 'checks', 'adds', 'returns', 'uses', 'needs', 'before', 'after',
+  'config',
+  'build',
+  'page',
+  'site',
+  'plugin',
+  'policy',
+  'script',
+  'style',
+  'header',
+  'deploy',
+  'server',
+  'static',
+  'bundle',
+  'module',
+  'import',
+  'export',
+  'route',
+  'cache',
+  'token',
+  'option',
+  'default',
+  'value',
+  'theme',
+  'layout',
+  'render',
+  'client',
+  'request',
+  'response',
+  'hash',
+  'digest',
+  'folder',
+  'output',
+  'asset',
+  'chunk',
+  'worker',
+  'thread',
+  'stream',
+  'buffer',
+  'parser',
+  'element',
+  'attribute',
+  'document',
+  'browser',
+  'origin',
+  'domain',
+  'the',
+  'a',
+  'of',
+  'to',
+  'and',
+  'in',
+  'is',
+  'for',
+  'with',
+  'when',
+  'each',
+  'every',
+  'your',
+  'this',
+  'that',
+  'it',
+  'can',
+  'runs',
+  'writes',
+  'reads',
+  'keeps',
+  'loads',
+  'checks',
+  'adds',
+  'returns',
+  'uses',
+  'needs',
+  'before',
+  'after',
 ]
 
 /** Sentences in other scripts: real sites are translated, and UTF-8 hashing must get them right. */
@@ -73,8 +141,10 @@ function codeBlock(random: Random): string {
     lines.push(`<span class="line">${tokens.join('<span style="color:#D4D4D4"> </span>')}</span>`)
   }
   const lang = random.pick(['ts', 'js', 'sh', 'json', 'html', 'css'])
-  return `<div class="language-${lang} vp-adaptive-theme"><button title="Copy Code" class="copy"></button><span class="lang">${lang}</span>` +
+  return (
+    `<div class="language-${lang} vp-adaptive-theme"><button title="Copy Code" class="copy"></button><span class="lang">${lang}</span>` +
     `<pre class="shiki dark-plus vp-code" style="background-color:#1E1E1E;color:#D4D4D4" tabindex="0"><code>${lines.join('\n')}</code></pre></div>\n`
+  )
 }
 
 function heading(random: Random): string {
@@ -90,7 +160,9 @@ function table(random: Random, multibyte: number): string {
     const cells: string[] = []
     for (let c = 0; c < columns; c++) {
       const align = c === columns - 1 ? ' style="text-align:right"' : ''
-      cells.push(`<td${align}>${c === 0 ? `<code>${random.pick(WORDS)}</code>` : random.chance(multibyte) ? random.pick(MULTIBYTE).slice(0, 12) : words(random, random.int(1, 5))}</td>`)
+      cells.push(
+        `<td${align}>${c === 0 ? `<code>${random.pick(WORDS)}</code>` : random.chance(multibyte) ? random.pick(MULTIBYTE).slice(0, 12) : words(random, random.int(1, 5))}</td>`,
+      )
     }
     rows.push(`<tr>${cells.join('')}</tr>`)
   }
@@ -113,13 +185,16 @@ function callout(random: Random, multibyte: number): string {
 function figure(random: Random): string {
   const width = random.int(320, 1280)
   const height = Math.round(width * random.pick([0.5, 0.5625, 0.75, 1]))
-  return `<figure style="max-width:${random.int(40, 100)}%"><img src="/images/${random.pick(WORDS)}-${random.int(1, 400)}.webp" alt="${words(random, 3)}" width="${width}" height="${height}" loading="lazy" decoding="async" style="aspect-ratio:${width}/${height}">` +
+  return (
+    `<figure style="max-width:${random.int(40, 100)}%"><img src="/images/${random.pick(WORDS)}-${random.int(1, 400)}.webp" alt="${words(random, 3)}" width="${width}" height="${height}" loading="lazy" decoding="async" style="aspect-ratio:${width}/${height}">` +
     `<figcaption>${words(random, random.int(3, 9))}</figcaption></figure>\n`
+  )
 }
 
 function progress(random: Random): string {
   const bars: string[] = []
-  for (let i = random.int(2, 6); i > 0; i--) bars.push(`<div class="bar"><span style="width:${random.int(1, 100)}%;--delay:${random.int(0, 8) * 60}ms"></span>${random.pick(WORDS)}</div>`)
+  for (let i = random.int(2, 6); i > 0; i--)
+    bars.push(`<div class="bar"><span style="width:${random.int(1, 100)}%;--delay:${random.int(0, 8) * 60}ms"></span>${random.pick(WORDS)}</div>`)
   return `<div class="bars">${bars.join('')}</div>\n`
 }
 
@@ -132,7 +207,10 @@ export function svgIcon(random: Random): string {
 export function svgWithStyle(random: Random): { markup: string; style: string } {
   const fill = random.pick(['#0a7', '#3451b2', '#e44', '#fa0'])
   const style = `.st0{fill:${fill}}.st1{fill:none;stroke:#333;stroke-width:2}`
-  return { markup: `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" class="illustration"><style>${style}</style><circle class="st0" cx="32" cy="32" r="${random.int(8, 30)}"/><path class="st1" d="M8 56L56 8"/></svg>\n`, style }
+  return {
+    markup: `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" class="illustration"><style>${style}</style><circle class="st0" cx="32" cy="32" r="${random.int(8, 30)}"/><path class="st1" d="M8 56L56 8"/></svg>\n`,
+    style,
+  }
 }
 
 /** One block of article content; sizes vary from ~100 bytes to ~4 KB. */

@@ -26,7 +26,10 @@ export interface Engine {
 export function buildEngine(source: 'build' | 'dist', log: (line: string) => void): Engine {
   const notes: string[] = []
   log('compiling the engine and the bench scripts (tsc -p bench/tsconfig.build.json)…')
-  const tsc = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(BENCH_DIR, 'tsconfig.build.json')], { cwd: REPO, encoding: 'utf8' })
+  const tsc = spawnSync(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', join(BENCH_DIR, 'tsconfig.build.json')], {
+    cwd: REPO,
+    encoding: 'utf8',
+  })
   const child = join(BUILD, 'bench', 'child.js')
   if (tsc.status !== 0) {
     const errors = `${tsc.stdout}${tsc.stderr}`.split('\n').filter((line) => line.includes('error'))
@@ -35,7 +38,13 @@ export function buildEngine(source: 'build' | 'dist', log: (line: string) => voi
     notes.push(`the sources have ${errors.length} type error(s); measured the JavaScript tsc emitted anyway (first: ${errors[0]!.trim()})`)
   }
   if (source === 'build') {
-    return { source, child, engineUrl: pathToFileURL(join(BUILD, 'src', 'index.js')).href, vitePluginUrl: pathToFileURL(join(BUILD, 'plugins', 'vite', 'index.js')).href, notes }
+    return {
+      source,
+      child,
+      engineUrl: pathToFileURL(join(BUILD, 'src', 'index.js')).href,
+      vitePluginUrl: pathToFileURL(join(BUILD, 'plugins', 'vite', 'index.js')).href,
+      notes,
+    }
   }
   const dist = join(REPO, 'dist', 'src', 'index.js')
   if (!existsSync(dist)) throw new Error('dist/ is missing: run `npm run build`, or drop --engine dist')

@@ -28,7 +28,16 @@ const TEXT_STATES: Record<string, (typeof TokenizerMode)[keyof typeof TokenizerM
 }
 
 /** Script types a browser executes (data blocks like `application/ld+json` need no hash). */
-const EXECUTABLE = new Set(['', 'module', 'importmap', 'speculationrules', 'text/javascript', 'application/javascript', 'text/ecmascript', 'application/ecmascript'])
+const EXECUTABLE = new Set([
+  '',
+  'module',
+  'importmap',
+  'speculationrules',
+  'text/javascript',
+  'application/javascript',
+  'text/ecmascript',
+  'application/ecmascript',
+])
 
 export interface FloorPage {
   html: string

@@ -70,8 +70,20 @@ export interface SiteAssets {
 }
 
 const SECTIONS = [
-  'docs/guide', 'docs/reference/api', 'docs/reference/cli', 'docs/recipes', 'blog/2023', 'blog/2024', 'blog/2025',
-  'learn/tutorials', 'learn/examples', 'changelog', 'community', 'ja/docs/guide', 'de/docs/guide', 'fr/blog',
+  'docs/guide',
+  'docs/reference/api',
+  'docs/reference/cli',
+  'docs/recipes',
+  'blog/2023',
+  'blog/2024',
+  'blog/2025',
+  'learn/tutorials',
+  'learn/examples',
+  'changelog',
+  'community',
+  'ja/docs/guide',
+  'de/docs/guide',
+  'fr/blog',
 ]
 const LOCALIZED = /^(ja|de|fr)\//
 
@@ -105,7 +117,9 @@ export function siteAssets(seed: number): SiteAssets {
     'https://cdn.jsdelivr.net/npm/@docsearch/js@3.6.2/dist/umd/index.js',
     'https://cdnjs.cloudflare.com/ajax/libs/mermaid/10.9.1/mermaid.min.js',
   ].map(cdn)
-  const cdnStyles = ['https://cdn.jsdelivr.net/npm/katex@0.16.11/dist/katex.min.css', 'https://cdn.jsdelivr.net/npm/@docsearch/css@3.6.2/dist/style.css'].map(cdn)
+  const cdnStyles = ['https://cdn.jsdelivr.net/npm/katex@0.16.11/dist/katex.min.css', 'https://cdn.jsdelivr.net/npm/@docsearch/css@3.6.2/dist/style.css'].map(
+    cdn,
+  )
   const cdnModules = ['https://esm.sh/preact@10.24.3', 'https://esm.sh/preact@10.24.3/hooks'].map(cdn)
   const resources: LockFile['resources'] = {}
   for (const file of [...cdnScripts, ...cdnStyles, ...cdnModules].sort((a, b) => (a.url < b.url ? -1 : 1))) {
@@ -221,9 +235,12 @@ export function generatePage(index: number, options: SiteOptions, assets: SiteAs
   head.push(`<meta name="viewport" content="width=device-width,initial-scale=1">\n<title>${pageTitle} | Acme Docs</title>\n`)
   head.push(`<meta name="description" content="${escapeAttr(`${words(random, random.int(8, 20))} ${localized ? random.pick(MULTIBYTE) : ''}`.trim())}">\n`)
   head.push(`<meta name="generator" content="csp-seal bench ${GENERATOR_VERSION}">\n<link rel="canonical" href="https://docs.example.com${pageUrl}">\n`)
-  head.push(`<meta property="og:title" content="${escapeAttr(pageTitle)}">\n<meta property="og:type" content="article">\n<link rel="icon" href="/favicon.svg" type="image/svg+xml">\n`)
+  head.push(
+    `<meta property="og:title" content="${escapeAttr(pageTitle)}">\n<meta property="og:type" content="article">\n<link rel="icon" href="/favicon.svg" type="image/svg+xml">\n`,
+  )
   inlineScript(head, THEME_BOOTSTRAP, random.chance(0.2) ? 'text/javascript' : undefined)
-  const critical = `:root{--vp-c-brand:#3451b2;--vp-font:${random.pick(['Inter', 'system-ui', 'Roboto'])}}html{font:16px/1.6 var(--vp-font)}` +
+  const critical =
+    `:root{--vp-c-brand:#3451b2;--vp-font:${random.pick(['Inter', 'system-ui', 'Roboto'])}}html{font:16px/1.6 var(--vp-font)}` +
     `body{margin:0}.section-${section}{max-width:${960 + section * 16}px}.skip-link{position:absolute;top:-100px}`
   head.push(`<style>${critical}</style>\n`)
   styles.push(critical)
@@ -241,7 +258,11 @@ export function generatePage(index: number, options: SiteOptions, assets: SiteAs
     remote.push(css.url)
   }
   if (scriptKinds.includes('importmap')) {
-    inlineScript(head, `\n${scriptJson({ imports: { vendor: `/${assets.vendor}`, '@theme/': '/assets/js/', [`@chunk/${random.pick(WORDS)}`]: `/${random.pick(assets.chunks)}` } }, 2)}\n`, 'importmap')
+    inlineScript(
+      head,
+      `\n${scriptJson({ imports: { vendor: `/${assets.vendor}`, '@theme/': '/assets/js/', [`@chunk/${random.pick(WORDS)}`]: `/${random.pick(assets.chunks)}` } }, 2)}\n`,
+      'importmap',
+    )
   }
   for (const chunk of random.sample(assets.chunks, random.int(1, 4))) {
     head.push(`<link rel="modulepreload" href="${assetUrl(chunk)}">\n`)
@@ -266,24 +287,40 @@ export function generatePage(index: number, options: SiteOptions, assets: SiteAs
     remote.push(module.url)
   }
   if (scriptKinds.includes('jsonld')) {
-    const data = { '@context': 'https://schema.org', '@type': 'TechArticle', headline: pageTitle, url: `https://docs.example.com${pageUrl}`, datePublished: `202${random.int(0, 5)}-0${random.int(1, 9)}-1${random.int(0, 9)}`, author: { '@type': 'Person', name: words(random, 2) } }
+    const data = {
+      '@context': 'https://schema.org',
+      '@type': 'TechArticle',
+      headline: pageTitle,
+      url: `https://docs.example.com${pageUrl}`,
+      datePublished: `202${random.int(0, 5)}-0${random.int(1, 9)}-1${random.int(0, 9)}`,
+      author: { '@type': 'Person', name: words(random, 2) },
+    }
     head.push(`<script type="application/ld+json">${scriptJson(data)}</script>\n`)
     dataBlocks++
   }
   if (scriptKinds.includes('speculationrules')) {
-    inlineScript(head, `\n${scriptJson({ prerender: [{ where: { href_matches: `/${SECTIONS[Math.max(0, section)]}/*` }, eagerness: 'moderate' }] }, 2)}\n`, 'speculationrules')
+    inlineScript(
+      head,
+      `\n${scriptJson({ prerender: [{ where: { href_matches: `/${SECTIONS[Math.max(0, section)]}/*` }, eagerness: 'moderate' }] }, 2)}\n`,
+      'speculationrules',
+    )
   }
   if (scriptKinds.includes('analytics') && analyticsInHead) inlineScript(head, analytics())
-  head.push(`</head>\n<body class="section-${section}">\n<div id="app">\n<a class="skip-link" href="#main" style="position:absolute;left:-9999px">Skip to content</a>\n`)
+  head.push(
+    `</head>\n<body class="section-${section}">\n<div id="app">\n<a class="skip-link" href="#main" style="position:absolute;left:-9999px">Skip to content</a>\n`,
+  )
 
   // Navigation: links, a few icons; the sidebar grows with the page so small pages stay small.
   const icons = random.chance(0.4)
   const nav: string[] = []
-  for (let i = random.int(4, 8); i > 0; i--) nav.push(`<a class="nav-link" href="/${random.pick(SECTIONS)}/">${icons && random.chance(0.5) ? svgIcon(random) : ''}${random.pick(WORDS)}</a>`)
+  for (let i = random.int(4, 8); i > 0; i--)
+    nav.push(`<a class="nav-link" href="/${random.pick(SECTIONS)}/">${icons && random.chance(0.5) ? svgIcon(random) : ''}${random.pick(WORDS)}</a>`)
   head.push(`<header class="nav"><nav>${nav.join('\n')}</nav></header>\n`)
   const sidebar: string[] = []
   for (let i = Math.max(5, Math.min(80, Math.floor(target / 1500))); i > 0; i--) {
-    sidebar.push(`<li class="level-${random.int(0, 2)}"${random.chance(0.2) ? ` style="--depth:${random.int(1, 3)}"` : ''}><a href="${assetUrl(`${random.pick(SECTIONS)}/${random.pick(WORDS)}.html`)}">${title(random, false)}</a></li>`)
+    sidebar.push(
+      `<li class="level-${random.int(0, 2)}"${random.chance(0.2) ? ` style="--depth:${random.int(1, 3)}"` : ''}><a href="${assetUrl(`${random.pick(SECTIONS)}/${random.pick(WORDS)}.html`)}">${title(random, false)}</a></li>`,
+    )
   }
   head.push(`<aside class="sidebar"><ul>\n${sidebar.join('\n')}\n</ul></aside>\n<main id="main"><article class="vp-doc">\n<h1>${pageTitle}</h1>\n`)
   if (styleKinds.includes('component')) {
@@ -313,8 +350,14 @@ export function generatePage(index: number, options: SiteOptions, assets: SiteAs
     // VitePress-style: a site map shared by a section's pages, then this page's own data.
     const sectionRandom = new Random(streamSeed(options.seed, 1_000_000_000 + section))
     const hashMap: Record<string, string> = {}
-    for (let i = sectionRandom.int(40, 300); i > 0; i--) hashMap[`${SECTIONS[Math.max(0, section)]}_${sectionRandom.pick(WORDS)}-${i}.md`] = sectionRandom.int(0, 2 ** 31).toString(36)
-    const page = { title: pageTitle, relativePath: file, headers: Array.from({ length: random.int(0, 8) }, () => title(random, localized)), lastUpdated: 1_700_000_000_000 + random.int(0, 10 ** 9) }
+    for (let i = sectionRandom.int(40, 300); i > 0; i--)
+      hashMap[`${SECTIONS[Math.max(0, section)]}_${sectionRandom.pick(WORDS)}-${i}.md`] = sectionRandom.int(0, 2 ** 31).toString(36)
+    const page = {
+      title: pageTitle,
+      relativePath: file,
+      headers: Array.from({ length: random.int(0, 8) }, () => title(random, localized)),
+      lastUpdated: 1_700_000_000_000 + random.int(0, 10 ** 9),
+    }
     tailScripts.push([`window.__VP_HASH_MAP__=JSON.parse(${JSON.stringify(JSON.stringify(hashMap))});\nwindow.__PAGE_DATA__=${scriptJson(page)};`, undefined])
   }
   const tailEnd = '</body>\n</html>\n'
@@ -355,7 +398,11 @@ export interface Corpus {
 }
 
 /** Writes the site into `dir/site` and the lock file into `dir` (the folder a run uses as `cwd`). */
-export async function writeSite(dir: string, options: SiteOptions, onProgress?: (done: number) => void): Promise<Omit<Corpus, 'dir' | 'site' | 'lockFile' | 'options'>> {
+export async function writeSite(
+  dir: string,
+  options: SiteOptions,
+  onProgress?: (done: number) => void,
+): Promise<Omit<Corpus, 'dir' | 'site' | 'lockFile' | 'options'>> {
   const assets = siteAssets(options.seed)
   const site = join(dir, 'site')
   const made = new Set<string>()
@@ -421,7 +468,9 @@ async function main(argv: string[]): Promise<void> {
   const out = value('--out')
   if (out) {
     const stats = await writeSite(resolve(out), options)
-    console.log(`${stats.pages} pages, ${(stats.htmlBytes / 1e6).toFixed(1)} MB of HTML in ${resolve(out, 'site')}; lock file ${resolve(out, 'csp-seal.lock.json')}`)
+    console.log(
+      `${stats.pages} pages, ${(stats.htmlBytes / 1e6).toFixed(1)} MB of HTML in ${resolve(out, 'site')}; lock file ${resolve(out, 'csp-seal.lock.json')}`,
+    )
   } else {
     const corpus = await ensureCorpus(options, (line) => console.error(line))
     console.log(corpus.dir)

@@ -37,7 +37,7 @@ interface Args {
 
 const VARIANTS: Variant[] = ['floor', 'csp-seal-1', 'csp-seal', 'strict-csp']
 const LABELS: Record<Variant, string> = {
-  'floor': 'floor (parse5 tokenizer, 1 thread)',
+  floor: 'floor (parse5 tokenizer, 1 thread)',
   'csp-seal-1': 'csp-seal, 1 thread',
   'csp-seal': 'csp-seal, default parallelism',
   'strict-csp': 'google/strict-csp (README usage)',
@@ -84,7 +84,9 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--memory') args.memory = true
     else if (flag === '--real-sites') args.realSites = resolve(value())
     else if (flag === '--only') {
-      args.variants = value().split(',').map((v) => v.trim()) as Variant[]
+      args.variants = value()
+        .split(',')
+        .map((v) => v.trim()) as Variant[]
       const unknown = args.variants.filter((v) => !VARIANTS.includes(v))
       if (unknown.length) throw new Error(`unknown variant ${unknown.join(', ')}; known: ${VARIANTS.join(', ')}`)
     } else if (flag === '--engine') {
@@ -155,7 +157,10 @@ async function freshCopy(workload: Workload): Promise<string> {
 
 function runChild(engine: Engine, variant: Variant, site: string, cwd: string, config: CspSealConfig): Promise<ChildResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [engine.child, variant, site, cwd, engine.engineUrl, JSON.stringify(config)], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] })
+    const child = spawn(process.execPath, [engine.child, variant, site, cwd, engine.engineUrl, JSON.stringify(config)], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
     let out = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk))
     child.on('error', reject)
@@ -191,12 +196,30 @@ async function runOnce(engine: Engine, workload: Workload, variant: Variant, lab
 /** The medians of a variant's runs. */
 function summarize(workload: Workload, variant: Variant, results: ChildResult[], error?: string): Measured {
   if (error !== undefined || results.length === 0) {
-    return { variant, label: LABELS[variant], ok: false, error, ms: NaN, cpuMs: NaN, runsMs: [], pagesPerSecond: NaN, mbPerSecond: NaN, maxRssBytes: NaN, pages: 0, detail: {} }
+    return {
+      variant,
+      label: LABELS[variant],
+      ok: false,
+      error,
+      ms: NaN,
+      cpuMs: NaN,
+      runsMs: [],
+      pagesPerSecond: NaN,
+      mbPerSecond: NaN,
+      maxRssBytes: NaN,
+      pages: 0,
+      detail: {},
+    }
   }
   const ms = median(results.map((r) => r.ms))
   const last = results[results.length - 1]!
   return {
-    variant, label: LABELS[variant], ok: true, ms, cpuMs: median(results.map((r) => r.cpuMs)), runsMs: results.map((r) => r.ms),
+    variant,
+    label: LABELS[variant],
+    ok: true,
+    ms,
+    cpuMs: median(results.map((r) => r.cpuMs)),
+    runsMs: results.map((r) => r.ms),
     pagesPerSecond: last.pages / (ms / 1000),
     mbPerSecond: workload.htmlBytes / 1e6 / (ms / 1000),
     maxRssBytes: Math.max(...results.map((r) => r.maxRss)),
@@ -274,7 +297,12 @@ async function placeholderLock(dir: string, files: string[]): Promise<string> {
   }
   const resources: Record<string, unknown> = {}
   for (const url of [...urls].sort()) {
-    resources[url] = { integrity: `sha384-${createHash('sha384').update(`csp-seal bench placeholder ${url}`).digest('base64')}`, finalUrl: url, size: 0, fetchedAt: '2025-01-01T00:00:00.000Z' }
+    resources[url] = {
+      integrity: `sha384-${createHash('sha384').update(`csp-seal bench placeholder ${url}`).digest('base64')}`,
+      finalUrl: url,
+      size: 0,
+      fetchedAt: '2025-01-01T00:00:00.000Z',
+    }
   }
   return `${JSON.stringify({ version: 1, resources }, null, 2)}\n`
 }
@@ -289,7 +317,10 @@ async function realWorkloads(realSites: string, log: (line: string) => void): Pr
     const dir = join(realSites, entry.name)
     const stats = await htmlStats(dir)
     const lock = await placeholderLock(dir, stats.files)
-    const source = await readFile(join(dir, 'SOURCE.json'), 'utf8').then((text) => JSON.parse(text) as { repo?: string }, () => ({ repo: undefined }))
+    const source = await readFile(join(dir, 'SOURCE.json'), 'utf8').then(
+      (text) => JSON.parse(text) as { repo?: string },
+      () => ({ repo: undefined }),
+    )
     workloads.push({
       name: entry.name,
       description: `real site${source.repo ? ` (${source.repo})` : ''}, ${stats.pages} pages, ${(stats.htmlBytes / 1e6).toFixed(1)} MB of HTML, .js are same-size stand-ins`,
@@ -306,7 +337,15 @@ async function realWorkloads(realSites: string, log: (line: string) => void): Pr
 
 function machine() {
   const cpu = cpus()
-  return { cpus: cpu.length, availableParallelism: availableParallelism(), model: cpu[0]?.model ?? 'unknown', memoryGB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${process.arch}`, loadAverageAtStart: loadavg().map((n) => Number(n.toFixed(2))) }
+  return {
+    cpus: cpu.length,
+    availableParallelism: availableParallelism(),
+    model: cpu[0]?.model ?? 'unknown',
+    memoryGB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    loadAverageAtStart: loadavg().map((n) => Number(n.toFixed(2))),
+  }
 }
 
 const seconds = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s` : '—')
@@ -318,23 +357,39 @@ const mark = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? '  ✓' 
 function printSite(report: SiteReport): void {
   console.log(`\n${report.name}: ${report.description}`)
   const rows = [['variant', 'time', 'pages/s', 'MB/s', 'peak RSS', 'CPU time']]
-  for (const r of report.results) rows.push([r.label, r.ok ? seconds(r.ms) : 'failed', fixed(r.pagesPerSecond), fixed(r.mbPerSecond, 1), mb(r.maxRssBytes), seconds(r.cpuMs)])
+  for (const r of report.results)
+    rows.push([r.label, r.ok ? seconds(r.ms) : 'failed', fixed(r.pagesPerSecond), fixed(r.mbPerSecond, 1), mb(r.maxRssBytes), seconds(r.cpuMs)])
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
   for (const [i, row] of rows.entries()) {
     console.log(`  ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('   ')}`)
     if (i === 0) console.log(`  ${widths.map((w) => '─'.repeat(w)).join('   ')}`)
   }
-  const { sealOneThreadOverFloor: floor, sealOneThreadOverFloorCpu: floorCpu, parallelSpeedup: speedup, strictCspOverSealOneThread: strict1, strictCspOverSeal: strict } = report.ratios
-  console.log(`  csp-seal 1 thread ÷ floor (time):    ${times(floor)}  (target ≤ 1.3×; CPU time ${times(floorCpu)})${mark(floor === undefined ? undefined : floor <= 1.3)}`)
-  const speedupNote = report.pages < WORKER_THRESHOLD ? `(below ${WORKER_THRESHOLD.toLocaleString('en-US')} pages the default is one thread)` : `(target ≥ 1.6× on 2 cores)${mark(speedup === undefined ? undefined : speedup >= 1.6)}`
+  const {
+    sealOneThreadOverFloor: floor,
+    sealOneThreadOverFloorCpu: floorCpu,
+    parallelSpeedup: speedup,
+    strictCspOverSealOneThread: strict1,
+    strictCspOverSeal: strict,
+  } = report.ratios
+  console.log(
+    `  csp-seal 1 thread ÷ floor (time):    ${times(floor)}  (target ≤ 1.3×; CPU time ${times(floorCpu)})${mark(floor === undefined ? undefined : floor <= 1.3)}`,
+  )
+  const speedupNote =
+    report.pages < WORKER_THRESHOLD
+      ? `(below ${WORKER_THRESHOLD.toLocaleString('en-US')} pages the default is one thread)`
+      : `(target ≥ 1.6× on 2 cores)${mark(speedup === undefined ? undefined : speedup >= 1.6)}`
   console.log(`  parallel speed-up over 1 thread:     ${times(speedup)}  ${speedupNote}`)
-  console.log(`  strict-csp time ÷ csp-seal time:     1 thread ${times(strict1)}, default ${times(strict)}  (> 1× means csp-seal is faster)${mark(strict === undefined ? undefined : strict > 1)}`)
+  console.log(
+    `  strict-csp time ÷ csp-seal time:     1 thread ${times(strict1)}, default ${times(strict)}  (> 1× means csp-seal is faster)${mark(strict === undefined ? undefined : strict > 1)}`,
+  )
   const seal = report.results.find((r) => r.variant === 'csp-seal-1' && r.ok) ?? report.results.find((r) => r.variant === 'csp-seal' && r.ok)
   const floorRun = report.results.find((r) => r.variant === 'floor' && r.ok)
   // The floor is honest only if it finds what csp-seal hashes (equal unless a page repeats an inline text).
   if (floorRun && seal) {
     const n = (value: unknown) => Number(value ?? 0).toLocaleString('en-US')
-    console.log(`  inline texts: the floor found ${n(floorRun.detail.scripts)} scripts and ${n(floorRun.detail.styles)} styles; csp-seal hashed ${n(seal.detail.scriptHashes)} and ${n(seal.detail.styleHashes)} (distinct per page)`)
+    console.log(
+      `  inline texts: the floor found ${n(floorRun.detail.scripts)} scripts and ${n(floorRun.detail.styles)} styles; csp-seal hashed ${n(seal.detail.scriptHashes)} and ${n(seal.detail.styleHashes)} (distinct per page)`,
+    )
   }
   const warnings = Object.entries(seal?.detail ?? {}).filter(([key]) => key.startsWith('warning:'))
   if (warnings.length) console.log(`  csp-seal warnings: ${warnings.map(([key, n]) => `${key.slice(8)} ×${n}`).join(', ')}`)
@@ -346,7 +401,15 @@ async function memoryComparison(engine: Engine, args: Args, log: (line: string) 
   const measured = []
   for (const pages of sizes) {
     const corpus = await ensureCorpus({ ...DEFAULT_SITE, ...MEMORY_PAGE_BYTES, pages, seed: args.seed }, log)
-    const workload: Workload = { name: `generated-${pages}`, description: `${pages.toLocaleString('en-US')} pages, ${(corpus.htmlBytes / corpus.pages / 1024).toFixed(1)} KB on average`, site: corpus.site, lock: await readFile(corpus.lockFile, 'utf8'), pages: corpus.pages, htmlBytes: corpus.htmlBytes, config: SEAL_CONFIG }
+    const workload: Workload = {
+      name: `generated-${pages}`,
+      description: `${pages.toLocaleString('en-US')} pages, ${(corpus.htmlBytes / corpus.pages / 1024).toFixed(1)} KB on average`,
+      site: corpus.site,
+      lock: await readFile(corpus.lockFile, 'utf8'),
+      pages: corpus.pages,
+      htmlBytes: corpus.htmlBytes,
+      config: SEAL_CONFIG,
+    }
     log(`memory: ${workload.description}`)
     measured.push({ pages, htmlBytes: corpus.htmlBytes, result: (await measureAll(engine, workload, ['csp-seal'], 1, log))[0]! })
   }
@@ -354,7 +417,14 @@ async function memoryComparison(engine: Engine, args: Args, log: (line: string) 
   return {
     variant: LABELS['csp-seal'],
     note: `smaller pages than the main run (8–16 KB targets, ${(small.htmlBytes / small.pages / 1024).toFixed(1)} KB on average, instead of 20–120 KB), so 10× the pages fit the disk and a few minutes; both sizes are drawn from the same generator`,
-    runs: measured.map((m) => ({ pages: m.pages, htmlBytes: m.htmlBytes, ms: m.result.ms, cpuMs: m.result.cpuMs, maxRssBytes: m.result.maxRssBytes, ok: m.result.ok })),
+    runs: measured.map((m) => ({
+      pages: m.pages,
+      htmlBytes: m.htmlBytes,
+      ms: m.result.ms,
+      cpuMs: m.result.cpuMs,
+      maxRssBytes: m.result.maxRssBytes,
+      ok: m.result.ok,
+    })),
     rssRatio: large.result.maxRssBytes / small.result.maxRssBytes,
   }
 }
@@ -385,27 +455,43 @@ async function main(): Promise<void> {
 
   if (args.memory) {
     const memory = await memoryComparison(engine, args, log)
-    if (args.json) console.log(JSON.stringify({ machine: { ...info, loadAverageAtEnd: loadavg() }, engine: { source: engine.source, notes: engine.notes }, config: SEAL_CONFIG, memory }, null, 2))
+    if (args.json)
+      console.log(
+        JSON.stringify(
+          { machine: { ...info, loadAverageAtEnd: loadavg() }, engine: { source: engine.source, notes: engine.notes }, config: SEAL_CONFIG, memory },
+          null,
+          2,
+        ),
+      )
     else {
       console.log(`\nPeak RSS of ${memory.variant} (${memory.note}):`)
-      for (const run of memory.runs) console.log(`  ${run.pages.toLocaleString('en-US').padStart(9)} pages, ${(run.htmlBytes / 1e6).toFixed(0).padStart(5)} MB of HTML: ${run.ok ? `${mb(run.maxRssBytes)} peak RSS, ${seconds(run.ms)}` : 'failed'}`)
+      for (const run of memory.runs)
+        console.log(
+          `  ${run.pages.toLocaleString('en-US').padStart(9)} pages, ${(run.htmlBytes / 1e6).toFixed(0).padStart(5)} MB of HTML: ${run.ok ? `${mb(run.maxRssBytes)} peak RSS, ${seconds(run.ms)}` : 'failed'}`,
+        )
       console.log(`  ratio: ${times(memory.rssRatio)}  (target ≤ 1.5×)${mark(Number.isFinite(memory.rssRatio) ? memory.rssRatio <= 1.5 : undefined)}`)
-      console.log(`\n(${info.cpus}× ${info.model}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at end ${loadavg().map((n) => n.toFixed(2)).join(' ')}; ${seconds(performance.now() - started)} in all)`)
+      console.log(
+        `\n(${info.cpus}× ${info.model}, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at end ${loadavg()
+          .map((n) => n.toFixed(2))
+          .join(' ')}; ${seconds(performance.now() - started)} in all)`,
+      )
     }
     return
   }
 
   const siteOptions: SiteOptions = { ...DEFAULT_SITE, pages: args.pages, seed: args.seed }
   const corpus = await ensureCorpus(siteOptions, log)
-  const workloads: Workload[] = [{
-    name: 'generated',
-    description: `${corpus.pages.toLocaleString('en-US')} pages, ${(corpus.htmlBytes / 1e6).toFixed(0)} MB of HTML (${siteOptions.minBytes / 1024}–${siteOptions.maxBytes / 1024} KB pages, seed ${siteOptions.seed})`,
-    site: corpus.site,
-    lock: await readFile(corpus.lockFile, 'utf8'),
-    pages: corpus.pages,
-    htmlBytes: corpus.htmlBytes,
-    config: SEAL_CONFIG,
-  }]
+  const workloads: Workload[] = [
+    {
+      name: 'generated',
+      description: `${corpus.pages.toLocaleString('en-US')} pages, ${(corpus.htmlBytes / 1e6).toFixed(0)} MB of HTML (${siteOptions.minBytes / 1024}–${siteOptions.maxBytes / 1024} KB pages, seed ${siteOptions.seed})`,
+      site: corpus.site,
+      lock: await readFile(corpus.lockFile, 'utf8'),
+      pages: corpus.pages,
+      htmlBytes: corpus.htmlBytes,
+      config: SEAL_CONFIG,
+    },
+  ]
   if (args.realSites) workloads.push(...(await realWorkloads(args.realSites, log)))
 
   const reports: SiteReport[] = []
@@ -413,18 +499,28 @@ async function main(): Promise<void> {
 
   const notes = [
     ...engine.notes,
-    'MB/s counts HTML bytes (10^6) over the whole run; peak RSS is process.resourceUsage().maxRSS of the variant\'s process (all its threads)',
+    "MB/s counts HTML bytes (10^6) over the whole run; peak RSS is process.resourceUsage().maxRSS of the variant's process (all its threads)",
     `csp-seal config: ${JSON.stringify(SEAL_CONFIG)} (real sites: CDN URLs pinned with placeholder integrity, onFetchError "warn")`,
     'strict-csp: new StrictCsp(html), refactorSourcedScriptsForHashBasedCsp(), hashAllInlineScripts(), getStrictCsp(hashes, { enableBrowserFallbacks: true }), addMetaTag(), serializeDom() — scripts only: no styles, SRI, policy merge or headers',
   ]
   if (args.json) {
-    console.log(JSON.stringify({ machine: { ...info, loadAverageAtEnd: loadavg() }, engine: { source: engine.source }, config: SEAL_CONFIG, sites: reports, notes }, null, 2))
+    console.log(
+      JSON.stringify(
+        { machine: { ...info, loadAverageAtEnd: loadavg() }, engine: { source: engine.source }, config: SEAL_CONFIG, sites: reports, notes },
+        null,
+        2,
+      ),
+    )
     return
   }
   for (const report of reports) printSite(report)
   console.log('')
   for (const note of notes) console.log(`note: ${note}`)
-  console.log(`\n(${info.cpus}× ${info.model}, ${info.memoryGB} GB, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at end ${loadavg().map((n) => n.toFixed(2)).join(' ')}; the machine is shared, so expect noise; ${seconds(performance.now() - started)} in all)`)
+  console.log(
+    `\n(${info.cpus}× ${info.model}, ${info.memoryGB} GB, Node ${info.node}; load average at start ${info.loadAverageAtStart.join(' ')}, at end ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}; the machine is shared, so expect noise; ${seconds(performance.now() - started)} in all)`,
+  )
 }
 
 try {

@@ -34,12 +34,15 @@ async function timed(runs: number, task: () => unknown): Promise<number> {
 function scriptBytes(root: string): number {
   let total = 0
   for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile() && /\.(?:m|c)?js$/i.test(entry.name) && !entry.parentPath.includes('node_modules')) total += statSync(join(entry.parentPath, entry.name)).size
+    if (entry.isFile() && /\.(?:m|c)?js$/i.test(entry.name) && !entry.parentPath.includes('node_modules'))
+      total += statSync(join(entry.parentPath, entry.name)).size
   }
   return total
 }
 
-const sites: Array<{ name: string; root: string; cwd?: string }> = readdirSync(FRAMEWORKS).sort().map((name) => ({ name, root: join(FRAMEWORKS, name, 'site') }))
+const sites: Array<{ name: string; root: string; cwd?: string }> = readdirSync(FRAMEWORKS)
+  .sort()
+  .map((name) => ({ name, root: join(FRAMEWORKS, name, 'site') }))
 const corpus = await ensureCorpus({ ...DEFAULT_SITE, pages }, (line) => console.error(line))
 sites.push({ name: `generated-${pages}`, root: corpus.site, cwd: corpus.dir })
 
@@ -53,5 +56,7 @@ for (const site of sites) {
   const dry = (c: typeof config) => timed(3, () => sealDirectory(site.root, c, { mode: 'dry-run', cwd: site.cwd }))
   const without = await dry(off)
   const withIt = await dry(config)
-  console.log(`| ${site.name} | ${found.counts.files} | ${(scriptBytes(site.root) / 1024).toFixed(0)} | ${found.counts.styles}, ${found.counts.styleAttributes} | ${scan.toFixed(0)} | ${without.toFixed(0)} | ${withIt.toFixed(0)} |`)
+  console.log(
+    `| ${site.name} | ${found.counts.files} | ${(scriptBytes(site.root) / 1024).toFixed(0)} | ${found.counts.styles}, ${found.counts.styleAttributes} | ${scan.toFixed(0)} | ${without.toFixed(0)} | ${withIt.toFixed(0)} |`,
+  )
 }

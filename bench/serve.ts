@@ -68,7 +68,10 @@ const accepts = (port: number) =>
 
 function startServer(bin: string, site: string, port: number): { child: ChildProcess; banner: Promise<number>; started: number } {
   const started = performance.now()
-  const child = spawn(process.execPath, [bin, 'serve', site, '--nonce', '--port', String(port)], { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [bin, 'serve', site, '--nonce', '--port', String(port)], {
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   const banner = new Promise<number>((resolve, reject) => {
     let out = ''
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -126,7 +129,11 @@ async function measureStart(bin: string, site: string, page: string): Promise<St
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const log = (line: string) => process.stderr.write(`${line}\n`)
-  log(`csp-seal serve bench on ${cpus().length}× ${cpus()[0]?.model}, Node ${process.version}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}`)
+  log(
+    `csp-seal serve bench on ${cpus().length}× ${cpus()[0]?.model}, Node ${process.version}; load average ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}`,
+  )
   buildEngine('build', log)
   const bin = join(REPO, 'bench', 'out', 'build', 'src', 'cli', 'bin.js')
   const corpus = await ensureCorpus({ ...DEFAULT_SITE, pages: args.pages }, log)
@@ -136,12 +143,17 @@ async function main(): Promise<void> {
     log(`sealing a copy of the ${args.pages.toLocaleString('en-US')}-page site…`)
     const sealed = spawnSync(process.execPath, [bin, site, '--remote', 'off', '--quiet'], { encoding: 'utf8' })
     if (sealed.status !== 0) throw new Error(`sealing failed: ${sealed.stderr}`)
-    const pages = (await readdir(site, { recursive: true })).filter((file) => file.endsWith('.html')).sort().slice(0, 50)
+    const pages = (await readdir(site, { recursive: true }))
+      .filter((file) => file.endsWith('.html'))
+      .sort()
+      .slice(0, 50)
 
     log(`start-up, ${args.starts} runs…`)
     const starts: Start[] = []
     for (let i = 0; i < args.starts; i++) starts.push(await measureStart(bin, site, pages[0]!))
-    const startup = Object.fromEntries((['listening', 'firstPage', 'banner', 'listeningCpu', 'firstPageCpu'] as const).map((key) => [key, median(starts.map((start) => start[key]))])) as unknown as Start
+    const startup = Object.fromEntries(
+      (['listening', 'firstPage', 'banner', 'listeningCpu', 'firstPageCpu'] as const).map((key) => [key, median(starts.map((start) => start[key]))]),
+    ) as unknown as Start
 
     log(`load: ${args.connections} connections for ${args.duration} s over ${pages.length} pages…`)
     const port = await freePort()
@@ -183,19 +195,35 @@ async function main(): Promise<void> {
       distinctNonces: nonces.size,
       everyNonceDistinct: nonces.size === responses - withoutNonce,
     }
-    const report = { machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAverageAtEnd: loadavg() }, pages: args.pages, htmlBytes: corpus.htmlBytes, startup, load }
+    const report = {
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadAverageAtEnd: loadavg() },
+      pages: args.pages,
+      htmlBytes: corpus.htmlBytes,
+      startup,
+      load,
+    }
     if (args.json) {
       console.log(JSON.stringify(report, null, 2))
       return
     }
     const ms = (n: number) => `${n.toFixed(0)} ms`
-    console.log(`\ncsp-seal serve --nonce, ${args.pages.toLocaleString('en-US')} pages (${(corpus.htmlBytes / 1e6).toFixed(0)} MB of HTML), median of ${args.starts} starts:`)
-    console.log(`  wall time from spawning node: listening ${ms(startup.listening)}, first page served ${ms(startup.firstPage)}, banner printed ${ms(startup.banner)}`)
-    console.log(`  CPU time of the server process: ${ms(startup.listeningCpu)} to listen, ${ms(startup.firstPageCpu)} to have served the first page (Node's own start included)`)
+    console.log(
+      `\ncsp-seal serve --nonce, ${args.pages.toLocaleString('en-US')} pages (${(corpus.htmlBytes / 1e6).toFixed(0)} MB of HTML), median of ${args.starts} starts:`,
+    )
+    console.log(
+      `  wall time from spawning node: listening ${ms(startup.listening)}, first page served ${ms(startup.firstPage)}, banner printed ${ms(startup.banner)}`,
+    )
+    console.log(
+      `  CPU time of the server process: ${ms(startup.listeningCpu)} to listen, ${ms(startup.firstPageCpu)} to have served the first page (Node's own start included)`,
+    )
     console.log(`load, ${load.connections} connections for ${load.seconds} s on 127.0.0.1 (autocannon in the same machine):`)
-    console.log(`  ${load.requests.toLocaleString('en-US')} responses, ${load.requestsPerSecond.toFixed(0)} req/s, ${load.throughputMBps.toFixed(1)} MB/s; latency p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms`)
+    console.log(
+      `  ${load.requests.toLocaleString('en-US')} responses, ${load.requestsPerSecond.toFixed(0)} req/s, ${load.throughputMBps.toFixed(1)} MB/s; latency p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms`,
+    )
     console.log(`  not 200: ${load.non2xx}, errors: ${load.errors}, timeouts: ${load.timeouts}, without a nonce: ${load.withoutNonce}`)
-    console.log(`  distinct nonces: ${load.distinctNonces.toLocaleString('en-US')} of ${(responses - withoutNonce).toLocaleString('en-US')} nonced responses${load.everyNonceDistinct ? ' (every one distinct)' : ' — SOME NONCE CAME TWICE'}`)
+    console.log(
+      `  distinct nonces: ${load.distinctNonces.toLocaleString('en-US')} of ${(responses - withoutNonce).toLocaleString('en-US')} nonced responses${load.everyNonceDistinct ? ' (every one distinct)' : ' — SOME NONCE CAME TWICE'}`,
+    )
   } finally {
     await rm(site, { recursive: true, force: true })
   }

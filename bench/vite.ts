@@ -64,26 +64,45 @@ async function writeApp(dir: string, args: Args): Promise<Record<string, string>
     await writeFile(join(dir, path), text)
   }
   const random = new Random(streamSeed(args.seed, 7_000_000))
-  await write('src/vendor.ts', Array.from({ length: 400 }, (_, i) => `export function vendor${i}(a: number): number { return a * ${i} + ${random.int(0, 99)} }`).join('\n'))
+  await write(
+    'src/vendor.ts',
+    Array.from({ length: 400 }, (_, i) => `export function vendor${i}(a: number): number { return a * ${i} + ${random.int(0, 99)} }`).join('\n'),
+  )
   for (let m = 0; m < SHARED_MODULES; m++) {
-    await write(`src/shared/module-${m}.ts`, `import { vendor${m} } from '../vendor'\nimport './module-${m}.css'\n` +
-      Array.from({ length: 40 }, (_, i) => `export const ${random.pick(WORDS)}_${m}_${i} = (x: string) => x.repeat(${i}) + ${JSON.stringify(words(random, 6))}`).join('\n') +
-      `\nexport function init${m}(): void { document.body.dataset.m${m} = String(vendor${m}(${m})) }\n`)
-    await write(`src/shared/module-${m}.css`, `.shared-${m} { color: #${random.int(0, 0xfff).toString(16).padStart(3, '0')}; padding: ${random.int(0, 20)}px }\n`)
+    await write(
+      `src/shared/module-${m}.ts`,
+      `import { vendor${m} } from '../vendor'\nimport './module-${m}.css'\n` +
+        Array.from(
+          { length: 40 },
+          (_, i) => `export const ${random.pick(WORDS)}_${m}_${i} = (x: string) => x.repeat(${i}) + ${JSON.stringify(words(random, 6))}`,
+        ).join('\n') +
+        `\nexport function init${m}(): void { document.body.dataset.m${m} = String(vendor${m}(${m})) }\n`,
+    )
+    await write(
+      `src/shared/module-${m}.css`,
+      `.shared-${m} { color: #${random.int(0, 0xfff).toString(16).padStart(3, '0')}; padding: ${random.int(0, 20)}px }\n`,
+    )
   }
   const input: Record<string, string> = {}
   for (let p = 0; p < args.pages; p++) {
     const page = new Random(streamSeed(args.seed, 8_000_000 + p))
     const file = p === 0 ? 'index.html' : `${page.pick(['docs', 'blog', 'guide', 'api'])}/${page.chance(0.5) ? `topic-${page.int(1, 6)}/` : ''}page-${p}.html`
-    const shared = page.sample(Array.from({ length: SHARED_MODULES }, (_, m) => m), page.int(2, 5))
-    await write(`src/pages/page-${p}.ts`, `${shared.map((m) => `import { init${m} } from '../shared/module-${m}'`).join('\n')}\nimport './page-${p}.css'\n${shared.map((m) => `init${m}()`).join('\n')}\n`)
+    const shared = page.sample(
+      Array.from({ length: SHARED_MODULES }, (_, m) => m),
+      page.int(2, 5),
+    )
+    await write(
+      `src/pages/page-${p}.ts`,
+      `${shared.map((m) => `import { init${m} } from '../shared/module-${m}'`).join('\n')}\nimport './page-${p}.css'\n${shared.map((m) => `init${m}()`).join('\n')}\n`,
+    )
     await write(`src/pages/page-${p}.css`, `.page-${p} { display: grid; gap: ${page.int(2, 30)}px }\n`)
     const heading = title(page, false)
     let body = ''
     const target = page.int(15, 60) * 1024
     while (body.length < target) body += contentBlock(page, 0.05)
     body += filler(page, 64)
-    const html = `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width,initial-scale=1">\n<title>${heading}</title>\n` +
+    const html =
+      `<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<meta name="viewport" content="width=device-width,initial-scale=1">\n<title>${heading}</title>\n` +
       `<script>document.documentElement.classList.toggle('dark', localStorage.getItem('theme') === 'dark')</script>\n` +
       `<style>:root{--brand:#3451b2}body{margin:0;font:16px/1.6 system-ui}.page-${p} h1{margin-top:0}</style>\n` +
       `<script type="application/ld+json">{"@context":"https://schema.org","@type":"WebPage","name":${JSON.stringify(heading)}}</script>\n` +
@@ -105,7 +124,7 @@ async function main(): Promise<void> {
   try {
     ;({ cspSeal } = (await import(engine.vitePluginUrl)) as { cspSeal: typeof cspSeal })
   } catch (error) {
-    throw new Error(`the Vite plugin (plugins/vite/index.ts) cannot be loaded yet: ${(error as Error).message}`)
+    throw new Error(`the Vite plugin (plugins/vite/index.ts) cannot be loaded yet: ${(error as Error).message}`, { cause: error })
   }
   const vite = args.vite === 8 ? await import('vite') : ((await import('vite7')) as unknown as typeof import('vite'))
 
@@ -222,10 +241,18 @@ async function main(): Promise<void> {
   console.log(`\nVite ${vite.version}, ${args.pages}-page multi-page app (${(htmlBytes / 1e6).toFixed(1)} MB of HTML), median of ${args.runs} build(s) each:`)
   console.log(`  vite build               ${s(plainMs)}   (CPU ${s(plainCpu)})`)
   console.log(`  vite build + cspSeal()   ${s(sealedMs)}   (CPU ${s(sealedCpu)})`)
-  console.log(`  added by csp-seal: ${perPage.toFixed(1)} ms per page (CPU ${perPageCpu.toFixed(1)} ms), median of the rounds' differences  (target ≤ 5 ms)${perPage <= 5 ? '  ✓' : '  ✗ misses the target'}`)
-  console.log(`    in its hooks: seal (generateBundle) ${(sealMs / args.pages).toFixed(2)} ms (CPU ${(sealCpu / args.pages).toFixed(2)} ms), check (writeBundle + closeBundle) ${(checkMs / args.pages).toFixed(2)} ms (CPU ${(checkCpu / args.pages).toFixed(2)} ms) per page`)
+  console.log(
+    `  added by csp-seal: ${perPage.toFixed(1)} ms per page (CPU ${perPageCpu.toFixed(1)} ms), median of the rounds' differences  (target ≤ 5 ms)${perPage <= 5 ? '  ✓' : '  ✗ misses the target'}`,
+  )
+  console.log(
+    `    in its hooks: seal (generateBundle) ${(sealMs / args.pages).toFixed(2)} ms (CPU ${(sealCpu / args.pages).toFixed(2)} ms), check (writeBundle + closeBundle) ${(checkMs / args.pages).toFixed(2)} ms (CPU ${(checkCpu / args.pages).toFixed(2)} ms) per page`,
+  )
   console.log(`  first sealed build in this process (plugin not yet loaded and compiled): +${(coldMs / 1000).toFixed(2)} s over the plain median, one sample`)
-  console.log(`\n(${cpus().length}× ${cpus()[0]?.model}, Node ${process.version}; load average ${loadavg().map((n) => n.toFixed(2)).join(' ')}; the machine is shared, so expect noise)`)
+  console.log(
+    `\n(${cpus().length}× ${cpus()[0]?.model}, Node ${process.version}; load average ${loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')}; the machine is shared, so expect noise)`,
+  )
 }
 
 try {

@@ -12,7 +12,9 @@ const run = (command, args) => execFileSync(command, args, { stdio: 'inherit', c
 const missing = packages.filter((entry) => !existsSync(entry.program)).map((entry) => entry.package)
 if (missing.length) {
   if (process.env.CSP_SEAL_SETUP_NO_APT || !existsSync('/usr/bin/apt-get')) {
-    console.error(`csp-seal setup: the tests need Debian packages that are missing: ${missing.join(', ')}\n  install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`)
+    console.error(
+      `csp-seal setup: the tests need Debian packages that are missing: ${missing.join(', ')}\n  install them with: sudo apt-get update && sudo apt-get install -y ${missing.join(' ')}`,
+    )
     process.exit(1)
   }
   const apt = (...args) => (process.getuid?.() === 0 ? run('apt-get', args) : run('sudo', ['apt-get', ...args]))

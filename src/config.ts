@@ -194,12 +194,43 @@ export interface PolicySource {
 }
 
 const KNOWN_KEYS = new Set<string>([
-  'policy', 'policyBase', 'exclude', 'hashAlgorithm', 'integrityAlgorithm', 'localIntegrity', 'styleAttributes', 'eventHandlers',
-  'base', 'meta', 'reportOnly', 'report', 'headers', 'extraHeaders', 'manifest', 'nonce', 'remote', 'localUrls', 'maxPageBytes',
-  'runtimeStyles', 'scope', 'learned',
+  'policy',
+  'policyBase',
+  'exclude',
+  'hashAlgorithm',
+  'integrityAlgorithm',
+  'localIntegrity',
+  'styleAttributes',
+  'eventHandlers',
+  'base',
+  'meta',
+  'reportOnly',
+  'report',
+  'headers',
+  'extraHeaders',
+  'manifest',
+  'nonce',
+  'remote',
+  'localUrls',
+  'maxPageBytes',
+  'runtimeStyles',
+  'scope',
+  'learned',
 ])
 
-const REMOTE_KEYS = new Set<string>(['mode', 'lockFile', 'updateLock', 'cacheDir', 'timeout', 'maxBytes', 'concurrency', 'onFetchError', 'allow', 'allowHttp', 'trustedOrigins'])
+const REMOTE_KEYS = new Set<string>([
+  'mode',
+  'lockFile',
+  'updateLock',
+  'cacheDir',
+  'timeout',
+  'maxBytes',
+  'concurrency',
+  'onFetchError',
+  'allow',
+  'allowHttp',
+  'trustedOrigins',
+])
 
 /**
  * Your policy laid over the default one, directive by directive: a directive you set replaces the default's.
@@ -223,10 +254,15 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   const problems: Problem[] = []
   const bad = (message: string, fix: string) => problems.push({ code: 'invalid-config', message, fix })
   for (const key of Object.keys(config)) {
-    if (!KNOWN_KEYS.has(key)) bad(`unknown option "${key}"${didYouMean(key, KNOWN_KEYS)}`, `remove it or correct its name; the options are ${[...KNOWN_KEYS].join(', ')}`)
+    if (!KNOWN_KEYS.has(key))
+      bad(`unknown option "${key}"${didYouMean(key, KNOWN_KEYS)}`, `remove it or correct its name; the options are ${[...KNOWN_KEYS].join(', ')}`)
   }
   for (const key of Object.keys(config.remote ?? {})) {
-    if (!REMOTE_KEYS.has(key)) bad(`unknown option "remote.${key}"${didYouMean(key, REMOTE_KEYS, (k) => `"remote.${k}"`)}`, `remove it or correct its name; the remote options are ${[...REMOTE_KEYS].join(', ')}`)
+    if (!REMOTE_KEYS.has(key))
+      bad(
+        `unknown option "remote.${key}"${didYouMean(key, REMOTE_KEYS, (k) => `"remote.${k}"`)}`,
+        `remove it or correct its name; the remote options are ${[...REMOTE_KEYS].join(', ')}`,
+      )
   }
   const oneOf = <T extends string>(name: keyof CspSealConfig, allowed: readonly T[], fallback: T): T => {
     const value = config[name]
@@ -259,22 +295,29 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   const base = config.base ?? '/'
   if (typeof base !== 'string' || !base.startsWith('/')) bad(`base must be a URL path starting with "/", not ${JSON.stringify(base)}`, 'e.g. base: "/docs/"')
   const scope = config.scope ?? 'auto'
-  if (!POLICY_SCOPES.includes(scope)) bad(`scope must be one of ${POLICY_SCOPES.join(', ')}, not ${JSON.stringify(scope)}${didYouMean(String(scope), POLICY_SCOPES)}`, "set scope to 'auto' (the default), or 'site' for a site with a client-side router")
+  if (!POLICY_SCOPES.includes(scope))
+    bad(
+      `scope must be one of ${POLICY_SCOPES.join(', ')}, not ${JSON.stringify(scope)}${didYouMean(String(scope), POLICY_SCOPES)}`,
+      "set scope to 'auto' (the default), or 'site' for a site with a client-side router",
+    )
   const headers = config.headers ?? []
   for (const format of headers) if (!HEADER_FORMATS.includes(format)) bad(`unknown header format "${format}"`, `use ${HEADER_FORMATS.join(', ')}`)
   let report: ResolvedConfig['report']
   if (config.report) {
     const { uri, group = 'csp-endpoint' } = config.report
-    if (typeof uri !== 'string' || !/^(https:\/\/|\/)[^\s;,"'<>]+$/.test(uri)) bad(`report.uri must be an https:// URL or a path, not ${JSON.stringify(uri)}`, 'e.g. report: { uri: "https://example.com/csp-reports" }')
+    if (typeof uri !== 'string' || !/^(https:\/\/|\/)[^\s;,"'<>]+$/.test(uri))
+      bad(`report.uri must be an https:// URL or a path, not ${JSON.stringify(uri)}`, 'e.g. report: { uri: "https://example.com/csp-reports" }')
     if (!/^[A-Za-z0-9_-]+$/.test(group)) bad(`report.group must be a plain token, not ${JSON.stringify(group)}`, 'e.g. "csp-endpoint"')
     report = { uri, group }
   }
   const extraHeaders = config.extraHeaders ?? {}
   for (const [name, value] of Object.entries(extraHeaders)) {
-    if (!/^[A-Za-z0-9-]+$/.test(name) || /[\r\n\0"$]/.test(String(value))) bad(`extraHeaders: ${JSON.stringify(name)} is not a safe header`, 'use a plain header name and a value without quotes, "$" or newlines')
+    if (!/^[A-Za-z0-9-]+$/.test(name) || /[\r\n\0"$]/.test(String(value)))
+      bad(`extraHeaders: ${JSON.stringify(name)} is not a safe header`, 'use a plain header name and a value without quotes, "$" or newlines')
   }
   const manifest = config.manifest ?? 'csp-seal.json'
-  if (manifest !== false && (typeof manifest !== 'string' || manifest.includes('..') || manifest.startsWith('/'))) bad(`manifest must be a file name inside the site folder or false`, 'e.g. manifest: "csp-seal.json"')
+  if (manifest !== false && (typeof manifest !== 'string' || manifest.includes('..') || manifest.startsWith('/')))
+    bad(`manifest must be a file name inside the site folder or false`, 'e.g. manifest: "csp-seal.json"')
   const remote = config.remote ?? {}
   const positive = (name: keyof RemoteOptions, fallback: number) => {
     const value = remote[name] ?? fallback
@@ -288,10 +331,13 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
   }
   if (remote.allowHttp !== undefined && typeof remote.allowHttp !== 'boolean') bad('remote.allowHttp must be true or false', 'e.g. remote: { allowHttp: true }')
   if (config.runtimeStyles !== undefined && typeof config.runtimeStyles !== 'boolean') bad('runtimeStyles must be true or false', 'e.g. runtimeStyles: false')
-  if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0)) bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
+  if (config.maxPageBytes !== undefined && !(Number.isInteger(config.maxPageBytes) && config.maxPageBytes > 0))
+    bad('maxPageBytes must be a positive whole number of bytes', 'e.g. maxPageBytes: 134217728')
   for (const [prefix, folder] of Object.entries(config.localUrls ?? {})) {
-    if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix)) bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
-    if (typeof folder !== 'string' || folder.startsWith('/') || folder.includes('..') || (folder !== '' && !folder.endsWith('/'))) bad(`localUrls: the folder for ${prefix} must be a site-relative folder ending with "/" (or "")`, "e.g. 'assets/'")
+    if (!/^https?:\/\/[^/]+\/(.*\/)?$/.test(prefix))
+      bad(`localUrls: ${JSON.stringify(prefix)} must be an http(s) URL prefix ending with "/"`, "e.g. 'https://static.example.com/assets/'")
+    if (typeof folder !== 'string' || folder.startsWith('/') || folder.includes('..') || (folder !== '' && !folder.endsWith('/')))
+      bad(`localUrls: the folder for ${prefix} must be a site-relative folder ending with "/" (or "")`, "e.g. 'assets/'")
   }
   const trustedOrigins = remote.trustedOrigins ?? []
   for (const origin of Array.isArray(trustedOrigins) ? trustedOrigins : [trustedOrigins]) {
@@ -302,10 +348,13 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     }
   }
   const learned = config.learned ?? {}
-  if (learned !== false && (typeof learned !== 'object' || learned === null || Array.isArray(learned))) bad('learned must be { file?, scripts? } or false', "e.g. learned: { file: 'csp-seal.learned.json' }")
+  if (learned !== false && (typeof learned !== 'object' || learned === null || Array.isArray(learned)))
+    bad('learned must be { file?, scripts? } or false', "e.g. learned: { file: 'csp-seal.learned.json' }")
   else if (learned) {
-    for (const key of Object.keys(learned)) if (key !== 'file' && key !== 'scripts') bad(`unknown option "learned.${key}"`, 'the learned options are file, scripts')
-    if (learned.file !== undefined && (typeof learned.file !== 'string' || learned.file === '')) bad('learned.file must be a file name', "e.g. learned: { file: 'csp-seal.learned.json' }")
+    for (const key of Object.keys(learned))
+      if (key !== 'file' && key !== 'scripts') bad(`unknown option "learned.${key}"`, 'the learned options are file, scripts')
+    if (learned.file !== undefined && (typeof learned.file !== 'string' || learned.file === ''))
+      bad('learned.file must be a file name', "e.g. learned: { file: 'csp-seal.learned.json' }")
     if (learned.scripts !== undefined && typeof learned.scripts !== 'boolean') bad('learned.scripts must be true or false', 'e.g. learned: { scripts: true }')
   }
   const resolved: ResolvedConfig = {
@@ -330,7 +379,10 @@ export function resolveConfig(config: CspSealConfig = {}): ResolvedConfig {
     runtimeStyles: config.runtimeStyles ?? true,
     scope,
     localUrls: config.localUrls ?? {},
-    learned: learned === false || typeof learned !== 'object' || learned === null ? false : { ...(learned.file !== undefined ? { file: learned.file } : {}), scripts: learned.scripts === true },
+    learned:
+      learned === false || typeof learned !== 'object' || learned === null
+        ? false
+        : { ...(learned.file !== undefined ? { file: learned.file } : {}), scripts: learned.scripts === true },
     remote: {
       mode: oneOfRemote('mode', ['fetch', 'lock-only', 'off']),
       lockFile: remote.lockFile ?? 'csp-seal.lock.json',
@@ -389,7 +441,14 @@ export function recordedOptions(config: ResolvedConfig): CspSealConfig {
     maxPageBytes: config.maxPageBytes,
     runtimeStyles: config.runtimeStyles,
     scope: config.scope,
-    remote: { mode: remote.mode, lockFile: remote.lockFile, onFetchError: remote.onFetchError, allow: remote.allow, allowHttp: remote.allowHttp, trustedOrigins: remote.trustedOrigins },
+    remote: {
+      mode: remote.mode,
+      lockFile: remote.lockFile,
+      onFetchError: remote.onFetchError,
+      allow: remote.allow,
+      allowHttp: remote.allowHttp,
+      trustedOrigins: remote.trustedOrigins,
+    },
   }
 }
 

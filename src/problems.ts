@@ -5,12 +5,12 @@
  */
 export const PROBLEM_CODES = {
   // Configuration and command line
-  'usage': 'a flag or --out folder that cannot be used',
+  usage: 'a flag or --out folder that cannot be used',
   'invalid-config': 'an option with a wrong value or an unknown name',
   'config-syntax': 'the config file does not parse',
   'config-load': 'the config file failed when run, or does not export an object',
   'invalid-policy': 'a directive or source that is not valid CSP, or a literal nonce',
-  'evaluator': "a high-severity finding of Google's CSP Evaluator on the policy",
+  evaluator: "a high-severity finding of Google's CSP Evaluator on the policy",
   // The site folder
   'no-site': 'the folder does not exist',
   'no-pages': 'the folder holds no .html/.htm page, or every page is excluded',
@@ -24,11 +24,11 @@ export const PROBLEM_CODES = {
   'outside-site': 'a URL or a symbolic link that leads outside the site folder',
   'file-system': 'the file system refused a read',
   'write-failed': 'the file system refused a write; nothing was changed',
-  'drift': 'a page or file changed while, or after, csp-seal wrote it',
+  drift: 'a page or file changed while, or after, csp-seal wrote it',
   'internal-error': 'a defect of csp-seal met while sealing a page',
   // A page
   'not-utf8': 'a page that is not valid UTF-8',
-  'charset': 'a page that declares a charset other than UTF-8',
+  charset: 'a page that declares a charset other than UTF-8',
   'charset-added': 'a page that declared no charset: csp-seal added <meta charset="utf-8">',
   'charset-missing': 'a page with no charset and non-ASCII text, whose <head> starts too late for a charset meta',
   'event-handler': 'an inline event handler, blocked by the policy',
@@ -60,7 +60,7 @@ export const PROBLEM_CODES = {
   'asset-too-large': 'a local script or stylesheet over maxPageBytes',
   'asset-not-a-file': 'a local script or stylesheet that is not a regular file',
   'asset-unreadable': 'a local script or stylesheet that cannot be read',
-  'integrity-mismatch': "an integrity already in the page that does not match the file",
+  'integrity-mismatch': 'an integrity already in the page that does not match the file',
   'unsupported-url': 'a URL csp-seal cannot resolve',
   'script-origin': 'scripts from another origin that must be allowed by origin',
   'svg-script-origin': 'an SVG <script href> from another origin, allowed by origin',
@@ -80,7 +80,7 @@ export const PROBLEM_CODES = {
   // --check, and the plugins' checks after sealing
   'hash-drift': 'inline code that changed after sealing',
   'integrity-drift': 'a file whose integrity no longer matches',
-  'unsealed': 'a page that was never sealed, or that sealing would change',
+  unsealed: 'a page that was never sealed, or that sealing would change',
   'stale-output': 'a file csp-seal writes that differs from what it would write now',
   'missing-page': 'a sealed page that was not written',
   'missing-file': 'a file csp-seal emitted that is not in the output folder',
@@ -89,14 +89,14 @@ export const PROBLEM_CODES = {
   'framework-html': 'a framework that writes its pages after the bundle: the plugin cannot seal them',
   // Vite plugin
   'vite-version': 'Vite older than 7',
-  'runtime-chunks-blocked': "chunks a page loads at run time that its policy blocks",
+  'runtime-chunks-blocked': 'chunks a page loads at run time that its policy blocks',
   'runtime-chunks-nonce': 'run-time chunks that load only when served with a nonce',
   'runtime-chunks-origin': 'run-time chunks that must be allowed by an origin you wrote',
   'runtime-chunks-reported': 'run-time chunks a report-only policy reports',
   'plugin-legacy': "@vitejs/plugin-legacy's data: import and <style> injection under a strict policy",
   'vite-csp-nonce': "Vite's html.cspNonce writes a fixed nonce into public files",
   // webpack plugin
-  'internal': 'sealing failed in the webpack plugin: a defect of csp-seal',
+  internal: 'sealing failed in the webpack plugin: a defect of csp-seal',
   'eval-devtool': "devtool uses eval() and the policy has no 'unsafe-eval'",
   'style-loader': 'style-loader <style> tags and a policy that blocks them',
   'lazy-chunks-blocked': "the policy allows lazy chunks neither by 'self' nor 'strict-dynamic'",
@@ -147,15 +147,27 @@ export function excerpt(source: string, max = 80): string {
 
 /** What a file system error code means, and what the user can do about it. */
 const FILE_SYSTEM_ERRORS: Record<string, { what: string; fix: string }> = {
-  EACCES: { what: 'permission denied', fix: 'run csp-seal as a user who may read and write the site folder (e.g. the user that built it), or fix the permissions' },
-  EPERM: { what: 'operation not permitted', fix: 'check the permissions and attributes of the file and its folder (an immutable file, a folder owned by another user)' },
+  EACCES: {
+    what: 'permission denied',
+    fix: 'run csp-seal as a user who may read and write the site folder (e.g. the user that built it), or fix the permissions',
+  },
+  EPERM: {
+    what: 'operation not permitted',
+    fix: 'check the permissions and attributes of the file and its folder (an immutable file, a folder owned by another user)',
+  },
   ENOSPC: { what: 'no space left on the device', fix: 'free some space, then run again' },
   EDQUOT: { what: 'the disk quota is exceeded', fix: 'free some space or raise the quota, then run again' },
   EROFS: { what: 'the file system is read-only', fix: 'seal a writable copy of the folder, or mount it read-write' },
-  ELOOP: { what: 'too many symbolic links (a link loop), or a link where a real file was expected', fix: 'remove the looping link, and make sure nothing changes the folder while csp-seal runs' },
+  ELOOP: {
+    what: 'too many symbolic links (a link loop), or a link where a real file was expected',
+    fix: 'remove the looping link, and make sure nothing changes the folder while csp-seal runs',
+  },
   EMFILE: { what: 'too many open files', fix: 'raise the open file limit (ulimit -n), then run again' },
   ENFILE: { what: 'too many open files on the system', fix: 'close other programs or raise the system limit, then run again' },
-  ENOENT: { what: 'no such file or folder (was it removed while csp-seal ran?)', fix: 'make sure nothing changes the folder while csp-seal runs, then run again' },
+  ENOENT: {
+    what: 'no such file or folder (was it removed while csp-seal ran?)',
+    fix: 'make sure nothing changes the folder while csp-seal runs, then run again',
+  },
   ENOTDIR: { what: 'a part of the path is not a folder', fix: 'make sure nothing changes the folder while csp-seal runs, then run again' },
   EISDIR: { what: 'it is a folder', fix: 'rename the folder or the file so that they do not clash' },
   ENAMETOOLONG: { what: 'the path is too long', fix: 'shorten the file or folder names' },

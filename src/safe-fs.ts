@@ -16,7 +16,10 @@ export type RefusalReason = 'outside-site' | 'not-a-file' | 'too-large' | 'unrea
  * message says why, as the predicate of a sentence about the file ("is a FIFO (named pipe), not a regular file").
  */
 export class RefusedFile extends Error {
-  constructor(readonly reason: RefusalReason, message: string) {
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
     super(message)
     this.name = 'RefusedFile'
   }

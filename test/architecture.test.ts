@@ -36,7 +36,10 @@ function importGraph(): Map<string, string[]> {
   for (const file of files) {
     const { importedFiles } = ts.preProcessFile(readFileSync(join(ROOT, file), 'utf8'), true, true)
     const targets = importedFiles.map((ref) => ref.fileName).filter((name) => name.startsWith('.'))
-    graph.set(file, targets.map((name) => relative(ROOT, normalize(join(ROOT, dirname(file), name))).replace(/\.js$/, '.ts')))
+    graph.set(
+      file,
+      targets.map((name) => relative(ROOT, normalize(join(ROOT, dirname(file), name))).replace(/\.js$/, '.ts')),
+    )
   }
   return graph
 }

@@ -58,7 +58,14 @@ describe('bench site generator', () => {
       expect(page.styles.length).toBeLessThanOrEqual(3)
     }
     const html = pages.map((p) => p.html).join('')
-    for (const kind of ['type="importmap"', 'type="application/ld+json"', 'type="speculationrules"', 'gtag(', '<noscript><style>', '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" class="illustration"><style>']) {
+    for (const kind of [
+      'type="importmap"',
+      'type="application/ld+json"',
+      'type="speculationrules"',
+      'gtag(',
+      '<noscript><style>',
+      '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" class="illustration"><style>',
+    ]) {
       expect(html).toContain(kind)
     }
   })
@@ -91,7 +98,7 @@ describe('bench site generator', () => {
 })
 
 describe('bench floor', () => {
-  it('finds the same inline script and style texts as csp-seal\'s scanner, and only splices one meta tag', () => {
+  it("finds the same inline script and style texts as csp-seal's scanner, and only splices one meta tag", () => {
     const sample = [...pages.slice(0, 20), ...pages.filter((p) => p.crlf), ...pages.filter((p) => p.html.includes('class="illustration"')).slice(0, 5)]
     for (const page of sample) {
       const floor = floorPage(page.html)
@@ -108,7 +115,8 @@ describe('bench floor', () => {
   })
 
   it('handles what a regex would get wrong: raw text, comments, foreign content, noscript, CRLF, data blocks', () => {
-    const html = '<!doctype html><html><head><meta charset=utf-8><title>&lt;script&gt;x()&lt;/script&gt;</title>\r\n' +
+    const html =
+      '<!doctype html><html><head><meta charset=utf-8><title>&lt;script&gt;x()&lt;/script&gt;</title>\r\n' +
       '<script>if (a < b && "</div>") go()\r\n</script><!-- <script>old()</script> --><script type="application/ld+json">{}</script>' +
       '<script src="/a.js"></script></head><body><textarea><style>no</style></textarea><svg><style>.a{fill:&quot;x&quot;}</style></svg>' +
       '<noscript><style>.js{display:none}</style></noscript><template><script>t()</script></template></body></html>'

@@ -44,7 +44,10 @@ beforeAll(async () => {
   browser = await launchBrowser()
   dir = await mkdtemp(join(tmpdir(), 'csp-seal-never-runs-'))
   // Two sites, sealed apart, so that no policy can take hashes from the other.
-  for (const [site, html] of [['site', PAGE], ['control', CONTROL]] as const) {
+  for (const [site, html] of [
+    ['site', PAGE],
+    ['control', CONTROL],
+  ] as const) {
     await mkdir(join(dir, site))
     await writeFile(join(dir, site, 'index.html'), html)
     await sealDirectory(join(dir, site))
@@ -91,7 +94,10 @@ describe('script text that never runs gets no hash', () => {
   it('both scanners keep it apart from the code they report', () => {
     for (const scan of [scanHtml(PAGE), fastScanHtml(PAGE)]) {
       expect(scan.inline.map((code) => code.text)).toEqual([NOSCRIPT_STYLE, run('page')])
-      expect(scan.neverRuns.map((code) => [code.reason, code.text])).toEqual([['noscript', NOSCRIPT_TEXT], ['mathml', MATHML_TEXT]])
+      expect(scan.neverRuns.map((code) => [code.reason, code.text])).toEqual([
+        ['noscript', NOSCRIPT_TEXT],
+        ['mathml', MATHML_TEXT],
+      ])
     }
   })
 

@@ -16,7 +16,12 @@ import { removeDir } from './support/sites.js'
 import { startStaticServer, type StaticServer } from './support/static-server.js'
 
 // Script bodies mix what parsers normalise differently: CR/CRLF, NUL, lone surrogates are avoided (not UTF-8).
-const noise = fc.array(fc.constantFrom('a', ' ', '\r\n', '\r', '\n', '\t', '\0', 'é', '日本', '😀', '\u2028', '<', '>', '&amp;', '&lt;', '"', '\\', '</scr" + "ipt>', '<!-'), { maxLength: 12 }).map((parts) => parts.join(''))
+const noise = fc
+  .array(
+    fc.constantFrom('a', ' ', '\r\n', '\r', '\n', '\t', '\0', 'é', '日本', '😀', '\u2028', '<', '>', '&amp;', '&lt;', '"', '\\', '</scr" + "ipt>', '<!-'),
+    { maxLength: 12 },
+  )
+  .map((parts) => parts.join(''))
 
 type Block = (id: string, noise: string) => string
 const comment = (n: string) => `/*${n.replace(/\*\//g, '')}*/`
@@ -25,7 +30,8 @@ const blocks: Block[] = [
   (id, n) => `<SCRIPT type="module">${comment(n)}(window.__ran = window.__ran || []).push('${id}')</SCRIPT>`,
   (id, n) => `<script language="javascript">//${n.replace(/[\r\n\u2028]/g, '')}\r\n(window.__ran = window.__ran || []).push('${id}')</script>`,
   // SVG scripts: the text is decoded (entities count once decoded), CDATA is allowed.
-  (id, n) => `<svg><script>${comment(n).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg>`,
+  (id, n) =>
+    `<svg><script>${comment(n).replace(/[<&]/g, (c) => (c === '<' ? '&lt;' : '&amp;'))}(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg>`,
   (id) => `<svg><script><![CDATA[(window.__ran = window.__ran || []).push('${id}')]]></script></svg>`,
   // Each NUL of a run becomes its own U+FFFD, in foreign text and in CDATA.
   (id) => `<svg><script>/*\0\0*/<![CDATA[/*\0\0\0*/]]>(window.__ran = window.__ran || []).push('${id}')</script></svg>`,
@@ -40,7 +46,8 @@ const blocks: Block[] = [
   (id, n) => `<p id="${id}" style="margin-left:7px;${comment(n).replace(/["&<]/g, '')}">attr-styled</p>`,
   // Select content is parsed in body (customizable select): its styles, attributes and SVG scripts apply.
   (id) => `<select><style>#${id}{margin-left:7px}</style><option>o</option></select><p id="${id}">select-styled</p>`,
-  (id) => `<select><option>o</option><div id="${id}" style="margin-left:7px">in select</div><svg><script>(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg></select>`,
+  (id) =>
+    `<select><option>o</option><div id="${id}" style="margin-left:7px">in select</div><svg><script>(window.__ran = window.__ran || []).push(&apos;${id}&apos;)</script></svg></select>`,
   (id) => `<script type="application/ld+json">{"id":"${id}"}</script>`,
 ]
 const page = fc.array(fc.tuple(fc.nat(blocks.length - 1), noise), { minLength: 3, maxLength: 10 })
@@ -63,10 +70,16 @@ beforeAll(async () => {
     await writeFile(join(dir, 'pages', `${n}.html`), html)
   }
   // With scripting off, <noscript> content is HTML, and so is a <noscript> nested in it.
-  await writeFile(join(dir, 'pages', 'noscript.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><noscript><noscript><style>#ns1{margin-left:7px}</style><p id="ns2" style="margin-left:5px">n</p></noscript></noscript><p id="ns1">x</p></body></html>')
+  await writeFile(
+    join(dir, 'pages', 'noscript.html'),
+    '<!doctype html><html><head><meta charset="utf-8"></head><body><noscript><noscript><style>#ns1{margin-left:7px}</style><p id="ns2" style="margin-left:5px">n</p></noscript></noscript><p id="ns1">x</p></body></html>',
+  )
   // An SVG <script href> gets integrity like <script src>; Chromium checks it.
   await writeFile(join(dir, 'pages', 'svg.js'), "(window.__ran = window.__ran || []).push('svg')")
-  await writeFile(join(dir, 'pages', 'svg-href.html'), '<!doctype html><html><head><meta charset="utf-8"></head><body><svg><script href="svg.js"></script><script xlink:href="/pages/svg.js"></script></svg></body></html>')
+  await writeFile(
+    join(dir, 'pages', 'svg-href.html'),
+    '<!doctype html><html><head><meta charset="utf-8"></head><body><svg><script href="svg.js"></script><script xlink:href="/pages/svg.js"></script></svg></body></html>',
+  )
   await sealDirectory(dir)
   server = await startStaticServer(dir)
 })
@@ -129,13 +142,55 @@ describe('Chromium loads SVG <script href> sealed with integrity', () => {
  * build the same tree on pages full of those constructs.
  */
 describe("Chromium's parser builds the trees csp-seal scans", () => {
-  const tags = ['select', 'select', 'option', 'option', 'optgroup', 'hr', 'input', 'input type=hidden', 'keygen', 'textarea', 'div', 'p', 'span', 'b style=x', 'i', 'a href=y', 'li', 'ul', 'dd', 'h1', 'button', 'table', 'tr', 'td', 'caption', 'style', 'svg', 'math', 'mi', 'noscript', 'form', 'datalist', 'selectedcontent', 'pre', 'nobr', 'object', 'br', 'img', 'xmp']
+  const tags = [
+    'select',
+    'select',
+    'option',
+    'option',
+    'optgroup',
+    'hr',
+    'input',
+    'input type=hidden',
+    'keygen',
+    'textarea',
+    'div',
+    'p',
+    'span',
+    'b style=x',
+    'i',
+    'a href=y',
+    'li',
+    'ul',
+    'dd',
+    'h1',
+    'button',
+    'table',
+    'tr',
+    'td',
+    'caption',
+    'style',
+    'svg',
+    'math',
+    'mi',
+    'noscript',
+    'form',
+    'datalist',
+    'selectedcontent',
+    'pre',
+    'nobr',
+    'object',
+    'br',
+    'img',
+    'xmp',
+  ]
   const piece = fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom(...tags).map((t) => `<${t}>`) },
     { weight: 3, arbitrary: fc.constantFrom(...tags).map((t) => `</${t.split(' ')[0]}>`) },
     { weight: 2, arbitrary: fc.constantFrom('x', ' ', '\n', '\0', '\0\n') },
   )
-  const pageOf = fc.tuple(fc.constantFrom('', '<!DOCTYPE html>', '\0<!DOCTYPE html>'), fc.array(piece, { minLength: 1, maxLength: 16 })).map(([doctype, pieces]) => doctype + pieces.join(''))
+  const pageOf = fc
+    .tuple(fc.constantFrom('', '<!DOCTYPE html>', '\0<!DOCTYPE html>'), fc.array(piece, { minLength: 1, maxLength: 16 }))
+    .map(([doctype, pieces]) => doctype + pieces.join(''))
 
   type TreeNode = DefaultTreeAdapterMap['node']
   /** One line per node: depth, then the element (namespace, name, sorted attributes) or the text. Skips <selectedcontent>'s clone. */
@@ -144,7 +199,10 @@ describe("Chromium's parser builds the trees csp-seal scans", () => {
     for (const child of children) {
       if (child.nodeName === '#text') out.push(`${depth} ${JSON.stringify((child as DefaultTreeAdapterMap['textNode']).value)}`)
       if (!('tagName' in child)) continue
-      const attrs = child.attrs.map((a) => `${a.prefix ? `${a.prefix}:` : ''}${a.name}=${JSON.stringify(a.value)}`).sort().join(' ')
+      const attrs = child.attrs
+        .map((a) => `${a.prefix ? `${a.prefix}:` : ''}${a.name}=${JSON.stringify(a.value)}`)
+        .sort()
+        .join(' ')
       out.push(`${depth} ${child.namespaceURI} ${child.tagName} ${attrs}`)
       if (child.tagName !== 'selectedcontent') lines(child, depth + 1, out)
     }
@@ -156,21 +214,28 @@ describe("Chromium's parser builds the trees csp-seal scans", () => {
     const context = await browser.newContext()
     try {
       const page = await context.newPage()
-      const trees = await page.evaluate((sources) => sources.map((source) => {
-        const out: string[] = []
-        const walk = (node: Node, depth: number) => {
-          const children = node instanceof HTMLTemplateElement ? node.content.childNodes : node.childNodes
-          for (const child of Array.from(children)) {
-            if (child instanceof Text) out.push(`${depth} ${JSON.stringify(child.data)}`)
-            if (!(child instanceof Element)) continue
-            const attrs = Array.from(child.attributes).map((a) => `${a.name}=${JSON.stringify(a.value)}`).sort().join(' ')
-            out.push(`${depth} ${child.namespaceURI} ${child.localName} ${attrs}`)
-            if (child.localName !== 'selectedcontent') walk(child, depth + 1)
-          }
-        }
-        walk(new DOMParser().parseFromString(source, 'text/html'), 0)
-        return out
-      }), pages)
+      const trees = await page.evaluate(
+        (sources) =>
+          sources.map((source) => {
+            const out: string[] = []
+            const walk = (node: Node, depth: number) => {
+              const children = node instanceof HTMLTemplateElement ? node.content.childNodes : node.childNodes
+              for (const child of Array.from(children)) {
+                if (child instanceof Text) out.push(`${depth} ${JSON.stringify(child.data)}`)
+                if (!(child instanceof Element)) continue
+                const attrs = Array.from(child.attributes)
+                  .map((a) => `${a.name}=${JSON.stringify(a.value)}`)
+                  .sort()
+                  .join(' ')
+                out.push(`${depth} ${child.namespaceURI} ${child.localName} ${attrs}`)
+                if (child.localName !== 'selectedcontent') walk(child, depth + 1)
+              }
+            }
+            walk(new DOMParser().parseFromString(source, 'text/html'), 0)
+            return out
+          }),
+        pages,
+      )
       for (const [i, source] of pages.entries()) expect(lines(parse(source, { scriptingEnabled: false })), JSON.stringify(source)).toEqual(trees[i])
     } finally {
       await context.close()

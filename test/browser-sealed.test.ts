@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { sealDirectory, type CspSealConfig } from '../src/index.js'
 import { readExpected } from './support/browser.js'
-import { errorMessages, expectWorking, fetched } from './support/engines/checks.js'
+import { expectWorking, fetched } from './support/engines/checks.js'
 import { forEachEngine } from './support/engines/index.js'
 import { startReportingProxy, type ReportingProxy } from './support/engines/reporting-proxy.js'
 import { supportTable } from './support/engines/support-table.js'
@@ -35,7 +35,9 @@ const payload = (foreign: string) =>
 beforeAll(async () => {
   const evil = await copyFixture('example-site')
   cleanup.push(() => removeDir(evil))
-  attacker = await startStaticServer(evil, { rewrite: (path, bytes) => (path.endsWith('evil.js') ? "(window.__ran = window.__ran || []).push('evil:foreign-script')" : bytes) })
+  attacker = await startStaticServer(evil, {
+    rewrite: (path, bytes) => (path.endsWith('evil.js') ? "(window.__ran = window.__ran || []).push('evil:foreign-script')" : bytes),
+  })
   cleanup.push(() => attacker.close())
   hashed = await sealedSite({ eventHandlers: 'hash' })
   reported = await sealedSite({})
@@ -60,7 +62,10 @@ async function sealedSite(config: CspSealConfig, rewrite?: (path: string, bytes:
   await sealDirectory(dir, config)
   const server = await startStaticServer(dir, { rewrite })
   const proxy = await startReportingProxy(server.origin)
-  cleanup.push(() => server.close(), () => proxy.close())
+  cleanup.push(
+    () => server.close(),
+    () => proxy.close(),
+  )
   return proxy
 }
 
@@ -101,7 +106,8 @@ forEachEngine((engine) => {
           await v.waitForRan(page.ran)
           const info = v.describe()
           expect([...v.ran].sort(), info).toEqual([...page.ran].sort())
-          for (const [selector, property, value] of page.styles) expect(await v.style(selector, property), `${page.path}: ${selector} { ${property} }`).toBe(value)
+          for (const [selector, property, value] of page.styles)
+            expect(await v.style(selector, property), `${page.path}: ${selector} { ${property} }`).toBe(value)
           if (page.exercises.includes('event-handlers')) {
             // Engines differ in when they check a handler (Chromium as the page loads); a click settles it.
             await v.evaluate(() => document.getElementById('copy-btn')!.click())
@@ -121,7 +127,9 @@ forEachEngine((engine) => {
 
   describe('attacks on a sealed page are blocked', () => {
     const attacks = ['index.html', 'features.html', 'docs/guide/index.html', 'no-head.html']
-    const proved = (['attack-inline', 'attack-foreign', 'attack-dom', 'sri-local'] as const).map((feature) => table.recordAfter(attacks.length, feature, 'blocked'))
+    const proved = (['attack-inline', 'attack-foreign', 'attack-dom', 'sri-local'] as const).map((feature) =>
+      table.recordAfter(attacks.length, feature, 'blocked'),
+    )
     for (const path of attacks) {
       it(`${path}: injected script, handler, foreign script, style and tampered file do nothing`, async () => {
         const page = expected.pages.find((p) => p.path === path)!
@@ -130,14 +138,28 @@ forEachEngine((engine) => {
           // Everything the page itself ships still works, except the tampered file, which SRI refused.
           await v.waitForRan(page.ran.filter((id) => id !== 'assets/app.js'))
           const info = v.describe()
-          expect(v.ran.filter((id) => id.startsWith('evil:')), info).toEqual([])
+          expect(
+            v.ran.filter((id) => id.startsWith('evil:')),
+            info,
+          ).toEqual([])
           expect([...v.ran].sort(), info).toEqual(page.ran.filter((id) => id !== 'assets/app.js').sort())
           expect(await v.style('#evil-target', 'color')).not.toBe('rgb(255, 0, 0)')
           expect(await v.style('#evil-target', 'outline-color')).not.toBe('rgb(255, 0, 0)')
-          expect(v.blocked, info).toEqual(expect.arrayContaining(['script-src-elem inline', 'script-src-attr inline', `script-src-elem ${attacker.origin}/evil.js`, 'style-src-elem inline', 'style-src-attr inline']))
+          expect(v.blocked, info).toEqual(
+            expect.arrayContaining([
+              'script-src-elem inline',
+              'script-src-attr inline',
+              `script-src-elem ${attacker.origin}/evil.js`,
+              'style-src-elem inline',
+              'style-src-attr inline',
+            ]),
+          )
           // The tampered file was fetched and refused by integrity, not by the policy.
           expect(fetched(v, '/assets/app.js'), info).toBe(true)
-          expect(v.blocked.filter((b) => b.includes('app.js')), info).toEqual([])
+          expect(
+            v.blocked.filter((b) => b.includes('app.js')),
+            info,
+          ).toEqual([])
           // Script injected into the DOM at run time is blocked too.
           const ranLate = await v.evaluate(() => {
             const s = document.createElement('script')

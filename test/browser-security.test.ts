@@ -27,14 +27,21 @@ afterAll(async () => {
 })
 
 /** Writes `files` into a fresh folder, seals it with `config`, and serves it with the manifest's headers for each page. */
-async function sealedSite(files: Record<string, string>, config: CspSealConfig, serve: { contentType?: string } = {}): Promise<{ server: StaticServer; result: SiteResult; manifest: Manifest; dir: string }> {
+async function sealedSite(
+  files: Record<string, string>,
+  config: CspSealConfig,
+  serve: { contentType?: string } = {},
+): Promise<{ server: StaticServer; result: SiteResult; manifest: Manifest; dir: string }> {
   const dir = await mkdtemp(join(tmpdir(), 'csp-seal-browser-security-'))
   cleanup.push(() => removeDir(dir))
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text)
   const result = await sealDirectory(dir, config)
   const manifest = JSON.parse(await readFile(join(dir, 'csp-seal.json'), 'utf8')) as Manifest
   const server = await startStaticServer(dir, {
-    headers: (path) => ({ ...(manifest.pages[path.slice(1)]?.headers ?? {}), ...(serve.contentType && path.endsWith('.html') ? { 'Content-Type': serve.contentType } : {}) }),
+    headers: (path) => ({
+      ...(manifest.pages[path.slice(1)]?.headers ?? {}),
+      ...(serve.contentType && path.endsWith('.html') ? { 'Content-Type': serve.contentType } : {}),
+    }),
   })
   cleanup.push(() => server.close())
   return { server, result, manifest, dir }
@@ -63,7 +70,14 @@ describe("a page's own CSP meta is kept: sealing never makes the page accept wha
     } finally {
       await v.close()
     }
-    expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'blocked-by-page-policy', file: 'none.html', line: 1, message: expect.stringContaining("is blocked by the page's own Content-Security-Policy meta") }))
+    expect(result.warnings).toContainEqual(
+      expect.objectContaining({
+        code: 'blocked-by-page-policy',
+        file: 'none.html',
+        line: 1,
+        message: expect.stringContaining("is blocked by the page's own Content-Security-Policy meta"),
+      }),
+    )
     expect(manifest.pages['none.html']!.scriptHashes).toEqual([])
   })
 
@@ -97,7 +111,9 @@ describe("a page's own CSP meta is kept: sealing never makes the page accept wha
     expect(header).not.toMatch(/frame-ancestors[^;]*\*|third-party/)
     expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'meta-ignored-directive', file: 'frame.html' }))
     // A page on another origin frames it: the header's frame-ancestors 'self' refuses.
-    const framer = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(`<!doctype html><iframe id="f" src="${server.origin}/frame.html"></iframe>`))
+    const framer = createServer((_req, res) =>
+      res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' }).end(`<!doctype html><iframe id="f" src="${server.origin}/frame.html"></iframe>`),
+    )
     const framerOrigin = await listen(framer)
     const v = await visit(browser, `${framerOrigin}/`)
     try {
@@ -146,7 +162,9 @@ describe('a page that declares no charset', () => {
       await v.close()
     }
     expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'charset-added', file: 'index.html' }))
-    expect(await readFile(join(dir, 'index.html'), 'utf8')).toMatch(/^<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><title>ü<\/title>/)
+    expect(await readFile(join(dir, 'index.html'), 'utf8')).toMatch(
+      /^<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><title>ü<\/title>/,
+    )
   })
 })
 
@@ -180,7 +198,10 @@ describe("the one nonce rule: default-src 'none' is refined, a 'none' the user w
       expect(await v.page.evaluate(() => document.documentElement.dataset.ran)).toBe('app')
       expect(await computedStyle(v.page, '#good', 'color')).toBe('rgb(4, 5, 6)')
       expect(await computedStyle(v.page, '#evil', 'color')).not.toBe('rgb(7, 8, 9)')
-      expect(v.violations.map((x) => x.effectiveDirective), describeVisit(v)).toEqual(['style-src-elem'])
+      expect(
+        v.violations.map((x) => x.effectiveDirective),
+        describeVisit(v),
+      ).toEqual(['style-src-elem'])
     } finally {
       await v.close()
     }
@@ -203,9 +224,12 @@ describe("the one nonce rule: default-src 'none' is refined, a 'none' the user w
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready))
   server.keepAliveTimeout = 1000
-  cleanup.push(() => new Promise<void>((closed) => {
-    server.close(() => closed())
-    server.closeAllConnections()
-  }))
+  cleanup.push(
+    () =>
+      new Promise<void>((closed) => {
+        server.close(() => closed())
+        server.closeAllConnections()
+      }),
+  )
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }

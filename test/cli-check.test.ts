@@ -12,7 +12,7 @@ import { snapshot, useTempDirs } from './support/sites.js'
 const { fixture } = useTempDirs()
 
 describe('csp-seal --check', () => {
-  it("uses the options the sealing run recorded: no flag needs repeating", async () => {
+  it('uses the options the sealing run recorded: no flag needs repeating', async () => {
     const dir = await fixture('example-site')
     const sealed = await cli([dir, '--hash', 'sha384', '--headers', 'netlify,nginx', '--policy', "img-src 'self' https://img.example.com"])
     expect(sealed.code).toBe(0)

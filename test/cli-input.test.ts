@@ -87,7 +87,10 @@ describe('errors on many pages', () => {
     const dir = await tempDir('many-errors')
     await mkdir(join(dir, 'blog'))
     for (let i = 0; i < 40; i++) {
-      await writeFile(join(dir, `blog/post-${String(i).padStart(2, '0')}.html`), '<!doctype html><meta charset="utf-8">\n<script src="/assets/analytics.js"></script>\n<p>post</p>\n')
+      await writeFile(
+        join(dir, `blog/post-${String(i).padStart(2, '0')}.html`),
+        '<!doctype html><meta charset="utf-8">\n<script src="/assets/analytics.js"></script>\n<p>post</p>\n',
+      )
     }
     const before = await snapshot(dir)
     const run = await cli([dir])

@@ -114,8 +114,12 @@ describe('pages the fast model does not follow', () => {
     const report = JSON.parse(result.out)
     expect(report.treeScans).toBe(1)
     const scanned = report.pages.filter((p: { treeScan?: string[] }) => p.treeScan)
-    expect(scanned.map((p: { file: string; treeScan: string[] }) => [p.file, p.treeScan])).toEqual([['table.html', ['foster parenting (content misplaced in a table)']]])
-    expect(result.err).toMatch(/tree scans +1 page scanned from parse5's tree, slower but as exact \(foster parenting \(content misplaced in a table\); --report lists them\)/)
+    expect(scanned.map((p: { file: string; treeScan: string[] }) => [p.file, p.treeScan])).toEqual([
+      ['table.html', ['foster parenting (content misplaced in a table)']],
+    ])
+    expect(result.err).toMatch(
+      /tree scans +1 page scanned from parse5's tree, slower but as exact \(foster parenting \(content misplaced in a table\); --report lists them\)/,
+    )
     // The tree scan is as exact: the misplaced style attribute is hashed like any other.
     expect(scanned[0].attributeHashes).toEqual([`'sha256-${createHash('sha256').update('color:red').digest('base64')}'`])
   })

@@ -77,7 +77,21 @@ describe('csp-seal CLI', () => {
   it('--help lists every option, without calling --no-meta a default', async () => {
     const help = await run(['--help'])
     expect(help.code).toBe(0)
-    for (const flag of ['--out', '--policy', '--policy-base', '--headers', '--exclude', '--no-meta', '--remote', '--trust-origin', '--check', '--dry-run', '--report', '--json']) expect(help.stdout).toContain(flag)
+    for (const flag of [
+      '--out',
+      '--policy',
+      '--policy-base',
+      '--headers',
+      '--exclude',
+      '--no-meta',
+      '--remote',
+      '--trust-origin',
+      '--check',
+      '--dry-run',
+      '--report',
+      '--json',
+    ])
+      expect(help.stdout).toContain(flag)
     expect(help.stdout).toMatch(/--no-meta +Do not write the policy meta tag \(headers and manifest only\)\s*\n/)
     expect(help.stdout).not.toContain('(default: true)')
   })

@@ -67,7 +67,10 @@ function expectEachFileOldOrNew(now: Map<string, Buffer>, before: Map<string, Bu
   for (const [file, bytes] of now) {
     if (file.startsWith('.csp-seal-staging-') || file === '.csp-seal-running') continue // removed or taken over by the next run
     const known = [before.get(file), after.get(file)].filter(Boolean) as Buffer[]
-    expect(known.some((b) => b.equals(bytes)), `${file} is neither the old nor the sealed version`).toBe(true)
+    expect(
+      known.some((b) => b.equals(bytes)),
+      `${file} is neither the old nor the sealed version`,
+    ).toBe(true)
   }
 }
 
@@ -99,7 +102,14 @@ describe('crash safety', () => {
     failWriteAt = 3
     const error = await sealDirectory(site, { headers: ['netlify'] }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SealError)
-    expect((error as SealError).problems).toEqual([expect.objectContaining({ code: 'write-failed', file: expect.stringMatching(/\.html?$/), message: expect.stringContaining('ENOSPC'), fix: expect.stringContaining('nothing was changed') })])
+    expect((error as SealError).problems).toEqual([
+      expect.objectContaining({
+        code: 'write-failed',
+        file: expect.stringMatching(/\.html?$/),
+        message: expect.stringContaining('ENOSPC'),
+        fix: expect.stringContaining('nothing was changed'),
+      }),
+    ])
     expect(await snapshot(site)).toEqual(before)
   })
 
@@ -131,4 +141,3 @@ describe('crash safety', () => {
     }
   }, 300_000)
 })
-

@@ -82,9 +82,14 @@ const SNIPPET = "document.getElementById('counter').textContent = 'counted'"
 
 describe('Chromium console messages and violation events', () => {
   it('reads the hash Chromium states for blocked inline code', () => {
-    const message = "Applying inline style violates the following Content Security Policy directive 'style-src 'self''. Either the 'unsafe-inline' keyword, a hash ('sha256-fZknfjqviCS6LuTCyIOvQUb+91BeoGAweag0GmdicjY='), or a nonce ('nonce-...') is required to enable inline execution. The action has been blocked."
+    const message =
+      "Applying inline style violates the following Content Security Policy directive 'style-src 'self''. Either the 'unsafe-inline' keyword, a hash ('sha256-fZknfjqviCS6LuTCyIOvQUb+91BeoGAweag0GmdicjY='), or a nonce ('nonce-...') is required to enable inline execution. The action has been blocked."
     expect(parseConsoleCsp(message)).toEqual({ inline: 'style', hash: "'sha256-fZknfjqviCS6LuTCyIOvQUb+91BeoGAweag0GmdicjY='" })
-    expect(parseConsoleCsp("Executing inline script violates the following Content Security Policy directive 'script-src 'self''. Either the 'unsafe-inline' keyword, a hash ('sha256-abc='), or a nonce")).toEqual({ inline: 'script', hash: "'sha256-abc='" })
+    expect(
+      parseConsoleCsp(
+        "Executing inline script violates the following Content Security Policy directive 'script-src 'self''. Either the 'unsafe-inline' keyword, a hash ('sha256-abc='), or a nonce",
+      ),
+    ).toEqual({ inline: 'script', hash: "'sha256-abc='" })
     expect(parseConsoleCsp('Failed to load resource: 404')).toBeUndefined()
   })
 
@@ -98,9 +103,24 @@ describe('Chromium console messages and violation events', () => {
   })
 
   it('counts an action once when two policies (header and meta) each report it', () => {
-    const ev = (policy: string, line = 7, directive = 'style-src-attr') => ({ directive, blocked: 'inline', sample: '', source: 'http://127.0.0.1/router.js', line, documentUrl: 'http://127.0.0.1/', policy })
+    const ev = (policy: string, line = 7, directive = 'style-src-attr') => ({
+      directive,
+      blocked: 'inline',
+      sample: '',
+      source: 'http://127.0.0.1/router.js',
+      line,
+      documentUrl: 'http://127.0.0.1/',
+      policy,
+    })
     // Two actions on one line under two policies; then one action under one policy; then another directive.
-    expect(oncePerAction([ev('header'), ev('meta'), ev('header'), ev('meta'), ev('meta', 8), ev('meta', 8, 'style-src-elem')])).toEqual([true, false, true, false, true, true])
+    expect(oncePerAction([ev('header'), ev('meta'), ev('header'), ev('meta'), ev('meta', 8), ev('meta', 8, 'style-src-elem')])).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      true,
+    ])
     // With one policy, every event is an action of its own.
     expect(oncePerAction([ev('meta'), ev('meta'), ev('meta')])).toEqual([true, true, true])
   })
@@ -114,11 +134,29 @@ describe('Chromium console messages and violation events', () => {
 })
 
 describe('the learned file', () => {
-  const violation = (directive: string, hash: string, page = '/a.html'): Violation => ({ directive, blocked: 'inline', sample: '', hash, page, path: [page], how: 'load' })
+  const violation = (directive: string, hash: string, page = '/a.html'): Violation => ({
+    directive,
+    blocked: 'inline',
+    sample: '',
+    hash,
+    page,
+    path: [page],
+    how: 'load',
+  })
 
   it('keeps what the crawl saw, drops stale entries, and sorts', () => {
-    const previous: LearnedFile = { version: 1, hashes: [{ hash: "'sha256-old='", directive: 'style-src-elem', seen: [] }, { hash: "'sha256-kept='", directive: 'style-src-attr', seen: [] }] }
-    const next = nextLearned(previous, [violation('style-src-elem', "'sha256-new='"), violation('style-src-elem', "'sha256-new='", '/b.html')], new Set(["'sha256-kept='"]))
+    const previous: LearnedFile = {
+      version: 1,
+      hashes: [
+        { hash: "'sha256-old='", directive: 'style-src-elem', seen: [] },
+        { hash: "'sha256-kept='", directive: 'style-src-attr', seen: [] },
+      ],
+    }
+    const next = nextLearned(
+      previous,
+      [violation('style-src-elem', "'sha256-new='"), violation('style-src-elem', "'sha256-new='", '/b.html')],
+      new Set(["'sha256-kept='"]),
+    )
     expect(next.hashes.map((h) => h.hash)).toEqual(["'sha256-kept='", "'sha256-new='"])
     expect(next.hashes[1]!.seen.map((s) => s.page)).toEqual(['/a.html', '/b.html'])
     expect(staleEntries(previous, new Set(["'sha256-kept='"])).map((h) => h.hash)).toEqual(["'sha256-old='"])
@@ -126,26 +164,42 @@ describe('the learned file', () => {
 
   it('adds script hashes only when asked, and never one seen only after an injection', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ directive: fc.constantFrom('script-src-elem', 'script-src-attr', 'style-src-elem', 'style-src-attr' as const), injected: fc.array(fc.boolean(), { minLength: 1, maxLength: 3 }) }), { maxLength: 12 }), fc.boolean(), (entries, scripts) => {
-        const file: LearnedFile = {
-          version: 1,
-          hashes: entries.map((e, i) => ({ hash: `'sha256-${i}='`, directive: e.directive, seen: e.injected.map((injected) => ({ page: '/', path: ['/'], how: 'load' as const, injected })) })),
-        }
-        const { extra } = learnedHashes(file, 'f', scripts)
-        const added = new Set([...extra.scripts!, ...extra.scriptAttributes!])
-        for (const [i, e] of entries.entries()) {
-          const hash = `'sha256-${i}='`
-          if (e.directive.startsWith('style')) expect([...extra.styles!, ...extra.styleAttributes!]).toContain(hash)
-          else expect(added.has(hash)).toBe(scripts && e.injected.includes(false))
-        }
-      }),
+      fc.property(
+        fc.array(
+          fc.record({
+            directive: fc.constantFrom('script-src-elem', 'script-src-attr', 'style-src-elem', 'style-src-attr' as const),
+            injected: fc.array(fc.boolean(), { minLength: 1, maxLength: 3 }),
+          }),
+          { maxLength: 12 },
+        ),
+        fc.boolean(),
+        (entries, scripts) => {
+          const file: LearnedFile = {
+            version: 1,
+            hashes: entries.map((e, i) => ({
+              hash: `'sha256-${i}='`,
+              directive: e.directive,
+              seen: e.injected.map((injected) => ({ page: '/', path: ['/'], how: 'load' as const, injected })),
+            })),
+          }
+          const { extra } = learnedHashes(file, 'f', scripts)
+          const added = new Set([...extra.scripts!, ...extra.scriptAttributes!])
+          for (const [i, e] of entries.entries()) {
+            const hash = `'sha256-${i}='`
+            if (e.directive.startsWith('style')) expect([...extra.styles!, ...extra.styleAttributes!]).toContain(hash)
+            else expect(added.has(hash)).toBe(scripts && e.injected.includes(false))
+          }
+        },
+      ),
     )
   })
 
   it('a learned file the config names must exist; the default one may be missing', async () => {
     const cwd = track(await mkdtemp(join(tmpdir(), 'csp-seal-learned-')))
     expect(readLearnedHashes({ learned: { scripts: false } }, cwd)).toBeUndefined()
-    expect(() => readLearnedHashes({ learned: { file: 'named.json', scripts: false } }, cwd)).toThrow(/named\.json[\s\S]*cannot read the learned file \(ENOENT\)/)
+    expect(() => readLearnedHashes({ learned: { file: 'named.json', scripts: false } }, cwd)).toThrow(
+      /named\.json[\s\S]*cannot read the learned file \(ENOENT\)/,
+    )
   })
 
   it('csp-seal crawl refuses a learned file that is not one with exit 1, naming the file, before it looks for a browser', async () => {
@@ -159,7 +213,9 @@ describe('the learned file', () => {
 
   it('refuses a file that is not one, naming it', () => {
     expect(() => parseLearned('{', 'l.json')).toThrow(SealError)
-    expect(() => parseLearned(JSON.stringify({ version: 1, hashes: [{ hash: 'sha256-x', directive: 'style-src', seen: [] }] }), 'l.json')).toThrow(/l\.json|entry 1/)
+    expect(() => parseLearned(JSON.stringify({ version: 1, hashes: [{ hash: 'sha256-x', directive: 'style-src', seen: [] }] }), 'l.json')).toThrow(
+      /l\.json|entry 1/,
+    )
     expect(() => parseLearned(JSON.stringify({ version: 2, hashes: [] }), 'l.json')).toThrow(/version 1/)
     expect(() => resolveConfig({ learned: { scripts: 'yes' as unknown as boolean } })).toThrow(/learned.scripts/)
     expect(resolveConfig({}).learned).toEqual({ scripts: false })
@@ -235,7 +291,9 @@ describe('csp-seal crawl in Chromium', () => {
     const learning = await crawl(site, cwd, '--learn')
     expect(learning.run.code).toBe(1)
     const learned = JSON.parse(await readFile(join(cwd, 'csp-seal.learned.json'), 'utf8')) as LearnedFile
-    expect(learned.hashes.map((h) => `${h.directive} ${h.hash}`).sort()).toEqual([`script-src-elem ${cspHash(SNIPPET)}`, `style-src-attr ${cspHash(PANEL)}`, `style-src-elem ${cspHash(THEME)}`].sort())
+    expect(learned.hashes.map((h) => `${h.directive} ${h.hash}`).sort()).toEqual(
+      [`script-src-elem ${cspHash(SNIPPET)}`, `style-src-attr ${cspHash(PANEL)}`, `style-src-elem ${cspHash(THEME)}`].sort(),
+    )
     expect(learned.hashes.every((h) => h.seen.length > 0 && h.seen.every((s) => s.injected === false))).toBe(true)
 
     const resealed = await seal(site, cwd)
@@ -269,7 +327,9 @@ describe('csp-seal crawl in Chromium', () => {
     })
     expect(widget.value).toEqual({ title: 'rgb(0, 128, 0)', panel: 'rgb(0, 128, 128)', badge: '700' })
     expect(widget.violations).toEqual([])
-    const stats = await visit(site, 'stats.html', (page) => page.waitForFunction(() => document.getElementById('counter')!.textContent === 'counted').then(() => true))
+    const stats = await visit(site, 'stats.html', (page) =>
+      page.waitForFunction(() => document.getElementById('counter')!.textContent === 'counted').then(() => true),
+    )
     expect(stats.violations).toEqual([])
 
     // An attack: script injected through the page's own injection point stays blocked.
@@ -387,7 +447,11 @@ describe('csp-seal crawl in Chromium', () => {
   it('refuses a limit that is not a whole number of at least 1, with exit 2', async () => {
     const site = track(await copyFixture('crawl/runtime-styles'))
     const cwd = track(await mkdtemp(join(tmpdir(), 'csp-seal-crawl-cwd-')))
-    for (const [flag, value] of [['--max-pages', '0'], ['--max-clicks', 'many'], ['--budget', '1.5']]) {
+    for (const [flag, value] of [
+      ['--max-pages', '0'],
+      ['--max-clicks', 'many'],
+      ['--budget', '1.5'],
+    ]) {
       const result = await run(['crawl', site, '--browser', CHROMIUM, flag!, value!], cwd)
       expect(result.code, result.err).toBe(2)
       // cac reads a number-like value as a number: "many" is quoted, 0 and 1.5 are not.

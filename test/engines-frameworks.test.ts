@@ -140,7 +140,8 @@ forEachEngine((engine) => {
             await click(v, fixture, nav.click)
             await waitForArrival(v, sitePath(fixture, nav.expect.path), nav.expect.selector)
             const sameDocument = await v.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument === true)
-            if (sameDocument !== fixture.clientRouter) problems.push(`navigate ${nav.from} -> ${nav.expect.path}: ${sameDocument ? 'stayed in the document' : 'loaded a new document'}`)
+            if (sameDocument !== fixture.clientRouter)
+              problems.push(`navigate ${nav.from} -> ${nav.expect.path}: ${sameDocument ? 'stayed in the document' : 'loaded a new document'}`)
             await v.settle()
             for (const entry of unexpected(fixture, v)) problems.push(`navigate ${nav.from} -> ${nav.expect.path}: blocked ${entry}\n${v.describe()}`)
           } finally {

@@ -26,7 +26,10 @@ let headerProxy: ReportingProxy
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'csp-seal-engines-'))
   await writeFile(join(dir, 'ok.js'), push('ok.js'))
-  await writeFile(join(dir, 'late.js'), `${push('late.js')}; addEventListener('load', () => setTimeout(() => { const s = document.createElement('script'); s.textContent = "${push('late-inline')}"; document.body.append(s); ${push('late-done')} }))`)
+  await writeFile(
+    join(dir, 'late.js'),
+    `${push('late.js')}; addEventListener('load', () => setTimeout(() => { const s = document.createElement('script'); s.textContent = "${push('late-inline')}"; document.body.append(s); ${push('late-done')} }))`,
+  )
   foreign = await startStaticServer(dir)
   const body = (policyMeta: string) => `<!doctype html><html><head><meta charset="utf-8">${policyMeta}<title>t</title>
 <script>${push('blocked-inline')}</script>
@@ -37,7 +40,9 @@ beforeAll(async () => {
   await writeFile(join(dir, 'header.html'), body(''))
   await writeFile(join(dir, 'late.html'), `<!doctype html><meta charset="utf-8"><title>late</title><script src="late.js"></script>`)
   metaSite = await startStaticServer(dir)
-  headerSite = await startStaticServer(dir, { headers: (path) => (path.endsWith('.html') ? { 'Content-Security-Policy': "script-src 'self'; style-src 'self'; report-to old-group" } : {}) })
+  headerSite = await startStaticServer(dir, {
+    headers: (path) => (path.endsWith('.html') ? { 'Content-Security-Policy': "script-src 'self'; style-src 'self'; report-to old-group" } : {}),
+  })
   metaProxy = await startReportingProxy(metaSite.origin)
   headerProxy = await startReportingProxy(headerSite.origin)
 })
@@ -49,7 +54,9 @@ afterAll(async () => {
 describe('the reporting proxy', () => {
   it('adds report-uri to each policy of a header and drops report-uri/report-to that would send reports elsewhere', () => {
     expect(withReportUri("script-src 'self'; report-to g; img-src *", '/r')).toBe("script-src 'self'; img-src *; report-uri /r")
-    expect(withReportUri("default-src 'none'; report-uri https://x.example/r;, script-src 'self'", '/r')).toBe("default-src 'none'; report-uri /r, script-src 'self'; report-uri /r")
+    expect(withReportUri("default-src 'none'; report-uri https://x.example/r;, script-src 'self'", '/r')).toBe(
+      "default-src 'none'; report-uri /r, script-src 'self'; report-uri /r",
+    )
   })
   it('mirrors the policy metas a browser applies: children of <head>, not report-only, not in <body>', () => {
     const html = `<!doctype html><head><meta http-equiv="content-security-policy" content="script-src 'none'"><meta http-equiv="Content-Security-Policy-Report-Only" content="img-src 'none'"></head><body><meta http-equiv="Content-Security-Policy" content="style-src 'none'">`
@@ -60,7 +67,8 @@ describe('the reporting proxy', () => {
 
 forEachEngine((engine, name) => {
   const blocked = () => ['script-src-elem inline', `script-src-elem ${foreign.origin}/ok.js`, 'style-src-attr inline'].sort()
-  const summary = (events: { effectiveDirective: string; blockedURI: string }[]) => [...new Set(events.map((r) => `${r.effectiveDirective} ${r.blockedURI}`))].sort()
+  const summary = (events: { effectiveDirective: string; blockedURI: string }[]) =>
+    [...new Set(events.map((r) => `${r.effectiveDirective} ${r.blockedURI}`))].sort()
 
   const bothPolicies = table.recordAfter(2, 'report-uri', 'yes')
   for (const kind of ['meta', 'header'] as const) {
@@ -95,7 +103,10 @@ forEachEngine((engine, name) => {
       try {
         await v.waitForRan(['late.js', 'late-done'])
         expect(v.ran).toEqual(['late.js', 'late-done'])
-        expect(v.reports.map((r) => `${r.effectiveDirective} ${r.blockedURI}`), v.describe()).toEqual(['script-src-elem inline'])
+        expect(
+          v.reports.map((r) => `${r.effectiveDirective} ${r.blockedURI}`),
+          v.describe(),
+        ).toEqual(['script-src-elem inline'])
       } finally {
         await v.close()
       }

@@ -46,19 +46,38 @@ beforeAll(async () => {
   await writeFile(join(site, 'modules/by-url.js'), push('by-url'))
   await writeFile(join(site, 'modules/lazy.js'), push('lazy'))
   const map = `<script type="importmap">{"imports":{"dep":"/modules/dep.js","cdn-dep":"${cdn.origin}/cdn-dep.js"}}</script>`
-  const page = (title: string, body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>\n${body}\n</head><body><p>${title}</p></body></html>\n`
+  const page = (title: string, body: string) =>
+    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>\n${body}\n</head><body><p>${title}</p></body></html>\n`
   // Imports through the import map (one of them imports another module in turn), by URL, and from a CDN.
-  await writeFile(join(site, 'imports.html'), page('imports', `${map}\n<script type="module">import 'dep'; import '/modules/by-url.js'; import 'cdn-dep'; ${push('inline-module')}</script>`))
+  await writeFile(
+    join(site, 'imports.html'),
+    page('imports', `${map}\n<script type="module">import 'dep'; import '/modules/by-url.js'; import 'cdn-dep'; ${push('inline-module')}</script>`),
+  )
   await writeFile(join(site, 'dynamic.html'), page('dynamic', `<script>import('/modules/lazy.js'); ${push('inline-classic')}</script>`))
-  await writeFile(join(site, 'dynamic-preloaded.html'), page('dynamic, preloaded', `<link rel="modulepreload" href="/modules/lazy.js">\n<script>import('/modules/lazy.js'); ${push('inline-classic')}</script>`))
+  await writeFile(
+    join(site, 'dynamic-preloaded.html'),
+    page('dynamic, preloaded', `<link rel="modulepreload" href="/modules/lazy.js">\n<script>import('/modules/lazy.js'); ${push('inline-classic')}</script>`),
+  )
   // The same modules without any policy, a modulepreload before the import map.
   const unsealed = join(work, 'plain')
   await cp(site, unsealed, { recursive: true })
-  await writeFile(join(unsealed, 'before-map.html'), page('before map', `<link rel="modulepreload" href="/modules/dep.js">\n${map.replace(/,"cdn-dep":"[^"]+"/, '')}\n<script type="module">import 'dep'; ${push('inline-module')}</script>`))
+  await writeFile(
+    join(unsealed, 'before-map.html'),
+    page(
+      'before map',
+      `<link rel="modulepreload" href="/modules/dep.js">\n${map.replace(/,"cdn-dep":"[^"]+"/, '')}\n<script type="module">import 'dep'; ${push('inline-module')}</script>`,
+    ),
+  )
   // A hash-only script-src (neither 'self' nor 'strict-dynamic'), the import preloaded by the page, as Vite does.
   const hashOnly = join(work, 'hash-only')
   await cp(site, hashOnly, { recursive: true })
-  await writeFile(join(hashOnly, 'preloaded.html'), page('hash-only', `<link rel="modulepreload" href="/modules/by-url.js">\n<script type="module">import '/modules/by-url.js'; ${push('inline-module')}</script>`))
+  await writeFile(
+    join(hashOnly, 'preloaded.html'),
+    page(
+      'hash-only',
+      `<link rel="modulepreload" href="/modules/by-url.js">\n<script type="module">import '/modules/by-url.js'; ${push('inline-module')}</script>`,
+    ),
+  )
   await sealDirectory(hashOnly, { policy: "default-src 'none'" }, { cwd: work })
   const result = await sealDirectory(site, { policy: STRICT }, { cwd: work })
   warnings = result.warnings.map((w) => `${w.file}: ${w.code}`)
@@ -99,7 +118,11 @@ forEachEngine((engine, name) => {
         // A module one of whose imports fails never runs. Chromium reports all three blocks, Firefox stops at the first.
         await v.waitForReports(1)
         expect(v.ran, v.describe()).toEqual([])
-        const blocked = [`script-src-elem ${cdn.origin}/cdn-dep.js`, `script-src-elem ${sealedProxy.origin}/modules/by-url.js`, `script-src-elem ${sealedProxy.origin}/modules/dep.js`]
+        const blocked = [
+          `script-src-elem ${cdn.origin}/cdn-dep.js`,
+          `script-src-elem ${sealedProxy.origin}/modules/by-url.js`,
+          `script-src-elem ${sealedProxy.origin}/modules/dep.js`,
+        ]
         expect(v.blocked, v.describe()).toContain(blocked[2])
         expect(blocked, v.describe()).toEqual(expect.arrayContaining(v.blocked))
       }
@@ -178,7 +201,10 @@ forEachEngine((engine, name) => {
         await v.waitFor(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('/modules/dep.js')))
         await v.settle()
         expect(v.ran, v.describe()).toEqual([])
-        expect(v.messages?.some((m) => /bare specifier/i.test(m)), v.describe()).toBe(true)
+        expect(
+          v.messages?.some((m) => /bare specifier/i.test(m)),
+          v.describe(),
+        ).toBe(true)
       } else {
         await v.waitForRan(['dep', 'dep2', 'inline-module'])
       }

@@ -34,7 +34,10 @@ beforeAll(async () => {
   attacker = await startStaticServer(work)
   const injected = `<script src="${attacker.origin}/evil.js"></script>`
   // The attacker's markup lands after sealing, as stored XSS would.
-  await writeFile(join(work, 'sealed.html'), `<!doctype html><html><head><meta charset="utf-8"><title>sealed</title><script></script><script>${push('inline')}</script><script type="module"></script></head><body><p>x</p>INJECT</body></html>`)
+  await writeFile(
+    join(work, 'sealed.html'),
+    `<!doctype html><html><head><meta charset="utf-8"><title>sealed</title><script></script><script>${push('inline')}</script><script type="module"></script></head><body><p>x</p>INJECT</body></html>`,
+  )
   await sealDirectory(work, { policy: "script-src 'strict-dynamic'; object-src 'none'; base-uri 'none'" }, { cwd: work })
   const sealed = await readFile(join(work, 'sealed.html'), 'utf8')
   sealedPolicy = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(sealed)![1]!

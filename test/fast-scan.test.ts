@@ -57,12 +57,89 @@ function same(html: string, expected: { fallback: boolean } = { fallback: false 
 // ---- generated pages
 
 const names = [
-  'html', 'head', 'body', 'title', 'meta', 'link', 'base', 'script', 'style', 'noscript', 'template', 'iframe', 'svg', 'math',
-  'foreignObject', 'desc', 'mi', 'mo', 'mtext', 'annotation-xml', 'mglyph', 'malignmark', 'g', 'path', 'table', 'tbody',
-  'thead', 'tr', 'td', 'th', 'caption', 'colgroup', 'col', 'select', 'option', 'optgroup', 'p', 'div', 'span', 'b', 'i',
-  'a', 'font', 'nobr', 'pre', 'listing', 'textarea', 'xmp', 'noembed', 'noframes', 'form', 'input', 'li', 'ul', 'dd', 'dt',
-  'h1', 'h2', 'button', 'object', 'image', 'img', 'br', 'hr', 'ruby', 'rt', 'rb', 'x-widget', 'center', 'em', 'section',
-  'plaintext', 'frameset', 'frame', 'keygen', 'applet', 'marquee', 'embed', 'area', 'picture', 'source', 'video', 'audio',
+  'html',
+  'head',
+  'body',
+  'title',
+  'meta',
+  'link',
+  'base',
+  'script',
+  'style',
+  'noscript',
+  'template',
+  'iframe',
+  'svg',
+  'math',
+  'foreignObject',
+  'desc',
+  'mi',
+  'mo',
+  'mtext',
+  'annotation-xml',
+  'mglyph',
+  'malignmark',
+  'g',
+  'path',
+  'table',
+  'tbody',
+  'thead',
+  'tr',
+  'td',
+  'th',
+  'caption',
+  'colgroup',
+  'col',
+  'select',
+  'option',
+  'optgroup',
+  'p',
+  'div',
+  'span',
+  'b',
+  'i',
+  'a',
+  'font',
+  'nobr',
+  'pre',
+  'listing',
+  'textarea',
+  'xmp',
+  'noembed',
+  'noframes',
+  'form',
+  'input',
+  'li',
+  'ul',
+  'dd',
+  'dt',
+  'h1',
+  'h2',
+  'button',
+  'object',
+  'image',
+  'img',
+  'br',
+  'hr',
+  'ruby',
+  'rt',
+  'rb',
+  'x-widget',
+  'center',
+  'em',
+  'section',
+  'plaintext',
+  'frameset',
+  'frame',
+  'keygen',
+  'applet',
+  'marquee',
+  'embed',
+  'area',
+  'picture',
+  'source',
+  'video',
+  'audio',
   'track',
 ]
 // Constructs most pages have, weighted up so that the generated pages stay on the fast path often enough.
@@ -72,27 +149,144 @@ const caseOf = (name: string) => fc.constantFrom(name, name.toUpperCase(), name[
 const tagName = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...names) }, { weight: 3, arbitrary: fc.constantFrom(...common) }).chain(caseOf)
 
 const text = fc.constantFrom(
-  'x', ' ', '\n', '\r\n', '\r', '\t', '\0', '\0\0', 'é', '😀', '\uD800', 'a &lt; b', '&amp;', '&#0;', '&#x1F600;', '&notin', '&quot;',
-  '<', '</', '< p', '<!-- c -->', '<!--', '-->', '<![CDATA[ c < d ]]>', '<![CDATA[\0]]>', '<![CDATA[\0\0\0]]>', ']]>', '<!doctype html>', '<?pi?>', '<!x>',
-  'var s = "</scr" + "ipt>"', '<!--<script>', '</script>', '-->', 'a{color:red}', '\f', '&', '=', '"', "'",
+  'x',
+  ' ',
+  '\n',
+  '\r\n',
+  '\r',
+  '\t',
+  '\0',
+  '\0\0',
+  'é',
+  '😀',
+  '\uD800',
+  'a &lt; b',
+  '&amp;',
+  '&#0;',
+  '&#x1F600;',
+  '&notin',
+  '&quot;',
+  '<',
+  '</',
+  '< p',
+  '<!-- c -->',
+  '<!--',
+  '-->',
+  '<![CDATA[ c < d ]]>',
+  '<![CDATA[\0]]>',
+  '<![CDATA[\0\0\0]]>',
+  ']]>',
+  '<!doctype html>',
+  '<?pi?>',
+  '<!x>',
+  'var s = "</scr" + "ipt>"',
+  '<!--<script>',
+  '</script>',
+  '-->',
+  'a{color:red}',
+  '\f',
+  '&',
+  '=',
+  '"',
+  "'",
 )
 
 const attrValue = fc.constantFrom(
-  'x', '', 'color:red', 'a &amp; b', '&quot;q&quot;', 'javascript:alert(1)', ' JavaScript:void(0)', 'java\tscript:x', '\0',
-  'text/javascript', 'module', 'importmap', 'speculationrules', 'application/ld+json', 'text/template', 'javascript', 'vbscript',
-  'stylesheet', 'modulepreload', 'preload', 'icon', 'script', 'style', 'Content-Security-Policy', 'content-security-policy-report-only',
-  "script-src 'self'", 'utf-8', 'windows-1252', 'text/html; charset=ISO-8859-1', 'content-type', 'text/html', 'application/xhtml+xml',
-  'hidden', '/a.js', 'https://cdn.example.com/x.css', 'red', '0 0 10 10', 'a\r\nb', 'manifest', 'font', 'image', 'https://img.example.com/a.png',
-  'a.png 1x, https://cdn.example.com/b.png 2x', 'data:image/png;base64,AA==', '//cdn.example.com/v.mp4',
+  'x',
+  '',
+  'color:red',
+  'a &amp; b',
+  '&quot;q&quot;',
+  'javascript:alert(1)',
+  ' JavaScript:void(0)',
+  'java\tscript:x',
+  '\0',
+  'text/javascript',
+  'module',
+  'importmap',
+  'speculationrules',
+  'application/ld+json',
+  'text/template',
+  'javascript',
+  'vbscript',
+  'stylesheet',
+  'modulepreload',
+  'preload',
+  'icon',
+  'script',
+  'style',
+  'Content-Security-Policy',
+  'content-security-policy-report-only',
+  "script-src 'self'",
+  'utf-8',
+  'windows-1252',
+  'text/html; charset=ISO-8859-1',
+  'content-type',
+  'text/html',
+  'application/xhtml+xml',
+  'hidden',
+  '/a.js',
+  'https://cdn.example.com/x.css',
+  'red',
+  '0 0 10 10',
+  'a\r\nb',
+  'manifest',
+  'font',
+  'image',
+  'https://img.example.com/a.png',
+  'a.png 1x, https://cdn.example.com/b.png 2x',
+  'data:image/png;base64,AA==',
+  '//cdn.example.com/v.mp4',
 )
-const attrName = fc.constantFrom(
-  'style', 'onclick', 'onload', 'on', 'href', 'src', 'srcdoc', 'type', 'language', 'rel', 'as', 'http-equiv', 'content', 'charset',
-  'integrity', 'action', 'formaction', 'xlink:href', 'data', 'poster', 'background', 'viewbox', 'definitionurl', 'encoding', 'color',
-  'size', 'face', 'xmlns', 'xmlns:xlink', 'xml:lang', 'class', 'id', 'nonce', 'pathlength', 'preserveAspectRatio', 'attributename',
-  'srcset', 'imagesrcset',
-).chain(caseOf)
+const attrName = fc
+  .constantFrom(
+    'style',
+    'onclick',
+    'onload',
+    'on',
+    'href',
+    'src',
+    'srcdoc',
+    'type',
+    'language',
+    'rel',
+    'as',
+    'http-equiv',
+    'content',
+    'charset',
+    'integrity',
+    'action',
+    'formaction',
+    'xlink:href',
+    'data',
+    'poster',
+    'background',
+    'viewbox',
+    'definitionurl',
+    'encoding',
+    'color',
+    'size',
+    'face',
+    'xmlns',
+    'xmlns:xlink',
+    'xml:lang',
+    'class',
+    'id',
+    'nonce',
+    'pathlength',
+    'preserveAspectRatio',
+    'attributename',
+    'srcset',
+    'imagesrcset',
+  )
+  .chain(caseOf)
 
-const quote = (value: string) => fc.constantFrom(`"${value.replace(/"/g, '&quot;')}"`, `'${value.replace(/'/g, '&#39;')}'`, /[\s"'=<>`]/.test(value) || value === '' ? `"${value.replace(/"/g, '&quot;')}"` : value)
+const quote = (value: string) =>
+  fc.constantFrom(
+    `"${value.replace(/"/g, '&quot;')}"`,
+    `'${value.replace(/'/g, '&#39;')}'`,
+    /[\s"'=<>`]/.test(value) || value === '' ? `"${value.replace(/"/g, '&quot;')}"` : value,
+  )
 const attribute = fc.oneof(
   { weight: 6, arbitrary: fc.tuple(attrName, attrValue).chain(([name, value]) => quote(value).map((v) => ` ${name}=${v}`)) },
   { weight: 1, arbitrary: attrName.map((name) => ` ${name}`) },
@@ -101,32 +295,64 @@ const attribute = fc.oneof(
 /** Well-formed pieces of real pages, so that every kind of result shows up often. */
 const snippet = fc.oneof(
   fc.constantFrom(
-    '<meta charset="utf-8">', '<META CHARSET=UTF-8>', '<meta http-equiv="Content-Type" content="text/html; charset=utf-8">',
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'self'">`, `<meta http-equiv=content-security-policy-report-only content="script-src 'none'">`,
-    '<link rel="stylesheet" href="/s.css">', '<LINK REL=StyleSheet HREF=a.css>', '<link rel="modulepreload" href="/m.js">', '<link rel=preload as=script href=p.js>',
-    '<link rel=preload as=style href=p.css/>', '<link rel="icon" href="/f.ico">', '<base href="/docs/">', '<script src="/a.js"></script>', '<script type="module" src="m.js"></script>',
-    '<script>window.a = 1 < 2 && "</div>"</script>', '<script type="importmap">{"imports":{}}</script>', '<script type="application/ld+json">{}</script>',
-    '<style>p{color:red}</style>', '<noscript><style>.js{display:none}</style><link rel=stylesheet href=n.css></noscript>',
-    '<noscript><iframe src="https://www.googletagmanager.com/ns.html" style="display:none"></iframe></noscript>', '<noscript><img src=x onerror=y></noscript>',
-    '<noscript><noscript><style>n{}</style><p style="n:n">n</p></noscript><style>m{}</style></noscript>', '<noscript><p><noscript><noscript><link rel=stylesheet href=n.css>',
-    '<svg viewBox="0 0 10 10"><script>a &lt; b</script><style>r{fill:&#34;red&#34;}</style><path d="M0"/></svg>', '<svg><use xlink:href="#i"/></svg>',
+    '<meta charset="utf-8">',
+    '<META CHARSET=UTF-8>',
+    '<meta http-equiv="Content-Type" content="text/html; charset=utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'self'">`,
+    `<meta http-equiv=content-security-policy-report-only content="script-src 'none'">`,
+    '<link rel="stylesheet" href="/s.css">',
+    '<LINK REL=StyleSheet HREF=a.css>',
+    '<link rel="modulepreload" href="/m.js">',
+    '<link rel=preload as=script href=p.js>',
+    '<link rel=preload as=style href=p.css/>',
+    '<link rel="icon" href="/f.ico">',
+    '<base href="/docs/">',
+    '<script src="/a.js"></script>',
+    '<script type="module" src="m.js"></script>',
+    '<script>window.a = 1 < 2 && "</div>"</script>',
+    '<script type="importmap">{"imports":{}}</script>',
+    '<script type="application/ld+json">{}</script>',
+    '<style>p{color:red}</style>',
+    '<noscript><style>.js{display:none}</style><link rel=stylesheet href=n.css></noscript>',
+    '<noscript><iframe src="https://www.googletagmanager.com/ns.html" style="display:none"></iframe></noscript>',
+    '<noscript><img src=x onerror=y></noscript>',
+    '<noscript><noscript><style>n{}</style><p style="n:n">n</p></noscript><style>m{}</style></noscript>',
+    '<noscript><p><noscript><noscript><link rel=stylesheet href=n.css>',
+    '<svg viewBox="0 0 10 10"><script>a &lt; b</script><style>r{fill:&#34;red&#34;}</style><path d="M0"/></svg>',
+    '<svg><use xlink:href="#i"/></svg>',
     '<svg><script href="/s.js"></script><script xlink:href=x.js></script><script src=y.js>z()</script><script HREF=h.js XLINK:HREF=i.js type=module></script></svg>',
     '<svg PreserveAspectRatio=none style="s:t"><path PATHLENGTH=1 onclick="c()"/></svg>',
-    '<svg><foreignObject><script>x &lt; y</script><style>z</style></foreignObject></svg>', '<math><mi><style>m &lt;</style></mi><mtext><script>t &lt;</script></mtext></math>',
-    '<math><annotation-xml encoding="text/html"><script>h &amp; i</script></annotation-xml></math>', '<template><script>t()</script><style>t{}</style></template>',
-    '<template><div onclick="x()">t</div></template>', '<iframe srcdoc="<script>s()</script><p style=&quot;c:d&quot;>"></iframe>', '<a href="javascript:void(0)">j</a>',
-    '<button onclick="go()">b</button>', '<p style="margin:0">p</p>', '<table><tr><td style="x:y">1</td></tr></table>', '<select><option>o</select>',
-    '<select><style>s{}</style><option style="c:d">o<div onclick="x()">d</div><svg><script>s &lt; t</script></svg></select>', '<select><button><selectedcontent></selectedcontent></button><option><b style=e>o</b></select>',
+    '<svg><foreignObject><script>x &lt; y</script><style>z</style></foreignObject></svg>',
+    '<math><mi><style>m &lt;</style></mi><mtext><script>t &lt;</script></mtext></math>',
+    '<math><annotation-xml encoding="text/html"><script>h &amp; i</script></annotation-xml></math>',
+    '<template><script>t()</script><style>t{}</style></template>',
+    '<template><div onclick="x()">t</div></template>',
+    '<iframe srcdoc="<script>s()</script><p style=&quot;c:d&quot;>"></iframe>',
+    '<a href="javascript:void(0)">j</a>',
+    '<button onclick="go()">b</button>',
+    '<p style="margin:0">p</p>',
+    '<table><tr><td style="x:y">1</td></tr></table>',
+    '<select><option>o</select>',
+    '<select><style>s{}</style><option style="c:d">o<div onclick="x()">d</div><svg><script>s &lt; t</script></svg></select>',
+    '<select><button><selectedcontent></selectedcontent></button><option><b style=e>o</b></select>',
     '<picture><source srcset="https://img.example.com/a.avif 1x, b.avif 2x"><img src="https://img.example.com/a.png" srcset="c.png 2x"></picture>',
     '<video poster="https://img.example.com/p.jpg" src="/v.mp4"><source src="https://media.example.com/v.webm"><track src="t.vtt"></video>',
     '<form action="https://forms.example.com/submit"><button formaction="/other">b</button><input type=image src="https://img.example.com/i.png" formaction="https://f.example.com/"></form>',
-    '<object data="https://plugins.example.com/x.swf"></object><embed src="/e.swf">', '<link rel="manifest" href="https://cdn.example.com/app.webmanifest">',
-    '<link rel=preload as=font href="https://fonts.example.com/f.woff2" crossorigin>', '<svg><image href="https://img.example.com/s.png"/><image xlink:href="x.png"/></svg>',
-    '<iframe src="https://www.youtube.com/embed/x"></iframe>', '<audio src="https://media.example.com/a.mp3"></audio>',
-    '<pre>\n<script>p</script></pre>', '<textarea>\n<script>no</script></textarea>', '<title><style>no</style></title>', '<xmp><script>no</script></xmp>',
+    '<object data="https://plugins.example.com/x.swf"></object><embed src="/e.swf">',
+    '<link rel="manifest" href="https://cdn.example.com/app.webmanifest">',
+    '<link rel=preload as=font href="https://fonts.example.com/f.woff2" crossorigin>',
+    '<svg><image href="https://img.example.com/s.png"/><image xlink:href="x.png"/></svg>',
+    '<iframe src="https://www.youtube.com/embed/x"></iframe>',
+    '<audio src="https://media.example.com/a.mp3"></audio>',
+    '<pre>\n<script>p</script></pre>',
+    '<textarea>\n<script>no</script></textarea>',
+    '<title><style>no</style></title>',
+    '<xmp><script>no</script></xmp>',
   ),
   fc.tuple(fc.constantFrom('script', 'style', 'SCRIPT', 'Style'), text, text).map(([name, a, b]) => `<${name}>${a}${b}</${name}>`),
-  fc.tuple(fc.constantFrom('svg', 'math'), fc.constantFrom('script', 'style'), text, text).map(([ns, name, a, b]) => `<${ns}><${name}>${a}${b}</${name}></${ns}>`),
+  fc
+    .tuple(fc.constantFrom('svg', 'math'), fc.constantFrom('script', 'style'), text, text)
+    .map(([ns, name, a, b]) => `<${ns}><${name}>${a}${b}</${name}></${ns}>`),
 )
 
 /** A page: random tags, attributes, text, comments, raw text; `depth` bounds nested srcdoc documents. */
@@ -152,53 +378,132 @@ const page = (depth: number): fc.Arbitrary<string> => {
  * foreign-content exits and integration points come from. Children follow the namespace: SVG elements under
  * `<svg>`, MathML under `<math>`, HTML under integration points, with breakout tags now and then.
  */
-const extraAttribute = fc.constantFrom(' style="color:red"', ' onclick="go()"', ' href="javascript:x()"', ' color=red', ' encoding="text/html"', ' encoding=TEXT/HTML', ' type=hidden', ' xlink:href="javascript:y"')
+const extraAttribute = fc.constantFrom(
+  ' style="color:red"',
+  ' onclick="go()"',
+  ' href="javascript:x()"',
+  ' color=red',
+  ' encoding="text/html"',
+  ' encoding=TEXT/HTML',
+  ' type=hidden',
+  ' xlink:href="javascript:y"',
+)
 const foreignText = fc.constantFrom('a &lt; b', '&amp;', '&#0;', '\0', '\0\0', '\0\0\0', '<![CDATA[ c < d ]]>', '<![CDATA[\0\0]]>', '<!-- c -->', 'x\r\ny', ' ')
-const tree = fc.letrec<{ node: string; html: string; svg: string; svgNode: string; math: string; mathNode: string; select: string; selectNode: string }>((tie) => {
-  const element = (names: fc.Arbitrary<string>, children: fc.Arbitrary<string>) =>
-    fc
-      .tuple(names, fc.array(fc.oneof(attribute, extraAttribute), { maxLength: 3 }), fc.array(children, { maxLength: 4 }), fc.oneof(fc.constant('close'), fc.constant('close'), fc.constant('omit'), tagName), fc.constantFrom('>', '>', '/>'))
-      .map(([name, attrs, kids, end, close]) => `<${name}${attrs.join('')}${close}${kids.join('')}${end === 'close' ? `</${name}>` : end === 'omit' ? '' : `</${end}>`}`)
-  const names = (...list: string[]) => fc.constantFrom(...list).chain(caseOf)
-  return {
-    node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, { weight: 3, arbitrary: text }, { weight: 1, arbitrary: snippet }, { weight: 4, arbitrary: tie('html') }, { weight: 1, arbitrary: tie('svg') }, { weight: 1, arbitrary: tie('math') }, { weight: 1, arbitrary: tie('select') }),
-    html: element(fc.oneof(tagName, names('b', 'i', 'a', 'font', 'nobr', 'em', 'p', 'li', 'dd', 'pre', 'script', 'style', 'template', 'noscript', 'table', 'td', 'select', 'form')), tie('node')),
-    svg: element(names('svg'), tie('svgNode')),
-    svgNode: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      { weight: 3, arbitrary: foreignText },
-      { weight: 3, arbitrary: element(names('g', 'path', 'script', 'style', 'a', 'text', 'iframe', 'template', 'noscript', 'clipPath', 'svg'), tie('svgNode')) },
-      { weight: 2, arbitrary: element(names('foreignObject', 'desc', 'title'), tie('node')) },
-      { weight: 1, arbitrary: element(names('font', 'p', 'b', 'div', 'br', 'table', 'math', 'mglyph'), tie('node')) },
-    ),
-    // Select content is parsed in body, with its own rules for select, option, optgroup, hr, input and </select>.
-    select: element(names('select'), tie('selectNode')),
-    selectNode: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      { weight: 2, arbitrary: text },
-      { weight: 3, arbitrary: element(names('option', 'optgroup'), tie('selectNode')) },
-      { weight: 2, arbitrary: element(names('hr', 'input', 'select', 'div', 'p', 'li', 'b', 'button', 'selectedcontent', 'style', 'script', 'table', 'td'), tie('selectNode')) },
-      { weight: 1, arbitrary: tie('node') },
-    ),
-    math: element(names('math'), tie('mathNode')),
-    mathNode: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      { weight: 3, arbitrary: foreignText },
-      { weight: 2, arbitrary: element(names('mi', 'mo', 'mn', 'ms', 'mtext'), fc.oneof(tie('mathNode'), tie('node'))) },
-      { weight: 2, arbitrary: element(names('annotation-xml'), fc.oneof(tie('node'), tie('svg'), tie('mathNode'))) },
-      { weight: 3, arbitrary: element(names('mglyph', 'malignmark', 'script', 'style', 'semantics', 'mrow', 'p', 'span', 'svg'), tie('mathNode')) },
-    ),
-  }
-})
+const tree = fc.letrec<{ node: string; html: string; svg: string; svgNode: string; math: string; mathNode: string; select: string; selectNode: string }>(
+  (tie) => {
+    const element = (names: fc.Arbitrary<string>, children: fc.Arbitrary<string>) =>
+      fc
+        .tuple(
+          names,
+          fc.array(fc.oneof(attribute, extraAttribute), { maxLength: 3 }),
+          fc.array(children, { maxLength: 4 }),
+          fc.oneof(fc.constant('close'), fc.constant('close'), fc.constant('omit'), tagName),
+          fc.constantFrom('>', '>', '/>'),
+        )
+        .map(
+          ([name, attrs, kids, end, close]) =>
+            `<${name}${attrs.join('')}${close}${kids.join('')}${end === 'close' ? `</${name}>` : end === 'omit' ? '' : `</${end}>`}`,
+        )
+    const names = (...list: string[]) => fc.constantFrom(...list).chain(caseOf)
+    return {
+      node: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        { weight: 3, arbitrary: text },
+        { weight: 1, arbitrary: snippet },
+        { weight: 4, arbitrary: tie('html') },
+        { weight: 1, arbitrary: tie('svg') },
+        { weight: 1, arbitrary: tie('math') },
+        { weight: 1, arbitrary: tie('select') },
+      ),
+      html: element(
+        fc.oneof(
+          tagName,
+          names('b', 'i', 'a', 'font', 'nobr', 'em', 'p', 'li', 'dd', 'pre', 'script', 'style', 'template', 'noscript', 'table', 'td', 'select', 'form'),
+        ),
+        tie('node'),
+      ),
+      svg: element(names('svg'), tie('svgNode')),
+      svgNode: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        { weight: 3, arbitrary: foreignText },
+        {
+          weight: 3,
+          arbitrary: element(names('g', 'path', 'script', 'style', 'a', 'text', 'iframe', 'template', 'noscript', 'clipPath', 'svg'), tie('svgNode')),
+        },
+        { weight: 2, arbitrary: element(names('foreignObject', 'desc', 'title'), tie('node')) },
+        { weight: 1, arbitrary: element(names('font', 'p', 'b', 'div', 'br', 'table', 'math', 'mglyph'), tie('node')) },
+      ),
+      // Select content is parsed in body, with its own rules for select, option, optgroup, hr, input and </select>.
+      select: element(names('select'), tie('selectNode')),
+      selectNode: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        { weight: 2, arbitrary: text },
+        { weight: 3, arbitrary: element(names('option', 'optgroup'), tie('selectNode')) },
+        {
+          weight: 2,
+          arbitrary: element(
+            names('hr', 'input', 'select', 'div', 'p', 'li', 'b', 'button', 'selectedcontent', 'style', 'script', 'table', 'td'),
+            tie('selectNode'),
+          ),
+        },
+        { weight: 1, arbitrary: tie('node') },
+      ),
+      math: element(names('math'), tie('mathNode')),
+      mathNode: fc.oneof(
+        { depthSize: 'small', withCrossShrink: true },
+        { weight: 3, arbitrary: foreignText },
+        { weight: 2, arbitrary: element(names('mi', 'mo', 'mn', 'ms', 'mtext'), fc.oneof(tie('mathNode'), tie('node'))) },
+        { weight: 2, arbitrary: element(names('annotation-xml'), fc.oneof(tie('node'), tie('svg'), tie('mathNode'))) },
+        { weight: 3, arbitrary: element(names('mglyph', 'malignmark', 'script', 'style', 'semantics', 'mrow', 'p', 'span', 'svg'), tie('mathNode')) },
+      ),
+    }
+  },
+)
 
 /** A page shaped like real output: a document skeleton with random content in head, between head and body, and in body. */
 const documentPage = fc
-  .tuple(fc.oneof(page(1), tree.node), fc.oneof(fc.constant(''), snippet, page(0)), fc.array(tree.node, { maxLength: 6 }), fc.boolean(), fc.boolean(), fc.constantFrom('', '', '\0'))
-  .map(([head, between, body, doctype, unterminated, nul]) => `${nul}${doctype ? '<!DOCTYPE html>\n' : ''}<html><head>${nul}${head}</head>${between}<body>${body.join('')}${unterminated ? '' : '</body></html>'}`)
+  .tuple(
+    fc.oneof(page(1), tree.node),
+    fc.oneof(fc.constant(''), snippet, page(0)),
+    fc.array(tree.node, { maxLength: 6 }),
+    fc.boolean(),
+    fc.boolean(),
+    fc.constantFrom('', '', '\0'),
+  )
+  .map(
+    ([head, between, body, doctype, unterminated, nul]) =>
+      `${nul}${doctype ? '<!DOCTYPE html>\n' : ''}<html><head>${nul}${head}</head>${between}<body>${body.join('')}${unterminated ? '' : '</body></html>'}`,
+  )
 
 /** Pages nested deeper than 64 elements, where parse5 indexes its stack of open elements. */
 const deepPage = fc
-  .tuple(fc.array(fc.oneof({ weight: 5, arbitrary: fc.constantFrom('<div>', '<span>', '<p>', '<li>', '<dd>', '<section>', '<table><tr><td>', '<svg><foreignObject>', '<math><mi>', '<template>', '<button>', '<object>', '<select>') }, { weight: 1, arbitrary: fc.constantFrom('<b style=x>', '<a href="javascript:x">', '<i>') }), { minLength: 60, maxLength: 90 }), fc.array(tree.node, { maxLength: 6 }))
+  .tuple(
+    fc.array(
+      fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.constantFrom(
+            '<div>',
+            '<span>',
+            '<p>',
+            '<li>',
+            '<dd>',
+            '<section>',
+            '<table><tr><td>',
+            '<svg><foreignObject>',
+            '<math><mi>',
+            '<template>',
+            '<button>',
+            '<object>',
+            '<select>',
+          ),
+        },
+        { weight: 1, arbitrary: fc.constantFrom('<b style=x>', '<a href="javascript:x">', '<i>') },
+      ),
+      { minLength: 60, maxLength: 90 },
+    ),
+    fc.array(tree.node, { maxLength: 6 }),
+  )
   .map(([open, rest]) => open.join('') + rest.join(''))
 
 describe('fastScanHtml equals scanHtml', () => {
@@ -206,14 +511,22 @@ describe('fastScanHtml equals scanHtml', () => {
     let fallbacks = 0
     let runs = 0
     fc.assert(
-      fc.property(fc.oneof(page(2), documentPage, fc.array(tree.node, { maxLength: 8 }).map((nodes) => nodes.join('')), deepPage), (html) => {
-        runs++
-        const scan = fastScanHtml(html)
-        if (scan.fallbacks.length > 0) fallbacks++
-        expect(scan.fallbacks.filter((reason) => reason.startsWith('error'))).toEqual([])
-        expect(plain(scan)).toEqual(plain(scanHtml(html)))
-        attributesAt(html, scan)
-      }),
+      fc.property(
+        fc.oneof(
+          page(2),
+          documentPage,
+          fc.array(tree.node, { maxLength: 8 }).map((nodes) => nodes.join('')),
+          deepPage,
+        ),
+        (html) => {
+          runs++
+          const scan = fastScanHtml(html)
+          if (scan.fallbacks.length > 0) fallbacks++
+          expect(scan.fallbacks.filter((reason) => reason.startsWith('error'))).toEqual([])
+          expect(plain(scan)).toEqual(plain(scanHtml(html)))
+          attributesAt(html, scan)
+        },
+      ),
       { numRuns: propertyRuns(6000) },
     )
     console.log(`fast-scan property: ${runs} pages, ${fallbacks} scanned by the tree fallback`)
@@ -262,7 +575,11 @@ describe('fastScanHtml equals scanHtml', () => {
   // The built output of the eleven framework fixtures (their `site/` folders) is real-site output too.
   const frameworks = join(import.meta.dirname, '..', 'fixtures', 'frameworks')
   const frameworkSites = readdirSync(frameworks).map((name) => join(frameworks, name, 'site'))
-  const realRoots = [join(import.meta.dirname, '..', 'fixtures', 'real-pages'), ...frameworkSites, ...(process.env.CSP_SEAL_REAL_SITES ?? '').split(delimiter).filter(Boolean)]
+  const realRoots = [
+    join(import.meta.dirname, '..', 'fixtures', 'real-pages'),
+    ...frameworkSites,
+    ...(process.env.CSP_SEAL_REAL_SITES ?? '').split(delimiter).filter(Boolean),
+  ]
   it('on every page of real built sites (a VitePress and a Sphinx site, and every framework fixture), without falling back to the tree', () => {
     const pages = realRoots.flatMap((root) => pagesUnder(root))
     expect(frameworkSites).toHaveLength(11)
@@ -289,36 +606,48 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('leaves foreign content at breakout tags, font with color/face/size, </p> and </br>', () => {
-    const scan = same('<svg><p><script>a&amp;</script></svg><svg><font color=red><script>b&amp;</script></svg><svg><font><script>c&amp;</script></font></svg><svg></p><style>d&amp;</style><svg><g></br><style>e&amp;</style>')
+    const scan = same(
+      '<svg><p><script>a&amp;</script></svg><svg><font color=red><script>b&amp;</script></svg><svg><font><script>c&amp;</script></font></svg><svg></p><style>d&amp;</style><svg><g></br><style>e&amp;</style>',
+    )
     expect(scan.inline.map((code) => code.text)).toEqual(['a&amp;', 'b&amp;', 'c&', 'd&amp;', 'e&amp;'])
   })
 
   it('parses HTML in foreignObject, desc, title and annotation-xml with an HTML encoding', () => {
-    const scan = same('<svg><foreignObject><script>a&amp;</script></foreignObject><script>b&amp;</script><desc><style>c&amp;</style></desc><title><style>d&amp;</style></title></svg>' +
-      '<math><annotation-xml encoding="text/html"><script>e&amp;</script></annotation-xml><annotation-xml encoding="APPLICATION/XHTML+XML"><style>f&amp;</style></annotation-xml><annotation-xml encoding=x><script>g&amp;</script></annotation-xml></math>')
+    const scan = same(
+      '<svg><foreignObject><script>a&amp;</script></foreignObject><script>b&amp;</script><desc><style>c&amp;</style></desc><title><style>d&amp;</style></title></svg>' +
+        '<math><annotation-xml encoding="text/html"><script>e&amp;</script></annotation-xml><annotation-xml encoding="APPLICATION/XHTML+XML"><style>f&amp;</style></annotation-xml><annotation-xml encoding=x><script>g&amp;</script></annotation-xml></math>',
+    )
     expect(scan.inline.map((code) => code.text)).toEqual(['a&amp;', 'b&', 'c&amp;', 'd&amp;', 'e&amp;', 'f&amp;'])
     // A MathML <script> is not a script: it never runs, and gets no hash.
     expect(neverRuns(scan)).toEqual([['mathml', 'g&', 'document']])
   })
 
   it('parses HTML in MathML text integration points except mglyph and malignmark, and svg in annotation-xml', () => {
-    const scan = same('<math><mi><script>a&amp;</script><mglyph><script>b&amp;</script></mglyph></mi><mtext><malignmark><style>c&amp;</style></malignmark></mtext><annotation-xml><svg><script>d&amp;</script></svg></annotation-xml></math>')
+    const scan = same(
+      '<math><mi><script>a&amp;</script><mglyph><script>b&amp;</script></mglyph></mi><mtext><malignmark><style>c&amp;</style></malignmark></mtext><annotation-xml><svg><script>d&amp;</script></svg></annotation-xml></math>',
+    )
     expect(scan.inline.map((code) => code.text)).toEqual(['a&amp;', 'c&', 'd&'])
     expect(neverRuns(scan)).toEqual([['mathml', 'b&', 'document']])
   })
 
   it('matches SVG end tags by their adjusted names, and lets HTML end tags close foreign content', () => {
-    const scan = same('<svg><foreignObject></foreignobject><script>a&amp;</script></svg><div><svg><g></div><script>b&amp;</script><svg><clipPath></CLIPPATH><style>c&amp;</style>')
+    const scan = same(
+      '<svg><foreignObject></foreignobject><script>a&amp;</script></svg><div><svg><g></div><script>b&amp;</script><svg><clipPath></CLIPPATH><style>c&amp;</style>',
+    )
     expect(scan.inline.map((code) => code.text)).toEqual(['a&', 'b&amp;', 'c&'])
   })
 
   it('reads CDATA sections and comments only in foreign content', () => {
-    const scan = same('<svg><script><![CDATA[a < b]]><!-- c -->d</script></svg><![CDATA[<script>x()</script>]]><!-- <script>y()</script> --><?php <script>z()</script> ?>')
+    const scan = same(
+      '<svg><script><![CDATA[a < b]]><!-- c -->d</script></svg><![CDATA[<script>x()</script>]]><!-- <script>y()</script> --><?php <script>z()</script> ?>',
+    )
     expect(texts(scan)).toEqual([['script', 'a < bd', 'document']])
   })
 
   it('treats the content of raw text and RCDATA elements as text', () => {
-    const scan = same('<xmp><script>a</script></xmp><iframe><style>b</style></iframe><noembed><script>c</script></noembed><noframes><style>d</style></noframes><textarea><script>e</script></textarea><title><style>f</style></title><noscript><script>g()</script></noscript>')
+    const scan = same(
+      '<xmp><script>a</script></xmp><iframe><style>b</style></iframe><noembed><script>c</script></noembed><noframes><style>d</style></noframes><textarea><script>e</script></textarea><title><style>f</style></title><noscript><script>g()</script></noscript>',
+    )
     // With scripting on <noscript> is raw text; its content is then scanned as HTML with scripting off, where
     // scripts never run.
     expect(texts(scan)).toEqual([])
@@ -330,7 +659,9 @@ describe('fastScanHtml: the rules it models', () => {
 
   it('falls back to the tree for <plaintext>, and says why', () => {
     expect(same('<p><plaintext><script>a()</script>', { fallback: true }).fallbacks).toEqual(['a <plaintext> element'])
-    expect(same('<iframe srcdoc="<table><p style=x>"></iframe><iframe srcdoc="<p>"></iframe>', { fallback: true }).fallbacks).toEqual(['foster parenting (content misplaced in a table) (in an iframe srcdoc)'])
+    expect(same('<iframe srcdoc="<table><p style=x>"></iframe><iframe srcdoc="<p>"></iframe>', { fallback: true }).fallbacks).toEqual([
+      'foster parenting (content misplaced in a table) (in an iframe srcdoc)',
+    ])
   })
 
   it('reports a failure inside the model as a fallback with the error, and scans the page from the tree', () => {
@@ -349,9 +680,14 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('reports template content in the template context, and the templates holding code, inner first', () => {
-    const html = '<template id=outer><template id=inner><script>a()</script></template><style>b{}</style></template><template><p>no code</p></template><script>c()</script>'
+    const html =
+      '<template id=outer><template id=inner><script>a()</script></template><style>b{}</style></template><template><p>no code</p></template><script>c()</script>'
     const scan = same(html)
-    expect(texts(scan)).toEqual([['script', 'a()', 'template'], ['style', 'b{}', 'template'], ['script', 'c()', 'document']])
+    expect(texts(scan)).toEqual([
+      ['script', 'a()', 'template'],
+      ['style', 'b{}', 'template'],
+      ['script', 'c()', 'document'],
+    ])
     expect(scan.templatesWithCode.map((tag) => tag.attrs.get('id')?.value)).toEqual(['inner', 'outer'])
     expect(same('<head><template><meta http-equiv=Content-Security-Policy content="x"><meta charset=latin1></template></head>').metas).toEqual([])
     expect(same('<template><iframe srcdoc="<script>s()</script>"></iframe></template>').templatesWithCode).toHaveLength(1)
@@ -359,18 +695,30 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('parses <noscript> content with scripting off, with offsets into the page', () => {
-    const html = '<head><noscript><style>a{}</style><link rel=stylesheet href=n.css></noscript></head><body><noscript><p style="x:y">z</p></noscript><template><noscript><style>t</style></noscript></template>'
+    const html =
+      '<head><noscript><style>a{}</style><link rel=stylesheet href=n.css></noscript></head><body><noscript><p style="x:y">z</p></noscript><template><noscript><style>t</style></noscript></template>'
     const scan = same(html)
-    expect(texts(scan)).toEqual([['style', 'a{}', 'noscript'], ['style', 't', 'template']])
+    expect(texts(scan)).toEqual([
+      ['style', 'a{}', 'noscript'],
+      ['style', 't', 'template'],
+    ])
     expect(scan.inline.map((code) => html.slice(code.tag.start, code.tag.end))).toEqual(['<style>', '<style>'])
-    expect(scan.external.map((ref) => [ref.url, ref.tag.context, html.slice(ref.tag.start, ref.tag.end)])).toEqual([['n.css', 'noscript', '<link rel=stylesheet href=n.css>']])
-    expect(scan.attributes.map((attr) => [attr.value, attr.tag.context, attr.tag.line, attr.tag.column])).toEqual([['x:y', 'noscript', 1, html.indexOf('<p style') + 1]])
+    expect(scan.external.map((ref) => [ref.url, ref.tag.context, html.slice(ref.tag.start, ref.tag.end)])).toEqual([
+      ['n.css', 'noscript', '<link rel=stylesheet href=n.css>'],
+    ])
+    expect(scan.attributes.map((attr) => [attr.value, attr.tag.context, attr.tag.line, attr.tag.column])).toEqual([
+      ['x:y', 'noscript', 1, html.indexOf('<p style') + 1],
+    ])
   })
 
   it('parses a <noscript> inside <noscript> content as HTML too (scripting is off there)', () => {
-    const html = '<noscript><noscript> <style>a{}</style><p style="b">&lt;style&gt;c{}&lt;/style&gt;</p></noscript><link rel=stylesheet href=d.css></noscript><template><noscript><noscript><style>e{}</style>'
+    const html =
+      '<noscript><noscript> <style>a{}</style><p style="b">&lt;style&gt;c{}&lt;/style&gt;</p></noscript><link rel=stylesheet href=d.css></noscript><template><noscript><noscript><style>e{}</style>'
     const scan = same(html)
-    expect(texts(scan)).toEqual([['style', 'a{}', 'noscript'], ['style', 'e{}', 'template']])
+    expect(texts(scan)).toEqual([
+      ['style', 'a{}', 'noscript'],
+      ['style', 'e{}', 'template'],
+    ])
     expect(scan.inline.map((code) => html.slice(code.tag.start, code.tag.end))).toEqual(['<style>', '<style>'])
     expect(scan.attributes.map((attr) => [attr.value, attr.tag.context])).toEqual([['b', 'noscript']])
     expect(scan.external.map((ref) => ref.url)).toEqual(['d.css'])
@@ -379,17 +727,32 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('keeps apart the scripts, handlers and javascript: URLs that never run: in noscript content, and MathML scripts', () => {
-    const html = '<noscript><script>a()</script><script src=b.js></script><img src=x onerror="c()"><a href="javascript:d()">d</a><style>e{}</style><p style="f">f</p>' +
+    const html =
+      '<noscript><script>a()</script><script src=b.js></script><img src=x onerror="c()"><a href="javascript:d()">d</a><style>e{}</style><p style="f">f</p>' +
       '<template><script>g()</script></template><iframe srcdoc="<script>h()</script><style>i{}</style><b onclick=j()>"></iframe><script type=text/plain>data</script><script></script></noscript>' +
       '<math><script>k()</script><script src=l.js></script><mi onclick="m()">m</mi></math><svg><script>n()</script></svg><template><noscript><script>o()</script></noscript></template>'
     const scan = same(html)
     // Styles in noscript content still apply with scripting off; MathML elements other than <script> run handlers.
-    expect(texts(scan)).toEqual([['style', 'e{}', 'noscript'], ['style', 'i{}', 'srcdoc'], ['script', 'n()', 'document']])
-    expect(scan.attributes.map((attr) => [attr.kind, attr.value, attr.tag.context])).toEqual([['style', 'f', 'noscript'], ['handler', 'm()', 'document']])
+    expect(texts(scan)).toEqual([
+      ['style', 'e{}', 'noscript'],
+      ['style', 'i{}', 'srcdoc'],
+      ['script', 'n()', 'document'],
+    ])
+    expect(scan.attributes.map((attr) => [attr.kind, attr.value, attr.tag.context])).toEqual([
+      ['style', 'f', 'noscript'],
+      ['handler', 'm()', 'document'],
+    ])
     expect(scan.external).toEqual([])
     expect(neverRuns(scan)).toEqual([
-      ['noscript', 'a()', 'noscript'], ['noscript', 'b.js', 'noscript'], ['noscript', 'onerror', 'noscript'], ['noscript', 'href', 'noscript'],
-      ['noscript', 'g()', 'noscript'], ['noscript', 'h()', 'srcdoc'], ['noscript', 'onclick', 'srcdoc'], ['mathml', 'k()', 'document'], ['noscript', 'o()', 'template'],
+      ['noscript', 'a()', 'noscript'],
+      ['noscript', 'b.js', 'noscript'],
+      ['noscript', 'onerror', 'noscript'],
+      ['noscript', 'href', 'noscript'],
+      ['noscript', 'g()', 'noscript'],
+      ['noscript', 'h()', 'srcdoc'],
+      ['noscript', 'onclick', 'srcdoc'],
+      ['mathml', 'k()', 'document'],
+      ['noscript', 'o()', 'template'],
     ])
     // A template holding only code that never runs holds no code.
     expect(scan.templatesWithCode).toEqual([])
@@ -398,8 +761,14 @@ describe('fastScanHtml: the rules it models', () => {
   it('scans <iframe srcdoc> as a document of its own, reported on the iframe tag', () => {
     const html = `<iframe srcdoc="<script>a()</script><iframe srcdoc='<style>b{}</style>'></iframe>" style="c:d"></iframe><svg><iframe srcdoc="<p onclick=e()>"/></svg>`
     const scan = same(html)
-    expect(texts(scan)).toEqual([['script', 'a()', 'srcdoc'], ['style', 'b{}', 'srcdoc']])
-    expect(scan.attributes.map((attr) => [attr.value, attr.tag.context])).toEqual([['c:d', 'document'], ['e()', 'srcdoc']])
+    expect(texts(scan)).toEqual([
+      ['script', 'a()', 'srcdoc'],
+      ['style', 'b{}', 'srcdoc'],
+    ])
+    expect(scan.attributes.map((attr) => [attr.value, attr.tag.context])).toEqual([
+      ['c:d', 'document'],
+      ['e()', 'srcdoc'],
+    ])
     expect(scan.inline.every((code) => code.tag.start === 0 && !code.tag.editable)).toBe(true)
   })
 
@@ -427,8 +796,16 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('normalises newlines and replaces each NUL in text by U+FFFD, in foreign content and CDATA too (as Chromium does)', () => {
-    const scan = same('<script>a\r\nb\rc\0d\0\0e</script><style>\r\n\0</style><svg><script>f\0\0g\r\nh&#0;i<![CDATA[\0\0\0]]></script><style>\0\0</style></svg><math><style>j\0\0</style></math>')
-    expect(scan.inline.map((code) => code.text)).toEqual(['a\nb\nc\uFFFDd\uFFFD\uFFFDe', '\n\uFFFD', 'f\uFFFD\uFFFDg\nh\uFFFDi\uFFFD\uFFFD\uFFFD', '\uFFFD\uFFFD', 'j\uFFFD\uFFFD'])
+    const scan = same(
+      '<script>a\r\nb\rc\0d\0\0e</script><style>\r\n\0</style><svg><script>f\0\0g\r\nh&#0;i<![CDATA[\0\0\0]]></script><style>\0\0</style></svg><math><style>j\0\0</style></math>',
+    )
+    expect(scan.inline.map((code) => code.text)).toEqual([
+      'a\nb\nc\uFFFDd\uFFFD\uFFFDe',
+      '\n\uFFFD',
+      'f\uFFFD\uFFFDg\nh\uFFFDi\uFFFD\uFFFD\uFFFD',
+      '\uFFFD\uFFFD',
+      'j\uFFFD\uFFFD',
+    ])
   })
 
   it('drops a NUL in HTML text as Chromium does: it ends no <head>, sets no quirks mode, keeps the newline skip of <pre>', () => {
@@ -443,8 +820,12 @@ describe('fastScanHtml: the rules it models', () => {
     const html = `<P STYLE=margin:0 style="ignored" ONCLICK='a(&quot;x&quot;)' onclick=b>\r\n<a href=" JAVA\tSCRIPT:c" title="d\r\ne"></a><svg viewbox="0 0 1 1" xlink:href="javascript:x"><a xlink:href="javascript:y" onclick=z /></svg><math definitionurl=javascript:w></math>`
     const scan = same(html)
     expect(scan.attributes.map((attr) => [attr.kind, attr.name, attr.value])).toEqual([
-      ['style', 'style', 'margin:0'], ['handler', 'onclick', 'a("x")'], ['javascript-url', 'href', ' JAVA\tSCRIPT:c'],
-      ['javascript-url', 'xlink:href', 'javascript:x'], ['javascript-url', 'xlink:href', 'javascript:y'], ['handler', 'onclick', 'z'],
+      ['style', 'style', 'margin:0'],
+      ['handler', 'onclick', 'a("x")'],
+      ['javascript-url', 'href', ' JAVA\tSCRIPT:c'],
+      ['javascript-url', 'xlink:href', 'javascript:x'],
+      ['javascript-url', 'xlink:href', 'javascript:y'],
+      ['handler', 'onclick', 'z'],
     ])
   })
 
@@ -453,26 +834,49 @@ describe('fastScanHtml: the rules it models', () => {
     const scan = same(html)
     const written = scan.attributes.map((attr) => [...attr.tag.attrs].map(([name, at]) => [name, html.slice(at.start, at.end)]))
     expect(written).toEqual([
-      [['viewBox', 'VIEWBOX="0 0 1 1"'], ['style', 'style="a"']],
-      [['pathLength', 'pathlength=2'], ['xlink:href', 'xlink:href=#x'], ['xml:lang', 'xml:lang=en'], ['onclick', 'onclick="b()"']],
-      [['definitionURL', 'definitionurl=u'], ['style', 'style=c']],
+      [
+        ['viewBox', 'VIEWBOX="0 0 1 1"'],
+        ['style', 'style="a"'],
+      ],
+      [
+        ['pathLength', 'pathlength=2'],
+        ['xlink:href', 'xlink:href=#x'],
+        ['xml:lang', 'xml:lang=en'],
+        ['onclick', 'onclick="b()"'],
+      ],
+      [
+        ['definitionURL', 'definitionurl=u'],
+        ['style', 'style=c'],
+      ],
     ])
   })
 
   it('reports an SVG <script href> or xlink:href as an external script; src and language mean nothing there', () => {
-    const scan = same('<svg><script href="a.js">ignored()</script><script xlink:href="b.js"></script><script href="c.js" xlink:href="d.js"></script><script src="e.js">inline()</script>' +
-      '<script language="vbscript">lang()</script><script type="text/plain" href="f.js">data()</script><script type=module href=g.js></script></svg><math><script href="h.js">m()</script></math><script src=i.js></script>')
+    const scan = same(
+      '<svg><script href="a.js">ignored()</script><script xlink:href="b.js"></script><script href="c.js" xlink:href="d.js"></script><script src="e.js">inline()</script>' +
+        '<script language="vbscript">lang()</script><script type="text/plain" href="f.js">data()</script><script type=module href=g.js></script></svg><math><script href="h.js">m()</script></math><script src=i.js></script>',
+    )
     expect(scan.external.map((ref) => [ref.url, ref.element, ref.destination, ref.rel, ref.noCors])).toEqual([
-      ['a.js', 'script', 'script', 'script', true], ['b.js', 'script', 'script', 'script', true], ['c.js', 'script', 'script', 'script', true],
-      ['g.js', 'script', 'script', 'script', true], ['i.js', 'script', 'script', 'script', undefined],
+      ['a.js', 'script', 'script', 'script', true],
+      ['b.js', 'script', 'script', 'script', true],
+      ['c.js', 'script', 'script', 'script', true],
+      ['g.js', 'script', 'script', 'script', true],
+      ['i.js', 'script', 'script', 'script', undefined],
     ])
-    expect(texts(scan)).toEqual([['script', 'inline()', 'document'], ['script', 'lang()', 'document']])
+    expect(texts(scan)).toEqual([
+      ['script', 'inline()', 'document'],
+      ['script', 'lang()', 'document'],
+    ])
     expect(neverRuns(scan)).toEqual([['mathml', 'm()', 'document']])
   })
 
   it('sees uppercase tags and unquoted attributes', () => {
     const scan = same('<SCRIPT TYPE=MODULE>a</SCRIPT><SVG><SCRIPT>b&amp;</SCRIPT></SVG><STYLE>c</STYLE><LINK REL=STYLESHEET HREF=s.css>')
-    expect(scan.inline.map((code) => [code.type, code.text])).toEqual([['module', 'a'], ['classic', 'b&'], [undefined, 'c']])
+    expect(scan.inline.map((code) => [code.type, code.text])).toEqual([
+      ['module', 'a'],
+      ['classic', 'b&'],
+      [undefined, 'c'],
+    ])
     expect(scan.external.map((ref) => ref.url)).toEqual(['s.css'])
   })
 
@@ -504,7 +908,9 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('stays on the fast path for well-formed tables and falls back for foster-parented content', () => {
-    same('<table><caption style=a>c</caption><colgroup><col style=b></colgroup><thead><tr><th style=c>h<tbody><tr><td style=d>1<td><script>e()</script></table>')
+    same(
+      '<table><caption style=a>c</caption><colgroup><col style=b></colgroup><thead><tr><th style=c>h<tbody><tr><td style=d>1<td><script>e()</script></table>',
+    )
     same('<table><script>a()</script><style>b</style><template><script>c()</script></template><tr><td>x</table>')
     same('<table><tr><td>1</td></tr><p style="x">misplaced</p></table>', { fallback: true })
     // Text in a table reopens <b> in front of the table.
@@ -514,8 +920,14 @@ describe('fastScanHtml: the rules it models', () => {
 
   // Trees measured in Chromium 156 (customizable select): all content of a select is in the tree, and applies.
   it('keeps what browsers keep in <select>: styles, any element and its attributes, SVG scripts', () => {
-    const scan = same('<select><style>a{}</style><div style="b">c</div><script>d()</script><svg><script>e &lt; f</script></svg><option style=g>h</select><form onsubmit=k><form onsubmit=l></form><td style=m>')
-    expect(texts(scan)).toEqual([['style', 'a{}', 'document'], ['script', 'd()', 'document'], ['script', 'e < f', 'document']])
+    const scan = same(
+      '<select><style>a{}</style><div style="b">c</div><script>d()</script><svg><script>e &lt; f</script></svg><option style=g>h</select><form onsubmit=k><form onsubmit=l></form><td style=m>',
+    )
+    expect(texts(scan)).toEqual([
+      ['style', 'a{}', 'document'],
+      ['script', 'd()', 'document'],
+      ['script', 'e < f', 'document'],
+    ])
     expect(scan.attributes.map((attr) => attr.value)).toEqual(['b', 'g', 'k'])
   })
 
@@ -548,7 +960,10 @@ describe('fastScanHtml: the rules it models', () => {
   })
 
   it('keeps content after </body> and </html> in the body', () => {
-    expect(texts(same('<body></body><script>a()</script></html><style>b</style>\0<p>'))).toEqual([['script', 'a()', 'document'], ['style', 'b', 'document']])
+    expect(texts(same('<body></body><script>a()</script></html><style>b</style>\0<p>'))).toEqual([
+      ['script', 'a()', 'document'],
+      ['style', 'b', 'document'],
+    ])
   })
 
   it('counts offsets in UTF-16 code units, lines from LF, CRLF and CR', () => {

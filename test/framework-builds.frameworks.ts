@@ -12,13 +12,29 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { useChromium } from './support/browser.js'
-import { describeProblems, exerciseFixture, injectIntoServedSite, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
+import {
+  describeProblems,
+  exerciseFixture,
+  injectIntoServedSite,
+  listFrameworkFixtures,
+  serveSite,
+  type FixtureRun,
+  type FrameworkFixture,
+} from './support/frameworks.js'
 
 const exec = promisify(execFile)
 const ROOT = new URL('..', import.meta.url).pathname
 const fixtures = listFrameworkFixtures()
 const byName = (name: string): FrameworkFixture => fixtures.find((f) => f.name === name)!
-const ENV = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', npm_config_prefer_offline: 'true', NO_COLOR: '1', CI: '1' }
+const ENV = {
+  ...process.env,
+  npm_config_audit: 'false',
+  npm_config_fund: 'false',
+  npm_config_update_notifier: 'false',
+  npm_config_prefer_offline: 'true',
+  NO_COLOR: '1',
+  CI: '1',
+}
 
 /** Installs a fixture's project into a temp folder, with this checkout as `csp-seal`. */
 async function install(fixture: FrameworkFixture): Promise<string> {
@@ -59,9 +75,12 @@ describe('SvelteKit (adapter-static) with cspSeal() in vite.config', () => {
     project = await install(fixture)
     chromium.track(project)
     const config = await readFile(path.join(project, 'vite.config.ts'), 'utf8')
-    await writeFile(path.join(project, 'vite.config.ts'), config
-      .replace("import { defineConfig } from 'vite';", "import { defineConfig } from 'vite';\nimport { cspSeal } from 'csp-seal/vite';")
-      .replace(/\n\t\]\n\}\);\s*$/, ",\n\t\tcspSeal({ remote: { mode: 'off' } })\n\t]\n});\n"))
+    await writeFile(
+      path.join(project, 'vite.config.ts'),
+      config
+        .replace("import { defineConfig } from 'vite';", "import { defineConfig } from 'vite';\nimport { cspSeal } from 'csp-seal/vite';")
+        .replace(/\n\t\]\n\}\);\s*$/, ",\n\t\tcspSeal({ remote: { mode: 'off' } })\n\t]\n});\n"),
+    )
     build = await run(project, ['npx', 'vite', 'build'])
     if (!build.ok) return
     const server = await serveSite(path.join(project, 'build'), fixture)
@@ -105,9 +124,12 @@ describe('VitePress 1.6.4 (Vite 5)', () => {
 
   it('cspSeal() from csp-seal/vite in its vite config fails the build, naming VitePress and csp-seal/vitepress', async () => {
     const original = await readFile(configFile(), 'utf8')
-    await writeFile(configFile(), original
-      .replace("import { defineConfig } from 'vitepress'", "import { defineConfig } from 'vitepress'\nimport { cspSeal } from 'csp-seal/vite'")
-      .replace('export default defineConfig({', 'export default defineConfig({\n  vite: { plugins: [cspSeal()] },'))
+    await writeFile(
+      configFile(),
+      original
+        .replace("import { defineConfig } from 'vitepress'", "import { defineConfig } from 'vitepress'\nimport { cspSeal } from 'csp-seal/vite'")
+        .replace('export default defineConfig({', 'export default defineConfig({\n  vite: { plugins: [cspSeal()] },'),
+    )
     const build = await run(project, ['npx', 'vitepress', 'build', 'docs'])
     await writeFile(configFile(), original)
     expect(build.ok, build.output).toBe(false)
@@ -122,9 +144,12 @@ describe('VitePress 1.6.4 (Vite 5)', () => {
 
     beforeAll(async () => {
       const original = await readFile(configFile(), 'utf8')
-      await writeFile(configFile(), original
-        .replace("import { defineConfig } from 'vitepress'", "import { defineConfig } from 'vitepress'\nimport { cspSealBuildEnd } from 'csp-seal/vitepress'")
-        .replace('export default defineConfig({', "export default defineConfig({\n  buildEnd: cspSealBuildEnd({ remote: { mode: 'off' } }),"))
+      await writeFile(
+        configFile(),
+        original
+          .replace("import { defineConfig } from 'vitepress'", "import { defineConfig } from 'vitepress'\nimport { cspSealBuildEnd } from 'csp-seal/vitepress'")
+          .replace('export default defineConfig({', "export default defineConfig({\n  buildEnd: cspSealBuildEnd({ remote: { mode: 'off' } }),"),
+      )
       build = await run(project, ['npx', 'vitepress', 'build', 'docs'])
       if (!build.ok) return
       const server = await serveSite(out(), fixture)

@@ -14,7 +14,16 @@ import cspSealDocusaurus from '../plugins/docusaurus/index.js'
 import { cspSealBuildEnd } from '../plugins/vitepress/index.js'
 import type { CspSealConfig } from '../src/config.js'
 import { useChromium } from './support/browser.js'
-import { copyFixtureSite, describeProblems, exerciseFixture, injectIntoServedSite, listFrameworkFixtures, serveSite, type FixtureRun, type FrameworkFixture } from './support/frameworks.js'
+import {
+  copyFixtureSite,
+  describeProblems,
+  exerciseFixture,
+  injectIntoServedSite,
+  listFrameworkFixtures,
+  serveSite,
+  type FixtureRun,
+  type FrameworkFixture,
+} from './support/frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 const byName = (name: string): FrameworkFixture => fixtures.find((f) => f.name === name)!
@@ -91,19 +100,20 @@ describe('framework entry points on real framework builds, in Chromium', () => {
         }
       })
 
-      if (c.checks !== 'sealing') it(`pages load and work${c.checks === 'all' ? ', navigations arrive' : ' (direct loads)'}, zero violations, no errors`, () => {
-        const problems = describeProblems(run)
-        const info = JSON.stringify({ problems }, null, 2)
-        for (const page of run.pages) expect(page.ready, `${page.path}\n${info}`).toBe(true)
-        expect(run.navigations.length).toBe(c.checks === 'all' ? fixture.navigations.length : 0)
-        for (const nav of run.navigations) {
-          expect(nav.arrived, `${nav.from} -> ${nav.expect.path}\n${info}`).toBe(true)
-          expect(nav.clientSide, `${nav.from} -> ${nav.expect.path}`).toBe(fixture.clientRouter)
-        }
-        for (const i of run.interactions) expect(i.done, `${i.page} ${i.click}\n${info}`).toBe(true)
-        for (const s of run.styles) expect(s.value, `${s.page} ${s.selector}\n${info}`).not.toBeNull()
-        expect(problems).toEqual([])
-      })
+      if (c.checks !== 'sealing')
+        it(`pages load and work${c.checks === 'all' ? ', navigations arrive' : ' (direct loads)'}, zero violations, no errors`, () => {
+          const problems = describeProblems(run)
+          const info = JSON.stringify({ problems }, null, 2)
+          for (const page of run.pages) expect(page.ready, `${page.path}\n${info}`).toBe(true)
+          expect(run.navigations.length).toBe(c.checks === 'all' ? fixture.navigations.length : 0)
+          for (const nav of run.navigations) {
+            expect(nav.arrived, `${nav.from} -> ${nav.expect.path}\n${info}`).toBe(true)
+            expect(nav.clientSide, `${nav.from} -> ${nav.expect.path}`).toBe(fixture.clientRouter)
+          }
+          for (const i of run.interactions) expect(i.done, `${i.page} ${i.click}\n${info}`).toBe(true)
+          for (const s of run.styles) expect(s.value, `${s.page} ${s.selector}\n${info}`).not.toBeNull()
+          expect(problems).toEqual([])
+        })
 
       it('an injected inline script is blocked', async () => {
         const injected = await injectIntoServedSite(chromium.browser(), dir, fixture)
@@ -118,4 +128,3 @@ describe('framework entry points on real framework builds, in Chromium', () => {
     await expect(cspSealBuildEnd()({ outDir: missing, logger: quiet })).rejects.toThrow(/^csp-seal: could not seal the VitePress build in .*no-such-dist:\n- /)
   })
 })
-

@@ -14,21 +14,160 @@ import { propertyRuns } from './support/property-runs.js'
 const ASSETS: Record<string, string> = { 'a.js': 'console.log(1)', 'b.css': 'p{}', 'dir/c.js': '2' }
 const readAsset = async (path: string) => (path in ASSETS ? Buffer.from(ASSETS[path]!) : undefined)
 
-const char = fc.constantFrom('a', 'Z', '0', ' ', '\t', '\n', '\r\n', '\r', '\0', '\f', 'é', '日', '😀', '\u2028', '\uFEFF', '<', '>', '/', '&', '&amp;', '&lt;', '&#0;', '&#x110000;', '&nbsp', '"', "'", '=', '`', '-', '--', '!', '?', ']]>', '\\')
+const char = fc.constantFrom(
+  'a',
+  'Z',
+  '0',
+  ' ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\r',
+  '\0',
+  '\f',
+  'é',
+  '日',
+  '😀',
+  '\u2028',
+  '\uFEFF',
+  '<',
+  '>',
+  '/',
+  '&',
+  '&amp;',
+  '&lt;',
+  '&#0;',
+  '&#x110000;',
+  '&nbsp',
+  '"',
+  "'",
+  '=',
+  '`',
+  '-',
+  '--',
+  '!',
+  '?',
+  ']]>',
+  '\\',
+)
 const text = fc.array(char, { maxLength: 24 }).map((parts) => parts.join(''))
-const tagName = fc.constantFrom('script', 'SCRIPT', 'style', 'link', 'meta', 'base', 'div', 'p', 'table', 'tr', 'td', 'select', 'option', 'textarea', 'title', 'svg', 'math', 'foreignObject', 'mi', 'template', 'noscript', 'iframe', 'xmp', 'noembed', 'head', 'body', 'html', 'frameset', 'img', 'a', 'form', 'button', 'g', 'desc', 'annotation-xml', 'plaintext', 'noframes', 'object', 'embed')
-const attrName = fc.constantFrom('src', 'href', 'rel', 'type', 'style', 'onclick', 'onerror', 'ONLOAD', 'integrity', 'crossorigin', 'as', 'charset', 'http-equiv', 'content', 'srcdoc', 'language', 'xlink:href', 'x', 'nonce', 'encoding')
+const tagName = fc.constantFrom(
+  'script',
+  'SCRIPT',
+  'style',
+  'link',
+  'meta',
+  'base',
+  'div',
+  'p',
+  'table',
+  'tr',
+  'td',
+  'select',
+  'option',
+  'textarea',
+  'title',
+  'svg',
+  'math',
+  'foreignObject',
+  'mi',
+  'template',
+  'noscript',
+  'iframe',
+  'xmp',
+  'noembed',
+  'head',
+  'body',
+  'html',
+  'frameset',
+  'img',
+  'a',
+  'form',
+  'button',
+  'g',
+  'desc',
+  'annotation-xml',
+  'plaintext',
+  'noframes',
+  'object',
+  'embed',
+)
+const attrName = fc.constantFrom(
+  'src',
+  'href',
+  'rel',
+  'type',
+  'style',
+  'onclick',
+  'onerror',
+  'ONLOAD',
+  'integrity',
+  'crossorigin',
+  'as',
+  'charset',
+  'http-equiv',
+  'content',
+  'srcdoc',
+  'language',
+  'xlink:href',
+  'x',
+  'nonce',
+  'encoding',
+)
 const attrValue = fc.oneof(
   text,
-  fc.constantFrom('a.js', '/a.js', 'dir/c.js', '../a.js?x#y', 'b.css', 'stylesheet', 'modulepreload', 'preload', 'script', 'style', 'module', 'importmap', 'text/javascript', 'application/ld+json', 'utf-8', 'javascript:alert(1)', ' JaVaScRiPt:x', 'https://cdn.example/x.js', 'data:,x', 'text/html'),
+  fc.constantFrom(
+    'a.js',
+    '/a.js',
+    'dir/c.js',
+    '../a.js?x#y',
+    'b.css',
+    'stylesheet',
+    'modulepreload',
+    'preload',
+    'script',
+    'style',
+    'module',
+    'importmap',
+    'text/javascript',
+    'application/ld+json',
+    'utf-8',
+    'javascript:alert(1)',
+    ' JaVaScRiPt:x',
+    'https://cdn.example/x.js',
+    'data:,x',
+    'text/html',
+  ),
   fc.integer({ min: 1000, max: 20000 }).map((n) => 'x'.repeat(n)),
 )
-const attribute = fc.tuple(attrName, attrValue, fc.constantFrom('"', "'", '')).map(([name, value, quote]) => (quote ? ` ${name}=${quote}${value.replaceAll(quote, '')}${quote}` : ` ${name}=${value.replace(/[\s>"'=<`]/g, '') || 'x'}`))
+const attribute = fc
+  .tuple(attrName, attrValue, fc.constantFrom('"', "'", ''))
+  .map(([name, value, quote]) => (quote ? ` ${name}=${quote}${value.replaceAll(quote, '')}${quote}` : ` ${name}=${value.replace(/[\s>"'=<`]/g, '') || 'x'}`))
 const token = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(tagName, fc.array(attribute, { maxLength: 3 }), fc.boolean()).map(([name, attrs, selfClose]) => `<${name}${attrs.join('')}${selfClose ? '/' : ''}>`) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(tagName, fc.array(attribute, { maxLength: 3 }), fc.boolean())
+      .map(([name, attrs, selfClose]) => `<${name}${attrs.join('')}${selfClose ? '/' : ''}>`),
+  },
   { weight: 3, arbitrary: tagName.map((name) => `</${name}>`) },
   { weight: 4, arbitrary: text },
-  { weight: 1, arbitrary: fc.constantFrom('<!-- c -->', '<!--', '<![CDATA[x]]>', '<!doctype html>', '<', '</', '<div', '<script>', '<?php ?>', '<meta charset="utf-8">', '<meta charset=windows-1252>') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '<!-- c -->',
+      '<!--',
+      '<![CDATA[x]]>',
+      '<!doctype html>',
+      '<',
+      '</',
+      '<div',
+      '<script>',
+      '<?php ?>',
+      '<meta charset="utf-8">',
+      '<meta charset=windows-1252>',
+    ),
+  },
 )
 const hostileHtml = fc.tuple(fc.boolean(), fc.array(token, { maxLength: 40 })).map(([bom, tokens]) => (bom ? '\uFEFF' : '') + tokens.join(''))
 
@@ -87,7 +226,9 @@ describe('fuzzing the sealer with hostile HTML', () => {
         const metaIndex = all.findIndex((e) => e.tagName === 'meta' && e.attrs.some((a) => a.name === 'data-csp-seal'))
         expect(metaIndex).toBeGreaterThanOrEqual(0)
         expect(all[metaIndex]!.parentNode && 'tagName' in all[metaIndex]!.parentNode ? all[metaIndex]!.parentNode.tagName : '').toBe('head')
-        const firstLoading = all.findIndex((e) => e.namespaceURI === 'http://www.w3.org/1999/xhtml' && (e.tagName === 'script' || e.tagName === 'style' || e.tagName === 'link'))
+        const firstLoading = all.findIndex(
+          (e) => e.namespaceURI === 'http://www.w3.org/1999/xhtml' && (e.tagName === 'script' || e.tagName === 'style' || e.tagName === 'link'),
+        )
         if (firstLoading !== -1) expect(metaIndex).toBeLessThan(firstLoading)
       }),
       { numRuns: propertyRuns(5000) },
@@ -98,7 +239,27 @@ describe('fuzzing the sealer with hostile HTML', () => {
 
 describe('fuzzing policies', () => {
   const anyChar = fc.oneof(fc.constantFrom(';', ',', ' ', '\n', "'", '"', ':', '/', '*', '-', '=', '\0', 'é', '\u00a0'), fc.string({ maxLength: 3 }))
-  const noisyPolicy = fc.array(fc.oneof(anyChar, fc.constantFrom("script-src", "'self'", "'nonce-abc'", "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='", 'default-src', 'https://a.example', 'img-src', 'data:', "'unsafe-inline'", 'report-uri', '/r')), { maxLength: 20 }).map((parts) => parts.join(''))
+  const noisyPolicy = fc
+    .array(
+      fc.oneof(
+        anyChar,
+        fc.constantFrom(
+          'script-src',
+          "'self'",
+          "'nonce-abc'",
+          "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+          'default-src',
+          'https://a.example',
+          'img-src',
+          'data:',
+          "'unsafe-inline'",
+          'report-uri',
+          '/r',
+        ),
+      ),
+      { maxLength: 20 },
+    )
+    .map((parts) => parts.join(''))
 
   it('a config policy is either valid (and round-trips) or rejected with a SealError', () => {
     fc.assert(
@@ -143,11 +304,14 @@ describe('fuzzing policies', () => {
 describe('hashes agree with an independent implementation', () => {
   it('inline script hashes are sha256 over the parser text, UTF-8 encoded', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit: 'grapheme', maxLength: 40 }).filter((t) => !/<\/script|<!--|<script/i.test(t) && t !== ''), async (body) => {
-        const page = await sealHtml(`<script>${body}</script>`)
-        const browserText = body.replace(/\r\n?/g, '\n').replace(/\0/g, '\uFFFD')
-        expect(page.scriptHashes).toEqual([`'sha256-${createHash('sha256').update(Buffer.from(browserText, 'utf8')).digest('base64')}'`])
-      }),
+      fc.asyncProperty(
+        fc.string({ unit: 'grapheme', maxLength: 40 }).filter((t) => !/<\/script|<!--|<script/i.test(t) && t !== ''),
+        async (body) => {
+          const page = await sealHtml(`<script>${body}</script>`)
+          const browserText = body.replace(/\r\n?/g, '\n').replace(/\0/g, '\uFFFD')
+          expect(page.scriptHashes).toEqual([`'sha256-${createHash('sha256').update(Buffer.from(browserText, 'utf8')).digest('base64')}'`])
+        },
+      ),
       { numRuns: propertyRuns(1000) },
     )
   })
@@ -156,16 +320,35 @@ describe('hashes agree with an independent implementation', () => {
 describe("a page's own CSP meta", () => {
   const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
   type Item = { kind: 'script' | 'style'; attr: boolean; text: string }
-  const itemArb = fc.record({ kind: fc.constantFrom<'script' | 'style'>('script', 'style'), attr: fc.boolean(), text: fc.constantFrom('a()', 'b()', 'color:red', 'margin:0') })
+  const itemArb = fc.record({
+    kind: fc.constantFrom<'script' | 'style'>('script', 'style'),
+    attr: fc.boolean(),
+    text: fc.constantFrom('a()', 'b()', 'color:red', 'margin:0'),
+  })
   /** Policies a page may carry, some with the hash of a text the page holds. */
   const ownPolicy = fc.constantFrom(
-    "script-src 'none'", "script-src 'self'", "script-src 'unsafe-inline'", "default-src 'self'", "default-src 'self' 'unsafe-inline'",
-    "style-src 'none'", `style-src 'unsafe-inline' ${sha256('margin:0#1')}`, `script-src 'self' ${sha256('a()#2')}`, "script-src-elem 'unsafe-inline'; script-src-attr 'none'",
-    `style-src-attr 'unsafe-hashes' ${sha256('color:red#3')}`, "img-src 'self' data:", "script-src 'strict-dynamic' 'unsafe-inline'", `script-src-attr 'unsafe-hashes' ${sha256('b()#0')}`,
+    "script-src 'none'",
+    "script-src 'self'",
+    "script-src 'unsafe-inline'",
+    "default-src 'self'",
+    "default-src 'self' 'unsafe-inline'",
+    "style-src 'none'",
+    `style-src 'unsafe-inline' ${sha256('margin:0#1')}`,
+    `script-src 'self' ${sha256('a()#2')}`,
+    "script-src-elem 'unsafe-inline'; script-src-attr 'none'",
+    `style-src-attr 'unsafe-hashes' ${sha256('color:red#3')}`,
+    "img-src 'self' data:",
+    "script-src 'strict-dynamic' 'unsafe-inline'",
+    `script-src-attr 'unsafe-hashes' ${sha256('b()#0')}`,
   )
   /** An independent model of CSP3's inline check for these simple policies. */
   const oracleAllows = (policy: string, { kind, attr, text }: Item): boolean => {
-    const directives = new Map(policy.split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...sources]) => [name!, sources]))
+    const directives = new Map(
+      policy
+        .split(';')
+        .map((d) => d.trim().split(/\s+/))
+        .map(([name, ...sources]) => [name!, sources]),
+    )
     const chain = attr ? [`${kind}-src-attr`, `${kind}-src`, 'default-src'] : [`${kind}-src-elem`, `${kind}-src`, 'default-src']
     const list = chain.map((d) => directives.get(d)).find(Boolean)
     if (!list) return true
@@ -177,7 +360,10 @@ describe("a page's own CSP meta", () => {
   const markup = ({ kind, attr, text }: Item) => (attr ? `<p ${kind === 'style' ? 'style' : 'onclick'}="${text}">x</p>` : `<${kind}>${text}</${kind}>`)
   const pageArb = fc.record({
     own: fc.array(ownPolicy, { minLength: 1, maxLength: 2 }),
-    before: fc.array(itemArb.filter((i) => !i.attr), { maxLength: 2 }),
+    before: fc.array(
+      itemArb.filter((i) => !i.attr),
+      { maxLength: 2 },
+    ),
     after: fc.array(itemArb, { maxLength: 6 }),
     handlers: fc.constantFrom<'hash' | 'report'>('hash', 'report'),
     config: fc.constantFrom(undefined, "default-src 'self'", "script-src 'self'; style-src 'self' 'unsafe-inline'"),
@@ -207,7 +393,8 @@ describe("a page's own CSP meta", () => {
         for (const item of late) {
           const ownAllows = own.every((policy) => oracleAllows(policy, item))
           if (!ownAllows) expect(hashed(item), `${markup(item)} is blocked by ${own.join(' | ')}`).toBe(false)
-          else if (wantsHash(item)) expect(oracleAllows(sealed, item), `${markup(item)} runs under ${own.join(' | ')}, so the sealed policy ${sealed} must allow it`).toBe(true)
+          else if (wantsHash(item))
+            expect(oracleAllows(sealed, item), `${markup(item)} runs under ${own.join(' | ')}, so the sealed policy ${sealed} must allow it`).toBe(true)
         }
         // Code before the page's own metas is not subject to them.
         for (const item of early) expect(oracleAllows(sealed, item)).toBe(true)

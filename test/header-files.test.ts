@@ -53,7 +53,15 @@ const PROBES = ['/other', '/x.html', '/name.html', '/about/x', '/a', '/b.html', 
 
 const pageOf = (n: number): ManifestPage => ({
   headers: { 'Content-Security-Policy': `default-src 'none'; img-src https://p${n}.example`, 'X-Page': String(n) },
-  policy: '', reportOnly: false, scriptHashes: [], styleHashes: [], attributeHashes: [], integrity: {}, remote: [], nonceSlots: { tags: [], meta: 0 }, digest: '',
+  policy: '',
+  reportOnly: false,
+  scriptHashes: [],
+  styleHashes: [],
+  attributeHashes: [],
+  integrity: {},
+  remote: [],
+  nonceSlots: { tags: [], meta: 0 },
+  digest: '',
 })
 
 const temps: string[] = []
@@ -94,7 +102,9 @@ function check(reader: (url: string) => Array<Record<string, string>>, pages: Ar
   for (const [url, headers] of urls) {
     const merged: Record<string, Set<string>> = {}
     for (const rule of reader(url)) for (const [key, value] of Object.entries(rule)) (merged[key] ??= new Set()).add(value)
-    expect(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, [...v]])), url).toEqual(Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])))
+    expect(Object.fromEntries(Object.entries(merged).map(([k, v]) => [k, [...v]])), url).toEqual(
+      Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    )
   }
   for (const probe of PROBES.filter((p) => !urls.has(p))) expect(reader(probe), probe).toEqual([])
   // Active documents get the document policy, and only that.
@@ -109,7 +119,7 @@ it('writes routes as browsers send them: controls, space, %, ?, # and non-ASCII 
   expect(encodeUrlPath('/*:(x)')).toBe('/*:(x)')
 })
 
-describe('_headers (Netlify, Cloudflare Pages), read back by Netlify\'s own parser', () => {
+describe("_headers (Netlify, Cloudflare Pages), read back by Netlify's own parser", () => {
   for (const name of HOSTILE) {
     it(JSON.stringify(name), async () => {
       const { outcome, pages } = await write('netlify', name)
@@ -122,27 +132,34 @@ describe('_headers (Netlify, Cloudflare Pages), read back by Netlify\'s own pars
       await writeFile(file, outcome.text)
       const { headers: rules, errors } = await parseAllHeaders({ headersFiles: [file], minimal: false, configHeaders: undefined })
       expect(errors).toEqual([])
-      const reader = (url: string) => rules.filter((rule) => 'forRegExp' in rule && rule.forRegExp.test(url)).map((rule) => rule.values as Record<string, string>)
+      const reader = (url: string) =>
+        rules.filter((rule) => 'forRegExp' in rule && rule.forRegExp.test(url)).map((rule) => rule.values as Record<string, string>)
       check(reader, pages)
     })
   }
 
   it('refuses two pages its case-blind matching cannot tell apart, naming them', async () => {
-    const pages: Array<[string, ManifestPage]> = [['About.html', pageOf(1)], ['about.html', pageOf(2)]]
+    const pages: Array<[string, ManifestPage]> = [
+      ['About.html', pageOf(1)],
+      ['about.html', pageOf(2)],
+    ]
     const error = await siteFiles(pages, resolveConfig({ headers: ['netlify'], manifest: false }), async () => undefined).catch((e) => e)
     expect(error).toBeInstanceOf(SealError)
     expect((error as SealError).message).toMatch(/about\.html: _headers cannot tell its URL \/about\.html from one of About\.html/)
   })
 })
 
-describe('vercel.json, read back by Vercel\'s own routing utilities', () => {
+describe("vercel.json, read back by Vercel's own routing utilities", () => {
   for (const name of HOSTILE) {
     it(JSON.stringify(name), async () => {
       const { outcome, pages } = await write('vercel', name)
       if (!('text' in outcome)) throw outcome.refused
       const { routes, error } = getTransformedRoutes({ headers: JSON.parse(outcome.text).headers })
       expect(error).toBeNull()
-      const reader = (url: string) => (routes ?? []).filter((route) => 'src' in route && new RegExp(route.src ?? '(?!)').test(url)).map((route) => (route as { headers: Record<string, string> }).headers)
+      const reader = (url: string) =>
+        (routes ?? [])
+          .filter((route) => 'src' in route && new RegExp(route.src ?? '(?!)').test(url))
+          .map((route) => (route as { headers: Record<string, string> }).headers)
       check(reader, pages)
     })
   }

@@ -61,7 +61,13 @@ function parseDat(file: string, text: string): Case[] {
     }
     const document = sections.get('#document') ?? []
     while (document.length > 0 && document[document.length - 1] === '') document.pop()
-    return { id: `${file} #${n}`, data: sections.get('#data')!.join('\n'), document: document.join('\n'), fragment: sections.has('#document-fragment'), scripting }
+    return {
+      id: `${file} #${n}`,
+      data: sections.get('#data')!.join('\n'),
+      document: document.join('\n'),
+      fragment: sections.has('#document-fragment'),
+      scripting,
+    }
   })
 }
 
@@ -99,9 +105,10 @@ function parseTree(dump: string): TreeNode[] {
       siblings.push({ other: value })
     } else if (value.startsWith('<')) {
       const [first, second] = value.slice(1, -1).split(' ')
-      const element: TreeElement = second === undefined
-        ? { namespace: 'html', name: first!, attrs: new Map(), children: [] }
-        : { namespace: first === 'svg' ? 'svg' : first === 'math' ? 'mathml' : 'other', name: second, attrs: new Map(), children: [] }
+      const element: TreeElement =
+        second === undefined
+          ? { namespace: 'html', name: first!, attrs: new Map(), children: [] }
+          : { namespace: first === 'svg' ? 'svg' : first === 'math' ? 'mathml' : 'other', name: second, attrs: new Map(), children: [] }
       siblings.push(element)
       elements[depth] = element
       levels[depth + 1] = element.children
@@ -134,7 +141,8 @@ function expectedItems(tree: TreeNode[], scripting: boolean): string[] {
         const report = scriptReport(node.namespace, tag, documentScripting)
         if (report?.kind === 'external') items.push(item('file', context, report.ref.url))
         else if (report?.kind === 'inline' && text !== '') items.push(item('script', context, text))
-        else if (report?.kind === 'never-runs' && (text !== '' || report.code.url !== undefined)) items.push(item(`never-runs ${report.code.reason}`, context, report.code.url ?? text))
+        else if (report?.kind === 'never-runs' && (text !== '' || report.code.url !== undefined))
+          items.push(item(`never-runs ${report.code.reason}`, context, report.code.url ?? text))
       } else if (node.name === 'style') {
         items.push(item('style', context, text))
       }
@@ -161,7 +169,9 @@ function reportedItems(scan: Scan, scripting: boolean): string[] {
   const items = [
     ...scan.inline.filter((code) => !fromNoscript(code.tag.context)).map((code) => item(code.element, code.tag.context, code.text)),
     ...scan.external.filter((ref) => ref.element === 'script' && !fromNoscript(ref.tag.context)).map((ref) => item('file', ref.tag.context, ref.url)),
-    ...scan.neverRuns.filter((code) => code.attribute === undefined && !(scripting && code.reason === 'noscript')).map((code) => item(`never-runs ${code.reason}`, code.tag.context, code.url ?? code.text)),
+    ...scan.neverRuns
+      .filter((code) => code.attribute === undefined && !(scripting && code.reason === 'noscript'))
+      .map((code) => item(`never-runs ${code.reason}`, code.tag.context, code.url ?? code.text)),
   ]
   return items.filter((line) => !line.includes(' in srcdoc: ')).sort()
 }
@@ -169,11 +179,31 @@ function reportedItems(scan: Scan, scripting: boolean): string[] {
 /** The scan with every tag a plain object and without `fallbacks` (only the fast scan sets them). */
 function plain({ fallbacks: _, ...scan }: Scan): Omit<Scan, 'fallbacks'> {
   const withTag = <T extends { tag: Tag }>(found: T): T => ({ ...found, tag: plainTag(found.tag) })
-  return { ...scan, inline: scan.inline.map(withTag), external: scan.external.map(withTag), attributes: scan.attributes.map(withTag), neverRuns: scan.neverRuns.map(withTag), metas: scan.metas.map(withTag), ...(scan.charset ? { charset: withTag(scan.charset) } : {}), templatesWithCode: scan.templatesWithCode.map(plainTag) }
+  return {
+    ...scan,
+    inline: scan.inline.map(withTag),
+    external: scan.external.map(withTag),
+    attributes: scan.attributes.map(withTag),
+    neverRuns: scan.neverRuns.map(withTag),
+    metas: scan.metas.map(withTag),
+    ...(scan.charset ? { charset: withTag(scan.charset) } : {}),
+    templatesWithCode: scan.templatesWithCode.map(plainTag),
+  }
 }
 
-const files = readdirSync(DIR).filter((name) => name.endsWith('.dat')).sort()
-const counts = { documents: 0, fragments: 0, withCode: 0, elements: 0, passed: { scanHtml: 0, fastScanHtml: 0 }, diverged: { scanHtml: 0, fastScanHtml: 0 }, fastModelled: 0, fastFellBack: 0 }
+const files = readdirSync(DIR)
+  .filter((name) => name.endsWith('.dat'))
+  .sort()
+const counts = {
+  documents: 0,
+  fragments: 0,
+  withCode: 0,
+  elements: 0,
+  passed: { scanHtml: 0, fastScanHtml: 0 },
+  diverged: { scanHtml: 0, fastScanHtml: 0 },
+  fastModelled: 0,
+  fastFellBack: 0,
+}
 const fallbackReasons = new Map<string, number>()
 const seenDivergences = new Set<string>()
 
@@ -219,7 +249,10 @@ describe('html5lib tree construction: the scripts and styles of every document',
 
         const known = KNOWN_DIVERGENCES.get(test.id)
         if (known !== undefined) seenDivergences.add(test.id)
-        for (const [name, scan] of [['scanHtml', tree], ['fastScanHtml', fast]] as const) {
+        for (const [name, scan] of [
+          ['scanHtml', tree],
+          ['fastScanHtml', fast],
+        ] as const) {
           const found = reportedItems(scan, scripting)
           const same = isDeepStrictEqual(found, expected)
           if (known !== undefined) {

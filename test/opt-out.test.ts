@@ -39,7 +39,13 @@ describe('exclude', () => {
   })
 
   it('applies to the pages of a bundle (the plugins) and is validated', async () => {
-    const result = await sealBundle([{ file: 'index.html', html: '<script>1</script>' }, { file: 'legacy/old.html', html: '<script>2</script>' }], { config: { exclude: ['legacy/**'] }, readAsset: assets({}) })
+    const result = await sealBundle(
+      [
+        { file: 'index.html', html: '<script>1</script>' },
+        { file: 'legacy/old.html', html: '<script>2</script>' },
+      ],
+      { config: { exclude: ['legacy/**'] }, readAsset: assets({}) },
+    )
     expect(result.pages.map((p) => p.file)).toEqual(['index.html'])
     await expect(sealBundle([], { config: { exclude: '/abs' as never }, readAsset: assets({}) })).rejects.toThrow(/exclude must be a list of globs/)
   })
@@ -48,7 +54,9 @@ describe('exclude', () => {
 describe('data-csp-seal="ignore"', () => {
   const files = { 'assets/a.js': 'a()', 'assets/s.css': 'p{}' }
   let fetched: string[]
-  const pinned = { resolve: async (url: string) => (fetched.push(url), { kind: 'pinned', integrity: sri384(url), digests: undefined }) } as unknown as RemoteIntegrity
+  const pinned = {
+    resolve: async (url: string) => (fetched.push(url), { kind: 'pinned', integrity: sri384(url), digests: undefined }),
+  } as unknown as RemoteIntegrity
   beforeAll(() => {
     fetched = []
   })
@@ -81,14 +89,19 @@ describe('data-csp-seal="ignore"', () => {
       fc.constantFrom('p{}', 'i{}').map((css) => ({ kind: 'style', text: css, html: (attr: string) => `<style${attr}>${css}</style>` })),
       fc.constantFrom('color:red', 'margin:0').map((decl) => ({ kind: 'attr', text: decl, html: (attr: string) => `<p${attr} style="${decl}">p</p>` })),
       fc.constantFrom('go()', 'stop()').map((code) => ({ kind: 'attr', text: code, html: (attr: string) => `<button${attr} onclick="${code}">b</button>` })),
-      fc.constantFrom('assets/a.js', 'https://cdn.example/x.js', 'https://other.example/y.js').map((src) => ({ kind: 'src', text: src, html: (attr: string) => `<script${attr} src="${src}"></script>` })),
-      fc.constantFrom('assets/s.css', 'https://cdn.example/s.css').map((href) => ({ kind: 'href', text: href, html: (attr: string) => `<link${attr} rel=stylesheet href="${href}">` })),
+      fc
+        .constantFrom('assets/a.js', 'https://cdn.example/x.js', 'https://other.example/y.js')
+        .map((src) => ({ kind: 'src', text: src, html: (attr: string) => `<script${attr} src="${src}"></script>` })),
+      fc
+        .constantFrom('assets/s.css', 'https://cdn.example/s.css')
+        .map((href) => ({ kind: 'href', text: href, html: (attr: string) => `<link${attr} rel=stylesheet href="${href}">` })),
     )
     const markings = fc.constantFrom(' data-csp-seal="ignore"', ' DATA-CSP-SEAL=Ignore', " data-csp-seal='ignore '")
     const doc = fc.array(fc.record({ element, ignored: fc.boolean(), marking: markings }), { minLength: 1, maxLength: 12 })
     await fc.assert(
       fc.asyncProperty(doc, fc.constantFrom<'hash' | 'report'>('hash', 'report'), async (elements, eventHandlers) => {
-        const build = (ignoring: boolean) => `<!doctype html><head><meta charset="utf-8"></head><body>${elements.map((e) => e.element.html(e.ignored && ignoring ? e.marking : ' data-kept="1"')).join('\n')}</body>`
+        const build = (ignoring: boolean) =>
+          `<!doctype html><head><meta charset="utf-8"></head><body>${elements.map((e) => e.element.html(e.ignored && ignoring ? e.marking : ' data-kept="1"')).join('\n')}</body>`
         const config = { eventHandlers, nonce: true }
         const options = { readAsset: assets(files), remote: pinned, config }
         const [withOptOut, without] = [await sealHtml(build(true), options), await sealHtml(build(false), options)]
@@ -143,13 +156,16 @@ describe('in Chromium: an ignored element runs only if the policy allows it othe
     const dir = join(work, 'site')
     await mkdir(join(dir, 'assets'), { recursive: true })
     await writeFile(join(dir, 'assets/local.js'), push('local:ignored-but-self'))
-    await writeFile(join(dir, 'index.html'), `<!doctype html><html><head><meta charset="utf-8">
+    await writeFile(
+      join(dir, 'index.html'),
+      `<!doctype html><html><head><meta charset="utf-8">
 <script>${push('inline:kept')}</script>
 <script data-csp-seal="ignore">${push('inline:ignored')}</script>
 <script data-csp-seal="ignore" src="/assets/local.js"></script>
 <style data-csp-seal="ignore">#title { color: rgb(1, 2, 3) }</style>
 <script src="${cdn.origin}/tag.js"></script>
-</head><body><h1 id="title">t</h1></body></html>`)
+</head><body><h1 id="title">t</h1></body></html>`,
+    )
     const run = await cli([dir, '--trust-origin', cdn.origin], { cwd: work })
     expect(run.code).toBe(0)
     expect(run.out).toContain(`trusted whole   ${cdn.origin}: allowed by origin without integrity, so every script these origins serve can run`)
@@ -179,13 +195,18 @@ describe('in Chromium: an ignored element runs only if the policy allows it othe
   it('a library caller gets the same: sealDirectory with trustedOrigins', async () => {
     const dir = join(work, 'lib')
     await mkdir(dir, { recursive: true })
-    await writeFile(join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><script src="${cdn.origin}/tag.js"></script><link rel=stylesheet href="${cdn.origin}/t.css">`)
+    await writeFile(
+      join(dir, 'index.html'),
+      `<!doctype html><meta charset="utf-8"><script src="${cdn.origin}/tag.js"></script><link rel=stylesheet href="${cdn.origin}/t.css">`,
+    )
     const result = await sealDirectory(dir, { remote: { trustedOrigins: [cdn.origin] } }, { cwd: work, keepManifest: true })
     const policy = result.pages[0]!.manifest!.policy
     expect(policy).toMatch(new RegExp(`script-src 'self' ${cdn.origin}(;|$)`))
     expect(policy).toMatch(new RegExp(`style-src 'self' ${cdn.origin}(;|$)`))
     expect(result.pages[0]!.integrity).toBe(0)
     expect(result.lockFile).toBeUndefined()
-    await expect(sealDirectory(dir, { remote: { trustedOrigins: [`${cdn.origin}/`] } }, { cwd: work })).rejects.toThrow(/is not an origin \(scheme and host, no path\)[\s\S]*write it as "http:\/\/127\.0\.0\.1:\d+"/)
+    await expect(sealDirectory(dir, { remote: { trustedOrigins: [`${cdn.origin}/`] } }, { cwd: work })).rejects.toThrow(
+      /is not an origin \(scheme and host, no path\)[\s\S]*write it as "http:\/\/127\.0\.0\.1:\d+"/,
+    )
   })
 })

@@ -29,7 +29,14 @@ beforeAll(async () => {
   consumer = join(work, 'consumer')
   await mkdir(consumer)
   await writeFile(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }))
-  const env = { ...process.env, npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', NO_COLOR: '1' }
+  const env = {
+    ...process.env,
+    npm_config_prefer_offline: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+    NO_COLOR: '1',
+  }
   const installed = await exec('npm', ['install', '--no-save', tarball], { cwd: consumer, env, maxBuffer: 64 << 20 })
   installLog = `${installed.stdout}\n${installed.stderr}`
 }, 600_000)
@@ -40,7 +47,18 @@ afterAll(async () => {
 
 describe('the packed package', () => {
   it('ships the licence, readme, changelog, security policy and docs, and no source map', () => {
-    for (const file of ['LICENSE', 'README.md', 'CHANGELOG.md', 'SECURITY.md', 'package.json', 'docs/reference.md', 'docs/server.md', 'docs/vite.md', 'docs/webpack.md', 'dist/src/cli/bin.js']) {
+    for (const file of [
+      'LICENSE',
+      'README.md',
+      'CHANGELOG.md',
+      'SECURITY.md',
+      'package.json',
+      'docs/reference.md',
+      'docs/server.md',
+      'docs/vite.md',
+      'docs/webpack.md',
+      'dist/src/cli/bin.js',
+    ]) {
       expect(files, file).toContain(file)
     }
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([])
@@ -93,15 +111,22 @@ export const config: CspSealConfig = defineConfig({ policy: { 'script-src': ["'s
 export const typo = defineConfig({ policy: { 'scirpt-src': ["'self'"] } })
 export const uses = [sealDirectory, cspSeal, CspSealPlugin, createMiddleware, createHandler, cspSealBuildEnd({ policy: { 'img-src': ["'self'"] } }), astro(), docusaurus({ siteDir: '.' }, {})]
 `
-  for (const [resolution, module] of [['node', 'commonjs'], ['node16', 'node16'], ['bundler', 'esnext']] as const) {
+  for (const [resolution, module] of [
+    ['node', 'commonjs'],
+    ['node16', 'node16'],
+    ['bundler', 'esnext'],
+  ] as const) {
     it(`types resolve for every entry point under moduleResolution ${resolution}`, async () => {
       const dir = join(consumer, `ts-${resolution}`)
       await mkdir(dir, { recursive: true })
       await writeFile(join(dir, 'consumer.ts'), consumerSource)
-      await writeFile(join(dir, 'tsconfig.json'), JSON.stringify({
-        compilerOptions: { module, moduleResolution: resolution, target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] },
-        files: ['consumer.ts'],
-      }))
+      await writeFile(
+        join(dir, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: { module, moduleResolution: resolution, target: 'es2022', strict: true, noEmit: true, skipLibCheck: true, types: [] },
+          files: ['consumer.ts'],
+        }),
+      )
       const result = await exec('node', [TSC, '-p', dir], { cwd: dir }).then(
         () => '',
         (error: { stdout: string }) => error.stdout,
@@ -109,5 +134,4 @@ export const uses = [sealDirectory, cspSeal, CspSealPlugin, createMiddleware, cr
       expect(result).toBe('')
     }, 300_000)
   }
-
 })

@@ -45,36 +45,102 @@ describe('parse5 is pinned while its internals are used', () => {
 
   it('the files the scanners follow are the ones they were checked against', () => {
     const changed = Object.entries(MODELLED_FILES)
-      .filter(([file, digest]) => createHash('sha256').update(readFileSync(join(PARSE5, file))).digest('hex') !== digest)
+      .filter(
+        ([file, digest]) =>
+          createHash('sha256')
+            .update(readFileSync(join(PARSE5, file)))
+            .digest('hex') !== digest,
+      )
       .map(([file]) => file)
     expect(changed, `parse5's ${changed.join(', ')} changed: the scanners follow them; see the top of this file`).toEqual([])
   })
 
   it('the Parser has what BrowserParser overrides and calls', () => {
-    const methods = ['onNullCharacter', '_insertCharacters', '_insertElement', '_appendElement', '_startTagOutsideForeignContent', '_endTagOutsideForeignContent', '_closePElement', '_reconstructActiveFormattingElements', '_resetInsertionMode', 'getFragment']
+    const methods = [
+      'onNullCharacter',
+      '_insertCharacters',
+      '_insertElement',
+      '_appendElement',
+      '_startTagOutsideForeignContent',
+      '_endTagOutsideForeignContent',
+      '_closePElement',
+      '_reconstructActiveFormattingElements',
+      '_resetInsertionMode',
+      'getFragment',
+    ]
     expect(methods.filter((name) => typeof (Parser.prototype as unknown as Record<string, unknown>)[name] !== 'function')).toEqual([])
     expect(typeof Parser.parse).toBe('function')
     expect(typeof Parser.getFragmentParser).toBe('function')
     const parser = new Parser<DefaultTreeAdapterMap>() as unknown as Record<string, unknown>
-    const fields = ['openElements', 'insertionMode', 'skipNextNewLine', 'framesetOk', 'fragmentContext', 'fragmentContextID', 'tmplInsertionModeStack', 'headElement', 'treeAdapter', 'tokenizer']
+    const fields = [
+      'openElements',
+      'insertionMode',
+      'skipNextNewLine',
+      'framesetOk',
+      'fragmentContext',
+      'fragmentContextID',
+      'tmplInsertionModeStack',
+      'headElement',
+      'treeAdapter',
+      'tokenizer',
+    ]
     expect(fields.filter((name) => !(name in parser))).toEqual([])
     const stack = parser['openElements'] as Record<string, unknown>
-    const stackMethods = ['hasInScope', 'hasInListItemScope', 'hasInButtonScope', 'hasNumberedHeaderInScope', '_indexOf', 'indexOfTopmost', 'indexOfTopmostOf', 'popUntilTagNamePopped', 'generateImpliedEndTags', 'pop']
+    const stackMethods = [
+      'hasInScope',
+      'hasInListItemScope',
+      'hasInButtonScope',
+      'hasNumberedHeaderInScope',
+      '_indexOf',
+      'indexOfTopmost',
+      'indexOfTopmostOf',
+      'popUntilTagNamePopped',
+      'generateImpliedEndTags',
+      'pop',
+    ]
     expect(stackMethods.filter((name) => typeof stack[name] !== 'function')).toEqual([])
     expect(['items', 'tagIDs', 'current', 'currentTagId'].filter((name) => !(name in stack))).toEqual([])
     // The insertion modes BrowserParser reads and sets.
-    const modes = ['IN_BODY', 'IN_SELECT', 'IN_SELECT_IN_TABLE', 'IN_CAPTION', 'IN_CELL', 'IN_TABLE', 'IN_TABLE_BODY', 'IN_ROW', 'IN_COLUMN_GROUP', 'IN_FRAMESET', 'IN_HEAD', 'AFTER_HEAD', 'BEFORE_HEAD'] as const
+    const modes = [
+      'IN_BODY',
+      'IN_SELECT',
+      'IN_SELECT_IN_TABLE',
+      'IN_CAPTION',
+      'IN_CELL',
+      'IN_TABLE',
+      'IN_TABLE_BODY',
+      'IN_ROW',
+      'IN_COLUMN_GROUP',
+      'IN_FRAMESET',
+      'IN_HEAD',
+      'AFTER_HEAD',
+      'BEFORE_HEAD',
+    ] as const
     expect(modes.filter((mode) => typeof InsertionMode[mode] !== 'number')).toEqual([])
   })
 
   it('the Tokenizer has what RunTokenizer overrides and reads', () => {
-    const states = ['_ensureCharacterToken', '_stateData', '_stateRcdata', '_stateRawtext', '_stateScriptData', '_stateAttributeValueDoubleQuoted', '_stateAttributeValueSingleQuoted', '_stateTagName', '_stateAttributeName']
+    const states = [
+      '_ensureCharacterToken',
+      '_stateData',
+      '_stateRcdata',
+      '_stateRawtext',
+      '_stateScriptData',
+      '_stateAttributeValueDoubleQuoted',
+      '_stateAttributeValueSingleQuoted',
+      '_stateTagName',
+      '_stateAttributeName',
+    ]
     expect(states.filter((name) => typeof (Tokenizer.prototype as unknown as Record<string, unknown>)[name] !== 'function')).toEqual([])
     const tokenizer = new Tokenizer({ sourceCodeLocationInfo: true }, {} as ConstructorParameters<typeof Tokenizer>[1]) as unknown as Record<string, unknown>
-    expect(['runEnd', 'currentCharacterToken', 'currentToken', 'currentAttr', 'inForeignNode', 'state', 'preprocessor'].filter((name) => !(name in tokenizer))).toEqual([])
+    expect(
+      ['runEnd', 'currentCharacterToken', 'currentToken', 'currentAttr', 'inForeignNode', 'state', 'preprocessor'].filter((name) => !(name in tokenizer)),
+    ).toEqual([])
     const preprocessor = tokenizer['preprocessor'] as Record<string, unknown>
     expect(['html', 'pos'].filter((name) => !(name in preprocessor))).toEqual([])
-    expect([TokenizerMode.RCDATA, TokenizerMode.RAWTEXT, TokenizerMode.SCRIPT_DATA, TokenizerMode.PLAINTEXT].every((mode) => typeof mode === 'number')).toBe(true)
+    expect([TokenizerMode.RCDATA, TokenizerMode.RAWTEXT, TokenizerMode.SCRIPT_DATA, TokenizerMode.PLAINTEXT].every((mode) => typeof mode === 'number')).toBe(
+      true,
+    )
   })
 
   it('the tag IDs, element classes and foreign content rules the fast model reads are there', () => {

@@ -60,7 +60,10 @@ async function project(name: string, learned: boolean): Promise<string> {
  * The built page in Chromium: its colours, the violations of the app itself, and those of a style injected after
  * it ran (the policy has no 'report-sample', so they are told apart by when they fired).
  */
-async function load(out: string, page: string): Promise<{ v: Visit; colors: Record<string, string>; app: CspViolation[]; injected: CspViolation[]; evil: string }> {
+async function load(
+  out: string,
+  page: string,
+): Promise<{ v: Visit; colors: Record<string, string>; app: CspViolation[]; injected: CspViolation[]; evil: string }> {
   const server = await startStaticServer(out)
   const v = await visit(chromium.browser(), `${server.origin}/${page}`)
   try {
@@ -87,7 +90,10 @@ function expectSealedWorks({ v, colors, app, injected, evil }: Awaited<ReturnTyp
   expect(colors, info).toEqual(COLORS)
   expect(v.pageErrors, info).toEqual([])
   expect(app, info).toEqual([])
-  expect(injected.map((x) => x.effectiveDirective), info).toEqual(['style-src-elem'])
+  expect(
+    injected.map((x) => x.effectiveDirective),
+    info,
+  ).toEqual(['style-src-elem'])
   expect(evil).not.toBe('rgb(9, 9, 9)')
 }
 
@@ -101,7 +107,10 @@ describe('csp-seal/vite: run-time styles of the bundle and the learned file', ()
   const vite = VITES[0]!
   async function buildVite(name: string, seal: CspSealConfig, learned: boolean) {
     const root = await project(name, learned)
-    await writeFile(join(root, 'index.html'), `<!doctype html><html><head><meta charset="utf-8"><title>t</title><script type="module" src="/src/app.js"></script></head><body>${BODY}</body></html>\n`)
+    await writeFile(
+      join(root, 'index.html'),
+      `<!doctype html><html><head><meta charset="utf-8"><title>t</title><script type="module" src="/src/app.js"></script></head><body>${BODY}</body></html>\n`,
+    )
     const log = recordingLogger()
     const api = await vite.load()
     await api.build({ root, configFile: false, logLevel: 'info', customLogger: log.logger, build: { outDir: join(root, 'dist') }, plugins: [cspSeal(seal)] })
@@ -132,7 +141,9 @@ describe('csp-seal/webpack: run-time styles of the compilation and the learned f
       output: { path: out, clean: true, html: {} },
       plugins: [new CspSealPlugin({ remote: { mode: 'off' }, ...seal })],
     } as Configuration)
-    const stats = await new Promise<webpack.Stats>((resolve, reject) => compiler.run((error, result) => (error ? reject(error) : compiler.close(() => resolve(result!)))))
+    const stats = await new Promise<webpack.Stats>((resolve, reject) =>
+      compiler.run((error, result) => (error ? reject(error) : compiler.close(() => resolve(result!)))),
+    )
     expect(stats.compilation.errors.map(String)).toEqual([])
     // webpack's page loads the entry; the app's elements go into its body.
     const page = join(out, 'main.html')

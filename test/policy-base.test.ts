@@ -24,7 +24,9 @@ describe('a partial policy', () => {
     expect(effective({ policy: "default-src 'self' https://cdn.example.com" })).toBe(
       "default-src 'self' https://cdn.example.com; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'",
     )
-    expect(effective({ policy: "default-src 'self'; object-src 'self'" })).toBe("default-src 'self'; object-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
+    expect(effective({ policy: "default-src 'self'; object-src 'self'" })).toBe(
+      "default-src 'self'; object-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'",
+    )
   })
 
   it("is used alone with policyBase: 'none', which needs a policy", () => {
@@ -39,9 +41,16 @@ describe('a partial policy', () => {
     expect(run.code).toBe(0)
     const report = JSON.parse(run.out)
     const index = report.pages.find((p: { file: string }) => p.file === 'index.html').policy as string
-    for (const directive of ["default-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "style-src-attr 'unsafe-inline'"]) expect(index).toContain(directive)
-    expect(report.policy).toEqual({ base: 'default', yours: ['style-src-attr'], fromDefault: ['default-src', 'script-src', 'style-src', 'img-src', 'font-src', 'object-src', 'base-uri', 'form-action', 'frame-ancestors'] })
-    expect(run.err).toMatch(/policy\s+yours: style-src-attr; from csp-seal's default: default-src, script-src, style-src, img-src, font-src, object-src, base-uri, form-action, frame-ancestors\n/)
+    for (const directive of ["default-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "style-src-attr 'unsafe-inline'"])
+      expect(index).toContain(directive)
+    expect(report.policy).toEqual({
+      base: 'default',
+      yours: ['style-src-attr'],
+      fromDefault: ['default-src', 'script-src', 'style-src', 'img-src', 'font-src', 'object-src', 'base-uri', 'form-action', 'frame-ancestors'],
+    })
+    expect(run.err).toMatch(
+      /policy\s+yours: style-src-attr; from csp-seal's default: default-src, script-src, style-src, img-src, font-src, object-src, base-uri, form-action, frame-ancestors\n/,
+    )
     const alone = await cli([await fixture('example-site'), '--policy', "default-src 'self'", '--policy-base', 'none'])
     expect(alone.out).toMatch(/policy\s+yours alone \(policyBase 'none'\): default-src\n/)
     const none = await cli([await fixture('example-site')])

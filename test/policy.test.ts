@@ -30,7 +30,9 @@ describe('parsePolicy / serializePolicy', () => {
       ['img-src', ['data:', 'blob:']],
       ['upgrade-insecure-requests', []],
     ])
-    expect(serializePolicy(policy)).toBe("default-src 'self'; script-src 'self' https://cdn.example.com:443/lib/; img-src data: blob:; upgrade-insecure-requests")
+    expect(serializePolicy(policy)).toBe(
+      "default-src 'self'; script-src 'self' https://cdn.example.com:443/lib/; img-src data: blob:; upgrade-insecure-requests",
+    )
   })
 
   it('accepts the object form', () => {
@@ -40,8 +42,8 @@ describe('parsePolicy / serializePolicy', () => {
 
   it.each([
     ["script-src 'self'; scripts-src 'self'", 'unknown directive "scripts-src"'],
-    ["script-src self", "write 'self' with single quotes"],
-    ["script-src 'unsafe-inlined'", "is not a valid source expression"],
+    ['script-src self', "write 'self' with single quotes"],
+    ["script-src 'unsafe-inlined'", 'is not a valid source expression'],
     ["script-src 'sha256-abc'", 'is not a valid source expression'],
     ["default-src 'self', script-src 'none'", 'a comma starts a second policy'],
     ["script-src 'nonce-abc123'", 'a literal nonce'],
@@ -71,7 +73,7 @@ describe('parsePolicy / serializePolicy', () => {
   })
 
   it('reports every problem at once', () => {
-    const message = problemsOf(() => parsePolicy('script-sorce x; img-src \'bad\''))
+    const message = problemsOf(() => parsePolicy("script-sorce x; img-src 'bad'"))
     expect(message).toContain('script-sorce')
     expect(message).toContain("'bad'")
   })
@@ -79,7 +81,7 @@ describe('parsePolicy / serializePolicy', () => {
 
 describe('mergePolicy', () => {
   it('unions source lists per directive and drops a superseded none', () => {
-    const merged = mergePolicy(parsePolicy("default-src 'self'; img-src 'none'"), parsePolicy("img-src data:; connect-src https://api.example.com"))
+    const merged = mergePolicy(parsePolicy("default-src 'self'; img-src 'none'"), parsePolicy('img-src data:; connect-src https://api.example.com'))
     expect(serializePolicy(merged)).toBe("default-src 'self'; img-src data:; connect-src https://api.example.com")
   })
   it('keeps only sandbox flags every policy grants', () => {
@@ -173,7 +175,9 @@ describe("the one rule for 'unsafe-inline' (CSP3 §6.7.3.3) and for inline code"
     expect(withNonce("default-src 'self'")).toBe("default-src 'self'; script-src 'self' 'nonce-n0nce'; style-src 'self' 'nonce-n0nce'")
     expect(withNonce("default-src 'none'")).toBe("default-src 'none'; script-src 'nonce-n0nce'; style-src 'nonce-n0nce'")
     expect(withNonce("default-src 'none'; script-src 'none'; style-src-elem 'none'")).toBe("default-src 'none'; script-src 'none'; style-src-elem 'none'")
-    expect(withNonce("script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'")).toBe("script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'")
+    expect(withNonce("script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'")).toBe(
+      "script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline' 'unsafe-hashes'",
+    )
     expect(withNonce(`script-src 'unsafe-inline' ${H}`)).toBe(`script-src 'unsafe-inline' ${H} 'nonce-n0nce'`)
   })
 })
@@ -189,13 +193,45 @@ describe('the default policy', () => {
 })
 
 // Generated policies: every emitted policy must parse back to itself.
-const keyword = fc.constantFrom("'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "'strict-dynamic'", "'unsafe-hashes'", "'wasm-unsafe-eval'", "'report-sample'")
+const keyword = fc.constantFrom(
+  "'self'",
+  "'none'",
+  "'unsafe-inline'",
+  "'unsafe-eval'",
+  "'strict-dynamic'",
+  "'unsafe-hashes'",
+  "'wasm-unsafe-eval'",
+  "'report-sample'",
+)
 const host = fc
-  .tuple(fc.constantFrom('', 'https://', 'wss://'), fc.constantFrom('', '*.'), fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/), fc.constantFrom('.com', '.example.org', ''), fc.constantFrom('', ':443', ':*'), fc.constantFrom('', '/', '/lib/x.js'))
+  .tuple(
+    fc.constantFrom('', 'https://', 'wss://'),
+    fc.constantFrom('', '*.'),
+    fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/),
+    fc.constantFrom('.com', '.example.org', ''),
+    fc.constantFrom('', ':443', ':*'),
+    fc.constantFrom('', '/', '/lib/x.js'),
+  )
   .map((parts) => parts.join(''))
 const hash = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((bytes) => `'sha256-${Buffer.from(bytes).toString('base64')}'`)
 const source = fc.oneof(keyword, host, hash, fc.constantFrom('https:', 'data:', 'blob:', '*'))
-const fetchDirective = fc.constantFrom('default-src', 'script-src', 'script-src-elem', 'script-src-attr', 'style-src', 'style-src-elem', 'style-src-attr', 'img-src', 'connect-src', 'font-src', 'object-src', 'base-uri', 'form-action', 'frame-src', 'worker-src')
+const fetchDirective = fc.constantFrom(
+  'default-src',
+  'script-src',
+  'script-src-elem',
+  'script-src-attr',
+  'style-src',
+  'style-src-elem',
+  'style-src-attr',
+  'img-src',
+  'connect-src',
+  'font-src',
+  'object-src',
+  'base-uri',
+  'form-action',
+  'frame-src',
+  'worker-src',
+)
 const policyArb = fc
   .uniqueArray(fc.tuple(fetchDirective, fc.uniqueArray(source, { minLength: 1, maxLength: 5 })), { selector: ([name]) => name, minLength: 1, maxLength: 8 })
   .map((entries) => entries.map(([name, sources]) => [name, sources.includes("'none'") ? ["'none'"] : sources] as [string, string[]]))

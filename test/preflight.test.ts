@@ -101,8 +101,14 @@ describe('source-list matching (CSP3 §6.7.2)', () => {
     scheme: fc.constantFrom('https', 'http', undefined),
     wildcard: fc.boolean(),
     labels: fc.array(label, { minLength: 2, maxLength: 4 }),
-    port: fc.option(fc.integer({ min: 1, max: 65535 }).filter((p) => p !== 443 && p !== 80), { nil: undefined }),
-    path: fc.option(fc.array(label, { minLength: 1, maxLength: 3 }).chain((segments) => fc.boolean().map((dir) => `/${segments.join('/')}${dir ? '/' : ''}`)), { nil: undefined }),
+    port: fc.option(
+      fc.integer({ min: 1, max: 65535 }).filter((p) => p !== 443 && p !== 80),
+      { nil: undefined },
+    ),
+    path: fc.option(
+      fc.array(label, { minLength: 1, maxLength: 3 }).chain((segments) => fc.boolean().map((dir) => `/${segments.join('/')}${dir ? '/' : ''}`)),
+      { nil: undefined },
+    ),
   })
   const sourceText = (s: { scheme?: string; wildcard: boolean; labels: string[]; port?: number; path?: string }) =>
     `${s.scheme ? `${s.scheme}://` : ''}${s.wildcard ? '*.' : ''}${s.labels.join('.')}${s.port ? `:${s.port}` : ''}${s.path ?? ''}`
@@ -148,7 +154,11 @@ describe('srcset', () => {
 })
 
 const blocked = async (body: string, config: CspSealConfig = {}): Promise<Problem[]> => {
-  const page = await sealPage(`<!doctype html><meta charset="utf-8">${body}`, { file: 'docs/page.html', config: resolveConfig(config), digests: async () => undefined })
+  const page = await sealPage(`<!doctype html><meta charset="utf-8">${body}`, {
+    file: 'docs/page.html',
+    config: resolveConfig(config),
+    digests: async () => undefined,
+  })
   return page.warnings.filter((w) => w.code === 'blocked-resource')
 }
 
@@ -184,7 +194,11 @@ describe('pre-flight of the URLs a page names', () => {
   })
 
   it('reports nothing the policy allows: same-origin, data: images, allowed hosts, an iframe shown from srcdoc', async () => {
-    expect(await blocked('<img src="/a.png" srcset="b.png 2x"><img src="data:image/png;base64,AA=="><video src="v.mp4" poster="p.jpg"></video><form action="/s"></form><base href="/docs/">')).toEqual([])
+    expect(
+      await blocked(
+        '<img src="/a.png" srcset="b.png 2x"><img src="data:image/png;base64,AA=="><video src="v.mp4" poster="p.jpg"></video><form action="/s"></form><base href="/docs/">',
+      ),
+    ).toEqual([])
     expect(await blocked('<iframe srcdoc="<p>x" src="https://elsewhere.example/"></iframe><a href="https://elsewhere.example/">link</a>')).toEqual([])
     expect(await blocked('<img src="https://img.example.com/a.png">', { policy: "img-src 'self' https://img.example.com" })).toEqual([])
     expect(await blocked('<img src="https://a.img.example.com/a.png">', { policy: "img-src 'self' *.img.example.com" })).toEqual([])
@@ -206,13 +220,16 @@ describe('pre-flight of the URLs a page names', () => {
   })
 
   it('keeps your other directives in the printed value, and names the fallback that governs', async () => {
-    const [warning] = await blocked('<iframe src="https://frames.example.com/f"></iframe>', { policy: "default-src 'self'; script-src 'self' https://cdn.example.com", policyBase: 'none' })
+    const [warning] = await blocked('<iframe src="https://frames.example.com/f"></iframe>', {
+      policy: "default-src 'self'; script-src 'self' https://cdn.example.com",
+      policyBase: 'none',
+    })
     expect(warning!.message).toContain('frame-src (it has no frame-src, so default-src governs) does not allow https://frames.example.com')
     expect(warning!.fix).toContain(`--policy "default-src 'self'; script-src 'self' https://cdn.example.com; frame-src 'self' https://frames.example.com"`)
   })
 
   it('resolves relative URLs against <base href>', async () => {
-    const warnings = await blocked('<base href="https://cdn.example.com/"><img src="a.png">', { policy: "base-uri https://cdn.example.com" })
+    const warnings = await blocked('<base href="https://cdn.example.com/"><img src="a.png">', { policy: 'base-uri https://cdn.example.com' })
     expect(warnings.map((w) => w.message)).toEqual(['the policy blocks images from https://cdn.example.com: img-src does not allow https://cdn.example.com'])
   })
 
@@ -224,7 +241,8 @@ describe('pre-flight of the URLs a page names', () => {
   })
 
   it('both scanners report the URLs alike', () => {
-    const html = '<picture><source srcset="x.avif 1x, https://a.example/y.avif 2x"><img src=z.png></picture><template><img src="https://t.example/t.png"></template><noscript><img src="https://n.example/p.gif"></noscript>'
+    const html =
+      '<picture><source srcset="x.avif 1x, https://a.example/y.avif 2x"><img src=z.png></picture><template><img src="https://t.example/t.png"></template><noscript><img src="https://n.example/p.gif"></noscript>'
     const scan = fastScanHtml(html)
     expect(scan.resources.map((r) => [r.directive, r.attribute, r.url, r.tag.context])).toEqual([
       ['img-src', 'srcset', 'x.avif', 'document'],
@@ -242,7 +260,8 @@ describe('the CLI groups blocked URLs across pages', () => {
     const site = track(await mkdtemp(join(tmpdir(), 'csp-seal-preflight-')))
     await mkdir(join(site, 'blog'))
     const page = (body: string) => `<!doctype html><html><head><meta charset="utf-8"><title>t</title></head><body>${body}</body></html>`
-    for (const name of ['a', 'b', 'c', 'd']) await writeFile(join(site, 'blog', `${name}.html`), page(`<img src="https://avatars.example.com/${name}.png" alt="">`))
+    for (const name of ['a', 'b', 'c', 'd'])
+      await writeFile(join(site, 'blog', `${name}.html`), page(`<img src="https://avatars.example.com/${name}.png" alt="">`))
     await writeFile(join(site, 'index.html'), page('<iframe src="https://video.example.net/embed/1"></iframe><img src="/local.png" alt="">'))
     const run = await cli([site, '--dry-run'])
     expect(run.code).toBe(0)
@@ -250,7 +269,9 @@ describe('the CLI groups blocked URLs across pages', () => {
     expect(run.out).toContain('the policy blocks images from https://avatars.example.com: img-src does not allow https://avatars.example.com (4 times)')
     expect(run.out).toMatch(/e\.g\. blog\/a\.html:1:\d+, blog\/b\.html:1:\d+, blog\/c\.html:1:\d+, and 1 more/)
     expect(run.out).toContain(`fix: allow https://avatars.example.com in img-src: --policy "img-src 'self' data: https://avatars.example.com"`)
-    expect(run.out).toContain('the policy blocks frames from https://video.example.net: frame-src (it has no frame-src, so default-src governs) does not allow https://video.example.net')
+    expect(run.out).toContain(
+      'the policy blocks frames from https://video.example.net: frame-src (it has no frame-src, so default-src governs) does not allow https://video.example.net',
+    )
     // The two fixes, each applied as printed, one after the other.
     const first = /--policy "(img-src[^"]+)"/.exec(run.out)![1]!
     const second = await cli([site, '--dry-run', '--policy', first])

@@ -22,10 +22,16 @@ describe('problem codes', () => {
   })
 
   it('the Vite and webpack pages name only codes of the catalogue', () => {
-    for (const [page, heading] of [['vite.md', '## Problem codes (Vite-specific)'], ['webpack.md', '## Problem codes']] as const) {
+    for (const [page, heading] of [
+      ['vite.md', '## Problem codes (Vite-specific)'],
+      ['webpack.md', '## Problem codes'],
+    ] as const) {
       const named = codesInTable(page, heading)
       expect(named.length, `${page} table`).toBeGreaterThan(3)
-      expect(named.filter((code) => !(code in PROBLEM_CODES)), `${page} names codes the catalogue lacks`).toEqual([])
+      expect(
+        named.filter((code) => !(code in PROBLEM_CODES)),
+        `${page} names codes the catalogue lacks`,
+      ).toEqual([])
     }
   })
 

@@ -31,13 +31,16 @@ async function freshCopy(): Promise<string> {
     await mkdir(dirname(join(copy, file)), { recursive: true })
     await copyFile(join(ROOT, file), join(copy, file))
   }
-  const git = (...args: string[]) => exec('git', ['-c', 'user.name=csp-seal', '-c', 'user.email=csp-seal@example.com', '-c', 'commit.gpgsign=false', ...args], { cwd: copy })
+  const git = (...args: string[]) =>
+    exec('git', ['-c', 'user.name=csp-seal', '-c', 'user.email=csp-seal@example.com', '-c', 'commit.gpgsign=false', ...args], { cwd: copy })
   await git('init', '-q')
   await git('add', '-A')
   await git('commit', '-q', '-m', 'fresh copy')
   // The packages are the ones this checkout installed, hard-linked (copied across file systems): `npm install`
   // then finds them up to date instead of downloading them again. npm's own record of the tree is a real copy.
-  await exec('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')]).catch(() => exec('cp', ['-a', join(ROOT, 'node_modules'), join(copy, 'node_modules')]))
+  await exec('cp', ['-al', join(ROOT, 'node_modules'), join(copy, 'node_modules')]).catch(() =>
+    exec('cp', ['-a', join(ROOT, 'node_modules'), join(copy, 'node_modules')]),
+  )
   await rm(join(copy, 'node_modules/.cache'), { recursive: true, force: true })
   const hidden = join(copy, 'node_modules/.package-lock.json')
   if (existsSync(hidden)) {
@@ -63,12 +66,23 @@ describe('the README quick start', () => {
     const commands = quickStartCommands(await readFile(join(ROOT, 'README.md'), 'utf8'))
     copy = await freshCopy()
     // The set-up only checks the Debian packages here (the tests never install anything; .ci/run did).
-    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, CSP_SEAL_SETUP_NO_APT: '1', NO_COLOR: '1', npm_config_prefer_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' }
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      CSP_SEAL_SETUP_NO_APT: '1',
+      NO_COLOR: '1',
+      npm_config_prefer_offline: 'true',
+      npm_config_audit: 'false',
+      npm_config_fund: 'false',
+      npm_config_update_notifier: 'false',
+    }
     const outputs: string[] = []
     for (const command of commands) {
-      const run = await exec('sh', ['-c', command], { cwd: copy, env, maxBuffer: 64 << 20 }).catch((error: { code: number; stdout: string; stderr: string }) => {
-        throw new Error(`"${command}" failed (exit ${error.code}):\n${error.stdout}\n${error.stderr}`)
-      })
+      const run = await exec('sh', ['-c', command], { cwd: copy, env, maxBuffer: 64 << 20 }).catch(
+        (error: { code: number; stdout: string; stderr: string }) => {
+          throw new Error(`"${command}" failed (exit ${error.code}):\n${error.stdout}\n${error.stderr}`)
+        },
+      )
       outputs.push(run.stdout)
     }
     // Nothing tracked changed and nothing new appeared beside it: the suite's inputs are as committed.

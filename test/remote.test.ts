@@ -76,14 +76,21 @@ describe('remote integrity: fetch, pin, allow', () => {
     const result = await seal({ remote: { allow: 'origin' } })
     expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", cdn.origin])
     // The widening is said, with the directive and the origin.
-    expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'script-origin', message: `${cdn.origin}/lib.js is allowed by its origin (remote.allow: 'origin'); script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load` }))
+    expect(result.warnings).toContainEqual(
+      expect.objectContaining({
+        code: 'script-origin',
+        message: `${cdn.origin}/lib.js is allowed by its origin (remote.allow: 'origin'); script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`,
+      }),
+    )
   })
 
   it("falls back to the origin where the user's policy keeps 'unsafe-inline' for scripts", async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script>`))
     const result = await seal({ policy: "default-src 'self'; script-src 'self' 'unsafe-inline'" })
     expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", "'unsafe-inline'", cdn.origin])
-    expect(result.warnings.find((w) => w.code === 'script-origin')!.message).toBe(`scripts from ${cdn.origin} cannot be allowed by their integrity hash, since script-src keeps 'unsafe-inline'; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`)
+    expect(result.warnings.find((w) => w.code === 'script-origin')!.message).toBe(
+      `scripts from ${cdn.origin} cannot be allowed by their integrity hash, since script-src keeps 'unsafe-inline'; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`,
+    )
   })
 
   it('follows and records redirects', async () => {
@@ -91,13 +98,19 @@ describe('remote integrity: fetch, pin, allow', () => {
     cdn.routes['/v2/lib.js'] = LIB
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/latest.js"></script>`))
     await seal()
-    expect((await readLock()).resources[`${cdn.origin}/latest.js`]).toMatchObject({ integrity: sri(LIB), finalUrl: `${cdn.origin}/v2/lib.js`, redirects: [`${cdn.origin}/v2/lib.js`] })
+    expect((await readLock()).resources[`${cdn.origin}/latest.js`]).toMatchObject({
+      integrity: sri(LIB),
+      finalUrl: `${cdn.origin}/v2/lib.js`,
+      redirects: [`${cdn.origin}/v2/lib.js`],
+    })
   })
 
   it('keeps an existing integrity that matches, keeps crossorigin="use-credentials", and refuses one that does not match', async () => {
     await writeFile(join(site, 'good.html'), page(`<script src="${cdn.origin}/lib.js" integrity="${sri(LIB)}" crossorigin="use-credentials"></script>`))
     await seal()
-    expect(await readFile(join(site, 'good.html'), 'utf8')).toContain(`<script src="${cdn.origin}/lib.js" integrity="${sri(LIB)}" crossorigin="use-credentials"></script>`)
+    expect(await readFile(join(site, 'good.html'), 'utf8')).toContain(
+      `<script src="${cdn.origin}/lib.js" integrity="${sri(LIB)}" crossorigin="use-credentials"></script>`,
+    )
     await writeFile(join(site, 'bad.html'), page(`<script src="${cdn.origin}/lib.js" integrity="${sri('something else')}"></script>`))
     const problems = await problemsOf(seal())
     expect(problems).toHaveLength(1)
@@ -186,7 +199,9 @@ describe('remote integrity: the lock file', () => {
   it('lock-only: a URL missing from the lock is an error', async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script>`))
     const problems = await problemsOf(seal({ remote: { mode: 'lock-only' } }))
-    expect(problems[0]!.message).toBe(`${cdn.origin}/lib.js is not in the lock file csp-seal.lock.json (remote.mode is lock-only), so its integrity cannot be computed`)
+    expect(problems[0]!.message).toBe(
+      `${cdn.origin}/lib.js is not in the lock file csp-seal.lock.json (remote.mode is lock-only), so its integrity cannot be computed`,
+    )
     expect(cdn.requests).toEqual([])
   })
 
@@ -254,7 +269,9 @@ describe('remote integrity: bad URLs and bad servers', () => {
     const result = await seal({ remote: { onFetchError: 'warn' } })
     expect(await readFile(join(site, 'index.html'), 'utf8')).toContain(tag)
     // The fetch failure, and what it cost: the whole origin in script-src.
-    expect(result.warnings.find((w) => w.code === 'remote-fetch')!.message).toBe(`${cdn.origin}/error.js answered HTTP 500 Internal Server Error, so its integrity cannot be computed; its tag was left as it is; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`)
+    expect(result.warnings.find((w) => w.code === 'remote-fetch')!.message).toBe(
+      `${cdn.origin}/error.js answered HTTP 500 Internal Server Error, so its integrity cannot be computed; its tag was left as it is; script-src allows its whole origin ${cdn.origin}, so any script that origin serves can load`,
+    )
     expect(metaPolicy(await readFile(join(site, 'index.html'), 'utf8')).get('script-src')).toEqual(["'self'", cdn.origin])
   })
 
@@ -263,8 +280,13 @@ describe('remote integrity: bad URLs and bad servers', () => {
     await writeFile(join(site, 'index.html'), page(tags))
     const before = await snapshot(site)
     const problems = await problemsOf(seal())
-    expect(problems.map((p) => [p.code, p.file, p.line])).toEqual([['remote-http', 'index.html', 1], ['remote-http', 'index.html', 1]])
-    expect(problems[0]!.message).toBe('http://cdn.example.com/lib.js is loaded over plain HTTP: anyone on the network path can change it, at build time and in the browser, and its origin would go into the policy')
+    expect(problems.map((p) => [p.code, p.file, p.line])).toEqual([
+      ['remote-http', 'index.html', 1],
+      ['remote-http', 'index.html', 1],
+    ])
+    expect(problems[0]!.message).toBe(
+      'http://cdn.example.com/lib.js is loaded over plain HTTP: anyone on the network path can change it, at build time and in the browser, and its origin would go into the policy',
+    )
     expect(problems[0]!.fix).toContain('remote: { allowHttp: true }')
     expect(await snapshot(site)).toEqual(before)
     expect(cdn.requests).toEqual([])
@@ -280,7 +302,10 @@ describe('remote integrity: bad URLs and bad servers', () => {
   })
 
   it('non-HTTP, data: and malformed URLs are reported, never fetched', async () => {
-    await writeFile(join(site, 'index.html'), page('<script src="ftp://files.example.com/a.js"></script><script src="data:text/javascript,1"></script><script src="http://[::1"></script>'))
+    await writeFile(
+      join(site, 'index.html'),
+      page('<script src="ftp://files.example.com/a.js"></script><script src="data:text/javascript,1"></script><script src="http://[::1"></script>'),
+    )
     const result = await seal({ policy: "default-src 'self'; script-src 'self' data:" })
     const warnings = result.warnings.filter((w) => w.code === 'unsupported-url').map((w) => w.message)
     expect(warnings).toEqual([

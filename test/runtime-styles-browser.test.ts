@@ -5,109 +5,112 @@
  * sealed with `--no-runtime-styles` is the control: there the announcer's attribute is blocked. And a style
  * attribute and an inline script injected at run time are still blocked.
  */
-import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, type Browser, type CspViolation } from './support/browser.js';
-import { copyFixtureSite, exerciseFixture, listFrameworkFixtures, serveSite, type FixtureRun } from './support/frameworks.js';
+import { execFile } from 'node:child_process'
+import { rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { launchBrowser, type Browser, type CspViolation } from './support/browser.js'
+import { copyFixtureSite, exerciseFixture, listFrameworkFixtures, serveSite, type FixtureRun } from './support/frameworks.js'
 
-const run = promisify(execFile);
-const CLI = new URL('../dist/src/cli/bin.js', import.meta.url).pathname;
-const sveltekit = listFrameworkFixtures().find((f) => f.name === 'sveltekit')!;
+const run = promisify(execFile)
+const CLI = new URL('../dist/src/cli/bin.js', import.meta.url).pathname
+const sveltekit = listFrameworkFixtures().find((f) => f.name === 'sveltekit')!
 
 async function sealedCopy(flags: string[]): Promise<string> {
-  const dir = await copyFixtureSite(sveltekit);
-  await run(process.execPath, [CLI, dir, '--quiet', ...flags]);
-  return dir;
+  const dir = await copyFixtureSite(sveltekit)
+  await run(process.execPath, [CLI, dir, '--quiet', ...flags])
+  return dir
 }
 
 /** Violations of style attributes during the fixture's client-side navigations. */
 function attributeViolations(result: FixtureRun): CspViolation[] {
-  return result.navigations.flatMap((n) => n.violations).filter((v) => v.effectiveDirective === 'style-src-attr');
+  return result.navigations.flatMap((n) => n.violations).filter((v) => v.effectiveDirective === 'style-src-attr')
 }
 
 describe('SvelteKit, sealed with default options: run-time styles', () => {
-  let browser: Browser;
-  const dirs: string[] = [];
-  let sealed: FixtureRun;
-  let control: FixtureRun;
-  let sealedDir: string;
+  let browser: Browser
+  const dirs: string[] = []
+  let sealed: FixtureRun
+  let control: FixtureRun
+  let sealedDir: string
 
   beforeAll(async () => {
-    browser = await launchBrowser();
-    sealedDir = await sealedCopy([]);
-    const controlDir = await sealedCopy(['--no-runtime-styles']);
-    dirs.push(sealedDir, controlDir);
-    for (const [dir, set] of [[sealedDir, (r: FixtureRun) => (sealed = r)], [controlDir, (r: FixtureRun) => (control = r)]] as const) {
-      const server = await serveSite(dir, sveltekit);
+    browser = await launchBrowser()
+    sealedDir = await sealedCopy([])
+    const controlDir = await sealedCopy(['--no-runtime-styles'])
+    dirs.push(sealedDir, controlDir)
+    for (const [dir, set] of [
+      [sealedDir, (r: FixtureRun) => (sealed = r)],
+      [controlDir, (r: FixtureRun) => (control = r)],
+    ] as const) {
+      const server = await serveSite(dir, sveltekit)
       try {
-        set(await exerciseFixture(browser, { ...sveltekit, interactions: [], styles: [] }, server));
+        set(await exerciseFixture(browser, { ...sveltekit, interactions: [], styles: [] }, server))
       } finally {
-        await server.close();
+        await server.close()
       }
     }
-  });
+  })
 
   afterAll(async () => {
-    await browser?.close();
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
+    await browser?.close()
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  })
 
   it('the control (--no-runtime-styles) shows the announcer blocked after a client-side navigation', () => {
-    expect(control.navigations.every((n) => n.arrived && n.clientSide)).toBe(true);
-    expect(attributeViolations(control).length).toBeGreaterThan(0);
-  });
+    expect(control.navigations.every((n) => n.arrived && n.clientSide)).toBe(true)
+    expect(attributeViolations(control).length).toBeGreaterThan(0)
+  })
 
   it('with default options no style attribute is blocked on any navigation, and every page and navigation works', () => {
-    expect(sealed.navigations.every((n) => n.arrived && n.clientSide)).toBe(true);
-    expect(attributeViolations(sealed)).toEqual([]);
+    expect(sealed.navigations.every((n) => n.arrived && n.clientSide)).toBe(true)
+    expect(attributeViolations(sealed)).toEqual([])
     for (const step of [...sealed.pages, ...sealed.navigations]) {
-      expect(step.pageErrors).toEqual([]);
-      expect(step.error).toBeNull();
+      expect(step.pageErrors).toEqual([])
+      expect(step.error).toBeNull()
     }
-  });
+  })
 
   it("the announcer's style applies after a navigation; an injected style attribute and inline script stay blocked", async () => {
-    const server = await serveSite(sealedDir, sveltekit);
-    const context = await browser.newContext();
+    const server = await serveSite(sealedDir, sveltekit)
+    const context = await browser.newContext()
     try {
-      const page = await context.newPage();
+      const page = await context.newPage()
       await page.addInitScript(() => {
-        const seen: Array<{ directive: string; sample: string }> = [];
-        (window as unknown as { __violations: typeof seen }).__violations = seen;
-        document.addEventListener('securitypolicyviolation', (e) => seen.push({ directive: e.effectiveDirective, sample: e.sample }));
-      });
-      await page.goto(server.url('/'));
-      await page.waitForSelector('.counter');
-      await page.click("header nav a[href$='/widgets']");
-      await page.waitForSelector('.text-column button.toggle');
+        const seen: Array<{ directive: string; sample: string }> = []
+        ;(window as unknown as { __violations: typeof seen }).__violations = seen
+        document.addEventListener('securitypolicyviolation', (e) => seen.push({ directive: e.effectiveDirective, sample: e.sample }))
+      })
+      await page.goto(server.url('/'))
+      await page.waitForSelector('.counter')
+      await page.click("header nav a[href$='/widgets']")
+      await page.waitForSelector('.text-column button.toggle')
       // The announcer is visually hidden by its own style attribute: absolute, 1px by 1px.
-      await page.waitForSelector('#svelte-announcer');
-      const announcer = await page.$eval('#svelte-announcer', (el) => ({ position: getComputedStyle(el).position, width: getComputedStyle(el).width }));
-      expect(announcer).toEqual({ position: 'absolute', width: '1px' });
+      await page.waitForSelector('#svelte-announcer')
+      const announcer = await page.$eval('#svelte-announcer', (el) => ({ position: getComputedStyle(el).position, width: getComputedStyle(el).width }))
+      expect(announcer).toEqual({ position: 'absolute', width: '1px' })
       const attack = await page.evaluate(() => {
-        const target = document.querySelector('.text-column h1') as HTMLElement;
-        target.setAttribute('style', 'color: rgb(1, 2, 3)');
-        const script = document.createElement('script');
-        script.textContent = 'window.__pwned = true';
+        const target = document.querySelector('.text-column h1') as HTMLElement
+        target.setAttribute('style', 'color: rgb(1, 2, 3)')
+        const script = document.createElement('script')
+        script.textContent = 'window.__pwned = true'
         // An inline script runs (or is blocked) as it is inserted.
-        document.body.append(script);
-        return { color: getComputedStyle(target).color, pwned: (window as unknown as { __pwned?: boolean }).__pwned === true };
-      });
-      expect(attack.color).not.toBe('rgb(1, 2, 3)');
-      expect(attack.pwned).toBe(false);
+        document.body.append(script)
+        return { color: getComputedStyle(target).color, pwned: (window as unknown as { __pwned?: boolean }).__pwned === true }
+      })
+      expect(attack.color).not.toBe('rgb(1, 2, 3)')
+      expect(attack.pwned).toBe(false)
       // Violation events arrive as tasks: wait for both (the test's hang guard stops a wait that never ends).
       await page.waitForFunction(() => {
-        const seen = (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive);
-        return seen.includes('style-src-attr') && seen.includes('script-src-elem');
-      });
-      const directives = await page.evaluate(() => (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive));
+        const seen = (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive)
+        return seen.includes('style-src-attr') && seen.includes('script-src-elem')
+      })
+      const directives = await page.evaluate(() => (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive))
       // The injected attribute is the only style attribute blocked: the announcer's passed.
-      expect(directives.filter((d) => d === 'style-src-attr')).toHaveLength(1);
+      expect(directives.filter((d) => d === 'style-src-attr')).toHaveLength(1)
     } finally {
-      await context.close();
-      await server.close();
+      await context.close()
+      await server.close()
     }
-  });
-});
+  })
+})

@@ -29,25 +29,32 @@ function bundle(framework: string, folder: string, prefix: string): string {
 describe('styles in real framework bundles', () => {
   it("SvelteKit's route announcer: the style attribute of its from_html template", () => {
     const styles = found(bundle('sveltekit', '_app/immutable/entry', 'app.'))
-    expect([...styles.styleAttributes]).toContain('position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px')
+    expect([...styles.styleAttributes]).toContain(
+      'position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px',
+    )
   })
 
   it("VitePress: VueUse's transition-off <style> (createTextNode of a const) and Shiki's style attributes in static vnodes", () => {
     const framework = found(bundle('vitepress', 'assets/chunks', 'framework.'))
-    expect([...framework.styles]).toContain('*,*::before,*::after{-webkit-transition:none!important;-moz-transition:none!important;-o-transition:none!important;-ms-transition:none!important;transition:none!important}')
+    expect([...framework.styles]).toContain(
+      '*,*::before,*::after{-webkit-transition:none!important;-moz-transition:none!important;-o-transition:none!important;-ms-transition:none!important;transition:none!important}',
+    )
     const page = found(bundle('vitepress', 'assets', 'markdown-examples.md.'))
     expect([...page.styleAttributes]).toContain('--shiki-light:#D73A49;--shiki-dark:#F97583;')
   })
 
   it("Nuxt: the error page's <style> in its useHead entries; the script entry beside it is never taken", () => {
     const dir = join(FRAMEWORKS, 'nuxt', 'site', '_nuxt')
-    const error404 = readdirSync(dir).filter((name) => name.endsWith('.js')).map((name) => readFileSync(join(dir, name), 'utf8')).find((text) => text.includes('could not be found'))!
+    const error404 = readdirSync(dir)
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => readFileSync(join(dir, name), 'utf8'))
+      .find((text) => text.includes('could not be found'))!
     const styles = found(error404)
     expect([...styles.styles].some((text) => text.startsWith('*,:after,:before{border-color:var(--un-default-border-color'))).toBe(true)
     expect([...styles.styles].join('\n')).not.toContain('modulepreload')
   })
 
-  it("Angular: component styles with %COMP% are detected, and none is hashed (their text only exists in the browser)", () => {
+  it('Angular: component styles with %COMP% are detected, and none is hashed (their text only exists in the browser)', () => {
     const main = found(bundle('angular', '', 'main-'))
     expect(main.angularComponentStyles).toBe(true)
     expect([...main.styles].filter((text) => text.includes('%COMP%'))).toEqual([])
@@ -143,8 +150,9 @@ describe('hand-written cases', () => {
 })
 
 /** An attribute value written as markup would spell it: each character as itself or as a character reference. */
-const encodedValue = fc.string({ unit: fc.constantFrom(...'ab :;#-()%,.!"\'&<>=/\\`${}\n\té中😀'.split(/(?:)/u)), maxLength: 40 }).chain((value) =>
-  fc.tuple(...[...value].map((char) => fc.constantFrom(...spellings(char)))).map((parts) => ({ value, markup: parts.join('') })))
+const encodedValue = fc
+  .string({ unit: fc.constantFrom(...'ab :;#-()%,.!"\'&<>=/\\`${}\n\té中😀'.split(/(?:)/u)), maxLength: 40 })
+  .chain((value) => fc.tuple(...[...value].map((char) => fc.constantFrom(...spellings(char)))).map((parts) => ({ value, markup: parts.join('') })))
 
 function spellings(char: string): string[] {
   const code = char.codePointAt(0)!
@@ -161,24 +169,28 @@ function templateLiteral(text: string): string {
 
 describe('property: a style attribute in a markup literal is found as the browser decodes it', () => {
   it('string literals and template literals, any spelling of the value', () => {
-    fc.assert(fc.property(encodedValue, fc.boolean(), fc.constantFrom('div', 'span', 'li', 'path'), ({ value, markup }, template, tag) => {
-      const html = `<section class="c"><${tag} id="x" style="${markup}">t</${tag}></section>`
-      const source = `el.innerHTML = ${template ? templateLiteral(html) : JSON.stringify(html)}`
-      const styles = found(source)
-      // The value the HTML parser browsers follow gives the attribute, and its hash.
-      const decoded = (parseFragment(html).childNodes[0] as any).childNodes[0].attrs.find((a: { name: string }) => a.name === 'style').value
-      expect(decoded).toBe(value)
-      expect([...styles.styleAttributes].map((text) => cspHash(text))).toEqual([cspHash(value)])
-    }))
+    fc.assert(
+      fc.property(encodedValue, fc.boolean(), fc.constantFrom('div', 'span', 'li', 'path'), ({ value, markup }, template, tag) => {
+        const html = `<section class="c"><${tag} id="x" style="${markup}">t</${tag}></section>`
+        const source = `el.innerHTML = ${template ? templateLiteral(html) : JSON.stringify(html)}`
+        const styles = found(source)
+        // The value the HTML parser browsers follow gives the attribute, and its hash.
+        const decoded = (parseFragment(html).childNodes[0] as any).childNodes[0].attrs.find((a: { name: string }) => a.name === 'style').value
+        expect(decoded).toBe(value)
+        expect([...styles.styleAttributes].map((text) => cspHash(text))).toEqual([cspHash(value)])
+      }),
+    )
   })
 
   it('a <style> text is found exactly as its text node holds it', () => {
     const css = fc.string({ unit: fc.constantFrom(...'ab{}:;#-<>&"\'` \n$\\/é'.split('')), maxLength: 40 }).filter((text) => !/<\/style/i.test(text))
-    fc.assert(fc.property(css, fc.boolean(), (text, template) => {
-      const html = `<div><style>${text}</style></div>`
-      const styles = found(`el.innerHTML = ${template ? templateLiteral(html) : JSON.stringify(html)}`)
-      expect([...styles.styles]).toEqual([text])
-    }))
+    fc.assert(
+      fc.property(css, fc.boolean(), (text, template) => {
+        const html = `<div><style>${text}</style></div>`
+        const styles = found(`el.innerHTML = ${template ? templateLiteral(html) : JSON.stringify(html)}`)
+        expect([...styles.styles]).toEqual([text])
+      }),
+    )
   })
 })
 
@@ -208,7 +220,11 @@ describe('the site: every script read once, inside the site only', () => {
     const result = siteRuntimeStyles(root, resolveConfig({}))
     const attributes = result.extraHashes.styleAttributes ?? []
     expect(attributes).toContain(cspHash('inside: 1'))
-    expect(attributes).toContain(cspHash('position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px'))
+    expect(attributes).toContain(
+      cspHash(
+        'position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px',
+      ),
+    )
     expect(attributes).not.toContain(cspHash('outside: 1'))
     expect(attributes).not.toContain(cspHash('dependency: 1'))
     expect(result.warnings.map((w) => [w.code, w.file])).toEqual([['script-not-read', 'broken.cjs']])
@@ -224,8 +240,14 @@ describe('the site: every script read once, inside the site only', () => {
     expect(result.runtimeStyles).toEqual({ files: 1, styles: 1, styleAttributes: 1 })
     for (const page of ['index.html', 'other.html']) {
       const html = readFileSync(join(root, page), 'utf8')
-      const policy = parseFragment(html.slice(html.indexOf('<meta http-equiv'))).childNodes.map((node: any) => node.attrs?.find((a: { name: string }) => a.name === 'content')?.value).find(Boolean) as string
-      const directive = (name: string) => policy.split(';').map((part) => part.trim().split(/\s+/)).find(([first]) => first === name) ?? []
+      const policy = parseFragment(html.slice(html.indexOf('<meta http-equiv')))
+        .childNodes.map((node: any) => node.attrs?.find((a: { name: string }) => a.name === 'content')?.value)
+        .find(Boolean) as string
+      const directive = (name: string) =>
+        policy
+          .split(';')
+          .map((part) => part.trim().split(/\s+/))
+          .find(([first]) => first === name) ?? []
       expect(directive('style-src-attr')).toEqual(expect.arrayContaining(["'unsafe-hashes'", cspHash('color: teal')]))
       expect([...directive('style-src-elem'), ...directive('style-src')]).toContain(cspHash('p{margin:0}'))
     }

@@ -59,18 +59,58 @@ const detect = (html: string) => detectFramework([page(html)], 3)
 describe('framework detection rules, each against a look-alike', () => {
   const cases: Array<{ rule: string; hit: string; miss: string; router: boolean }> = [
     { rule: 'VitePress', hit: '<script>window.__VP_HASH_MAP__=JSON.parse("{}")</script>', miss: '<div class="vp-doc VPContent">VitePress</div>', router: true },
-    { rule: 'VitePress', hit: '<meta name="generator" content="VitePress v1.6.4">', miss: '<meta name="description" content="VitePress v1.6.4">', router: true },
+    {
+      rule: 'VitePress',
+      hit: '<meta name="generator" content="VitePress v1.6.4">',
+      miss: '<meta name="description" content="VitePress v1.6.4">',
+      router: true,
+    },
     { rule: 'SvelteKit', hit: '<script>__sveltekit_1x2y = { base: "" }</script>', miss: '<p>the __sveltekit_ prefix</p>', router: true },
-    { rule: 'SvelteKit', hit: '<script type="module">import("./_app/immutable/entry/start.js")</script>', miss: '<p>files go to _app/immutable/entry/ in the build</p>', router: true },
-    { rule: 'Nuxt', hit: '<div id="__nuxt"></div><script src="/_nuxt/a.js"></script><script>window.__NUXT__={}</script>', miss: '<script>window.__NUXT__={}</script>', router: true },
-    { rule: 'Next.js', hit: '<script src="/_next/static/chunks/a.js"></script><script>(self.__next_f=self.__next_f||[]).push([0])</script>', miss: '<img src="/_next/static/media/a.png">', router: true },
-    { rule: 'Next.js', hit: '<script src="/_next/static/chunks/a.js"></script><script id="__NEXT_DATA__" type="application/json">{}</script>', miss: '<script id="__NEXT_DATA__" type="application/json">{}</script>', router: true },
+    {
+      rule: 'SvelteKit',
+      hit: '<script type="module">import("./_app/immutable/entry/start.js")</script>',
+      miss: '<p>files go to _app/immutable/entry/ in the build</p>',
+      router: true,
+    },
+    {
+      rule: 'Nuxt',
+      hit: '<div id="__nuxt"></div><script src="/_nuxt/a.js"></script><script>window.__NUXT__={}</script>',
+      miss: '<script>window.__NUXT__={}</script>',
+      router: true,
+    },
+    {
+      rule: 'Next.js',
+      hit: '<script src="/_next/static/chunks/a.js"></script><script>(self.__next_f=self.__next_f||[]).push([0])</script>',
+      miss: '<img src="/_next/static/media/a.png">',
+      router: true,
+    },
+    {
+      rule: 'Next.js',
+      hit: '<script src="/_next/static/chunks/a.js"></script><script id="__NEXT_DATA__" type="application/json">{}</script>',
+      miss: '<script id="__NEXT_DATA__" type="application/json">{}</script>',
+      router: true,
+    },
     { rule: 'Docusaurus', hit: '<div id=__docusaurus><nav></nav></div>', miss: '<div id="__docusaurus-base-url-issue-banner"></div>', router: true },
     { rule: 'Docusaurus', hit: '<meta name=generator content="Docusaurus v3.10.2">', miss: '<meta name=generator content="Docusaurus-like v1">', router: true },
     { rule: 'Gatsby', hit: '<div id="___gatsby"><div id="gatsby-focus-wrapper"></div></div>', miss: '<div id="___gatsby-like"></div>', router: true },
-    { rule: 'Astro', hit: '<meta name="generator" content="Astro v5.18.2"><meta name="astro-view-transitions-enabled" content="true">', miss: '<meta name="generator" content="Astronomy v1">', router: true },
-    { rule: 'Astro', hit: '<meta name="generator" content="Astro v5.18.2"><link rel="stylesheet" href="/_astro/index.css">', miss: '<p>_astro/ is where Astro puts assets</p>', router: false },
-    { rule: 'Angular', hit: '<app-root ng-version="21.2.26"><router-outlet></router-outlet></app-root>', miss: '<p>ng-version</p><router-outlet></router-outlet>', router: true },
+    {
+      rule: 'Astro',
+      hit: '<meta name="generator" content="Astro v5.18.2"><meta name="astro-view-transitions-enabled" content="true">',
+      miss: '<meta name="generator" content="Astronomy v1">',
+      router: true,
+    },
+    {
+      rule: 'Astro',
+      hit: '<meta name="generator" content="Astro v5.18.2"><link rel="stylesheet" href="/_astro/index.css">',
+      miss: '<p>_astro/ is where Astro puts assets</p>',
+      router: false,
+    },
+    {
+      rule: 'Angular',
+      hit: '<app-root ng-version="21.2.26"><router-outlet></router-outlet></app-root>',
+      miss: '<p>ng-version</p><router-outlet></router-outlet>',
+      router: true,
+    },
     { rule: 'Angular', hit: '<app-root ng-version="21.2.26"></app-root>', miss: '<app-root></app-root><script src="app.js"></script>', router: false },
     { rule: 'Eleventy', hit: '<meta name="generator" content="Eleventy v3.1.8">', miss: '<p>Built with Eleventy</p>', router: false },
   ]
@@ -122,8 +162,10 @@ const doc = (body: string) => `<!doctype html><html><head><meta charset="utf-8">
 function inlineOf(html: string, config: { eventHandlers: string }) {
   const scan = fastScanHtml(html)
   return [
-    ...scan.inline.map((code) => ({ directive: code.element === 'script' ? 'script-src-elem' as const : 'style-src-elem' as const, text: code.text })),
-    ...scan.attributes.filter((a) => a.kind === 'style' || (a.kind === 'handler' && config.eventHandlers === 'hash')).map((a) => ({ directive: a.kind === 'style' ? 'style-src-attr' as const : 'script-src-attr' as const, text: a.value })),
+    ...scan.inline.map((code) => ({ directive: code.element === 'script' ? ('script-src-elem' as const) : ('style-src-elem' as const), text: code.text })),
+    ...scan.attributes
+      .filter((a) => a.kind === 'style' || (a.kind === 'handler' && config.eventHandlers === 'hash'))
+      .map((a) => ({ directive: a.kind === 'style' ? ('style-src-attr' as const) : ('script-src-attr' as const), text: a.value })),
   ]
 }
 
@@ -139,7 +181,9 @@ describe('site scope: the union of the site inline hashes', () => {
     const result = await sealDirectory(dir, { scope: 'site', eventHandlers: 'hash' }, { keepManifest: true })
     expect(result.siteScope.scope).toBe('site')
     expect(result.siteScope.framework).toBeUndefined()
-    const manifest = JSON.parse(await readFile(join(dir, 'csp-seal.json'), 'utf8')) as { pages: Record<string, { scriptHashes: string[]; styleHashes: string[]; attributeHashes: string[]; policy: string }> }
+    const manifest = JSON.parse(await readFile(join(dir, 'csp-seal.json'), 'utf8')) as {
+      pages: Record<string, { scriptHashes: string[]; styleHashes: string[]; attributeHashes: string[]; policy: string }>
+    }
     const entries = Object.values(manifest.pages)
     for (const entry of entries) {
       expect(entry.scriptHashes).toHaveLength(2)
@@ -158,7 +202,11 @@ describe('site scope: the union of the site inline hashes', () => {
   it('at page scope each page keeps only its own; auto on plain pages is page scope', async () => {
     const result = await sealDirectory(await site(pages), {}, { keepManifest: true })
     expect(result.siteScope.scope).toBe('page')
-    expect(result.pages.map((p) => [p.file, p.scriptHashes, p.styleHashes])).toEqual([['about/index.html', 0, 1], ['blog.html', 1, 0], ['index.html', 1, 0]])
+    expect(result.pages.map((p) => [p.file, p.scriptHashes, p.styleHashes])).toEqual([
+      ['about/index.html', 0, 1],
+      ['blog.html', 1, 0],
+      ['index.html', 1, 0],
+    ])
   })
 
   it('property: at site scope every page policy allows every inline element of every page', async () => {
@@ -180,7 +228,8 @@ describe('site scope: the union of the site inline hashes', () => {
         for (const file of Object.keys(files)) {
           const policy = parsePolicy(manifest.pages[file]!.policy)
           for (const html of sealed) {
-            for (const { directive, text: code } of inlineOf(html, { eventHandlers })) expect(allowsInline(policy, directive, code), `${file} allows ${directive} ${JSON.stringify(code)}`).toBe(true)
+            for (const { directive, text: code } of inlineOf(html, { eventHandlers }))
+              expect(allowsInline(policy, directive, code), `${file} allows ${directive} ${JSON.stringify(code)}`).toBe(true)
           }
         }
       }),
@@ -207,7 +256,9 @@ describe('header files at site scope', () => {
     const reader = (url: string) => rules.some((rule) => 'forRegExp' in rule && (rule.forRegExp as RegExp).test(url))
     expect(['/', '/about', '/docs/guide.html', '/deep/client/route'].every(reader)).toBe(true)
 
-    const vercel = JSON.parse(await readFile(join(dir, 'vercel.json'), 'utf8')) as { headers: Array<{ source: string; headers: Array<{ key: string; value: string }> }> }
+    const vercel = JSON.parse(await readFile(join(dir, 'vercel.json'), 'utf8')) as {
+      headers: Array<{ source: string; headers: Array<{ key: string; value: string }> }>
+    }
     const routes = getTransformedRoutes({ headers: vercel.headers })
     expect(routes.error).toBeNull()
     expect(vercel.headers.filter((entry) => entry.headers.some((h) => h.value === policy))).toHaveLength(1)
@@ -234,7 +285,7 @@ describe('header files at site scope', () => {
     expect(siteScope.warnings.some((w) => w.code === 'header-file-too-large')).toBe(false)
   })
 
-  it("at site scope, a union too large for a policy header is warned of, with the ways out; a small one is not", async () => {
+  it('at site scope, a union too large for a policy header is warned of, with the ways out; a small one is not', async () => {
     // 200 pages, each with an inline script of its own: every page's policy carries 200 hashes (about 11 KiB).
     const distinct = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`p${i}.html`, doc(`<script>window.page = ${i}</script>`)]))
     const large = await sealDirectory(await site(distinct), { scope: 'site' })

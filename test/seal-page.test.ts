@@ -7,14 +7,19 @@ import { propertyRuns } from './support/property-runs.js'
 const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`
 const sri384 = (text: string) => `sha384-${createHash('sha384').update(text).digest('base64')}`
 // csp-seal's own policy meta (marked); a page's own CSP meta has no marker.
-const metaOf = (html: string) => /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/.exec(html)?.[1]?.replace(/&amp;/g, '&').replace(/&quot;/g, '"')
+const metaOf = (html: string) =>
+  /<meta http-equiv="Content-Security-Policy" content="([^"]*)" data-csp-seal>/
+    .exec(html)?.[1]
+    ?.replace(/&amp;/g, '&')
+    .replace(/&quot;/g, '"')
 const CHARSET = '<meta charset="utf-8">'
 const metaPolicy = (page: SealedPage) => parsePolicy(metaOf(page.html)!)
 const assets = (files: Record<string, string>) => async (path: string) => (path in files ? Buffer.from(files[path]!) : undefined)
 
 describe('sealHtml: what gets hashed', () => {
   it('hashes inline scripts and styles exactly as the browser parses them', async () => {
-    const html = '<!doctype html><html><head><meta charset="utf-8"><script>a\r\nb\rc\0d</script><style>p{}\r\n</style></head><body><svg><script>x &lt; y</script><style>r{fill:&#34;}</style></svg></body></html>'
+    const html =
+      '<!doctype html><html><head><meta charset="utf-8"><script>a\r\nb\rc\0d</script><style>p{}\r\n</style></head><body><svg><script>x &lt; y</script><style>r{fill:&#34;}</style></svg></body></html>'
     const page = await sealHtml(html)
     expect(page.scriptHashes).toEqual([sha256('a\nb\nc\uFFFDd'), sha256('x < y')])
     expect(page.styleHashes).toEqual([sha256('p{}\n'), sha256('r{fill:"}')])
@@ -25,16 +30,24 @@ describe('sealHtml: what gets hashed', () => {
 
   it('hashes classic, module, importmap and speculationrules scripts but not data blocks', async () => {
     const html = [
-      '<script>1</script>', '<script type="module">2</script>', '<script type="importmap">{"imports":{}}</script>',
-      '<script type="speculationrules">{"prefetch":[]}</script>', '<script type="text/JavaScript ">3</script>', '<script language="javascript">4</script>',
-      '<script type="application/ld+json">{"@type":"Thing"}</script>', '<script type="text/template"><b>5</b></script>', '<script language="vbscript">6</script>', '<script></script>',
+      '<script>1</script>',
+      '<script type="module">2</script>',
+      '<script type="importmap">{"imports":{}}</script>',
+      '<script type="speculationrules">{"prefetch":[]}</script>',
+      '<script type="text/JavaScript ">3</script>',
+      '<script language="javascript">4</script>',
+      '<script type="application/ld+json">{"@type":"Thing"}</script>',
+      '<script type="text/template"><b>5</b></script>',
+      '<script language="vbscript">6</script>',
+      '<script></script>',
     ].join('')
     const page = await sealHtml(html)
     expect(page.scriptHashes).toEqual(['1', '2', '{"imports":{}}', '{"prefetch":[]}', '3', '4'].map(sha256))
   })
 
   it('sees uppercase tags, unquoted attributes, template, noscript and srcdoc content', async () => {
-    const html = '<HTML><HEAD><STYLE>a{}</STYLE><noscript><style>b{}</style></noscript></HEAD><BODY><template><script>t()</script></template><iframe srcdoc="<script>s()</script><p style=&quot;color:red&quot;>"></iframe><P STYLE=margin:0>x</P></BODY></HTML>'
+    const html =
+      '<HTML><HEAD><STYLE>a{}</STYLE><noscript><style>b{}</style></noscript></HEAD><BODY><template><script>t()</script></template><iframe srcdoc="<script>s()</script><p style=&quot;color:red&quot;>"></iframe><P STYLE=margin:0>x</P></BODY></HTML>'
     const page = await sealHtml(html)
     expect(page.styleHashes).toEqual([sha256('a{}'), sha256('b{}')])
     expect(page.scriptHashes).toEqual([sha256('t()'), sha256('s()')])
@@ -46,7 +59,10 @@ describe('sealHtml: what gets hashed', () => {
   it('reports event handlers and javascript: URLs with line numbers, and hashes handlers on request', async () => {
     const html = '<p>\n<button onclick="go()">x</button>\n<a href=" JavaScript:void(0)">y</a>'
     const reported = await sealHtml(html)
-    expect(reported.warnings.filter((w) => w.code !== 'header-only-directive' && w.code !== 'charset-added').map((w) => [w.code, w.line])).toEqual([['event-handler', 2], ['javascript-url', 3]])
+    expect(reported.warnings.filter((w) => w.code !== 'header-only-directive' && w.code !== 'charset-added').map((w) => [w.code, w.line])).toEqual([
+      ['event-handler', 2],
+      ['javascript-url', 3],
+    ])
     expect(metaPolicy(reported).has('script-src-attr')).toBe(false)
     const hashed = await sealHtml(html, { config: { eventHandlers: 'hash' } })
     expect(metaPolicy(hashed).get('script-src-attr')).toEqual(["'unsafe-hashes'", sha256('go()')])
@@ -66,8 +82,12 @@ describe('sealHtml: what gets hashed', () => {
 
 describe('sealHtml: the meta tag', () => {
   it('goes right after <meta charset>, before scripts, styles and links', async () => {
-    const page = await sealHtml('<!doctype html><html><head><title>t</title><meta charset="utf-8"><link rel="icon" href="x.ico"><script>1</script></head></html>')
-    expect(page.html).toMatch(/^<!doctype html><html><head><title>t<\/title><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><link rel="icon"/)
+    const page = await sealHtml(
+      '<!doctype html><html><head><title>t</title><meta charset="utf-8"><link rel="icon" href="x.ico"><script>1</script></head></html>',
+    )
+    expect(page.html).toMatch(
+      /^<!doctype html><html><head><title>t<\/title><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><link rel="icon"/,
+    )
   })
   it('goes first in <head> when a script precedes <meta charset>', async () => {
     const page = await sealHtml('<head><script>1</script><meta charset=utf-8></head>')
@@ -76,7 +96,9 @@ describe('sealHtml: the meta tag', () => {
   })
   it('goes where the parser opens <head> on a page without one, after the doctype', async () => {
     const page = await sealHtml('<!DOCTYPE html>\n<title>x</title><script>1</script><p>hi')
-    expect(page.html).toMatch(/^<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><title>x<\/title>/)
+    expect(page.html).toMatch(
+      /^<!DOCTYPE html>\n<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal><title>x<\/title>/,
+    )
     const bare = await sealHtml('<!doctype html><p>hi</p>')
     expect(bare.html).toMatch(/^<!doctype html><meta charset="utf-8"><meta http-equiv=/)
   })
@@ -92,7 +114,9 @@ describe('sealHtml: the meta tag', () => {
     const page = await sealHtml(html, { config: { policy: "default-src 'self'; img-src 'self'", policyBase: 'none' } })
     // csp-seal's policy is the user's plus the hashes: nothing of the page's own policy is merged into it.
     expect(serializePolicy(page.policy)).toBe(`default-src 'self'; img-src 'self'; script-src 'self' ${sha256('1')}`)
-    expect(page.html).toBe(html.replace(CHARSET, `${CHARSET}<meta http-equiv="Content-Security-Policy" content="${serializePolicy(page.policy)}" data-csp-seal>`))
+    expect(page.html).toBe(
+      html.replace(CHARSET, `${CHARSET}<meta http-equiv="Content-Security-Policy" content="${serializePolicy(page.policy)}" data-csp-seal>`),
+    )
     expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-kept', 'meta-ignored-directive', 'report-only-meta']))
     expect(page.warnings.find((w) => w.code === 'meta-ignored-directive')!.message).toContain('frame-ancestors, report-uri')
     // Sealing again replaces only csp-seal's own meta: nothing changes.
@@ -107,7 +131,10 @@ describe('sealHtml: the meta tag', () => {
     expect(page.styleHashes).toEqual([sha256('p{}')])
     expect(page.attributeHashes).toEqual([sha256('color:red')])
     const blocked = page.warnings.filter((w) => w.code === 'blocked-by-page-policy')
-    expect(blocked.map((w) => [w.line, w.element])).toEqual([[2, '<script>'], [2, '<p style="color:red" onclick="go()">']])
+    expect(blocked.map((w) => [w.line, w.element])).toEqual([
+      [2, '<script>'],
+      [2, '<p style="color:red" onclick="go()">'],
+    ])
     expect(blocked[0]!.message).toMatch(/^this inline <script> is blocked by the page's own Content-Security-Policy meta \(line 1\)/)
     expect(blocked[1]!.message).toMatch(/^the onclick= handler is blocked/)
   })
@@ -119,16 +146,22 @@ describe('sealHtml: the meta tag', () => {
     expect(page.warnings.map((w) => w.code)).toEqual(expect.arrayContaining(['page-policy-enforced', 'blocked-by-page-policy']))
   })
   it('strips header-only directives from the meta but keeps them in the header policy', async () => {
-    const page = await sealHtml('<p>', { config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", policyBase: 'none', report: { uri: 'https://r.example.com/csp' } } })
+    const page = await sealHtml('<p>', {
+      config: { policy: "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts", policyBase: 'none', report: { uri: 'https://r.example.com/csp' } },
+    })
     expect(metaOf(page.html)).toBe("default-src 'self'")
-    expect(serializePolicy(page.policy)).toBe("default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts; report-uri https://r.example.com/csp; report-to csp-endpoint")
+    expect(serializePolicy(page.policy)).toBe(
+      "default-src 'self'; frame-ancestors 'none'; sandbox allow-scripts; report-uri https://r.example.com/csp; report-to csp-endpoint",
+    )
   })
   it('writes no meta for report-only or meta: false', async () => {
     expect((await sealHtml('<meta charset="utf-8"><script>1</script>', { config: { reportOnly: true } })).html).toBe('<meta charset="utf-8"><script>1</script>')
     expect((await sealHtml('<meta charset="utf-8"><script>1</script>', { config: { meta: false } })).html).toBe('<meta charset="utf-8"><script>1</script>')
   })
   it("never adds hashes where the user's policy keeps 'unsafe-inline'", async () => {
-    const page = await sealHtml('<style>a{}</style><p style="x:y">', { config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'", policyBase: 'none' } })
+    const page = await sealHtml('<style>a{}</style><p style="x:y">', {
+      config: { policy: "default-src 'self'; style-src 'self' 'unsafe-inline'", policyBase: 'none' },
+    })
     expect(metaOf(page.html)).toBe("default-src 'self'; style-src 'self' 'unsafe-inline'")
     expect(page.warnings.map((w) => w.code)).toContain('unsafe-inline-kept')
   })
@@ -137,10 +170,15 @@ describe('sealHtml: the meta tag', () => {
 describe('sealHtml: integrity of local files', () => {
   const files = { 'assets/a.js': 'console.log(1)', 'assets/s.css': 'p{}', 'docs/local.js': 'x' }
   it('resolves relative, root-relative, query and fragment URLs, and <base href>', async () => {
-    const html = '<link rel=stylesheet href=../assets/s.css?v=2><link rel="modulepreload" href="/assets/a.js"><link rel=preload as=style href="../assets/s.css#x"><script src="local.js"></script>'
+    const html =
+      '<link rel=stylesheet href=../assets/s.css?v=2><link rel="modulepreload" href="/assets/a.js"><link rel=preload as=style href="../assets/s.css#x"><script src="local.js"></script>'
     const page = await sealHtml(html, { file: 'docs/page.html', readAsset: assets(files) })
     expect(page.html).toBe(
-      CHARSET + `<link rel=stylesheet href=../assets/s.css?v=2 integrity="${sri384('p{}')}"><link rel="modulepreload" href="/assets/a.js" integrity="${sri384('console.log(1)')}"><link rel=preload as=style href="../assets/s.css#x" integrity="${sri384('p{}')}"><script src="local.js" integrity="${sri384('x')}"></script>`.replace('<link', `<meta http-equiv="Content-Security-Policy" content="${metaOf(page.html)}" data-csp-seal><link`),
+      CHARSET +
+        `<link rel=stylesheet href=../assets/s.css?v=2 integrity="${sri384('p{}')}"><link rel="modulepreload" href="/assets/a.js" integrity="${sri384('console.log(1)')}"><link rel=preload as=style href="../assets/s.css#x" integrity="${sri384('p{}')}"><script src="local.js" integrity="${sri384('x')}"></script>`.replace(
+          '<link',
+          `<meta http-equiv="Content-Security-Policy" content="${metaOf(page.html)}" data-csp-seal><link`,
+        ),
     )
     const based = await sealHtml('<base href="/assets/"><script src="a.js"></script>', { file: 'docs/page.html', readAsset: assets(files) })
     expect(based.integrity['a.js']).toBe(sri384('console.log(1)'))
@@ -164,9 +202,11 @@ describe('sealHtml: integrity of local files', () => {
     await expect(sealHtml(strongest, { readAsset: assets(files) })).rejects.toThrow(/does not match assets\/a\.js/)
   })
   it('names the page, the line and the URL of a missing file', async () => {
-    await expect(sealHtml('<p>\n<script src="/assets/gone.js"></script>', { file: 'a/b.html', readAsset: assets(files) })).rejects.toThrow(/a\/b\.html:2:1: \/assets\/gone\.js resolves to "assets\/gone\.js" in the site folder, and there is no such file/)
+    await expect(sealHtml('<p>\n<script src="/assets/gone.js"></script>', { file: 'a/b.html', readAsset: assets(files) })).rejects.toThrow(
+      /a\/b\.html:2:1: \/assets\/gone\.js resolves to "assets\/gone\.js" in the site folder, and there is no such file/,
+    )
   })
-  it('allows local scripts by integrity hash when the policy has no \'self\' for scripts', async () => {
+  it("allows local scripts by integrity hash when the policy has no 'self' for scripts", async () => {
     const page = await sealHtml('<script src="assets/a.js"></script>', { config: { policy: "script-src 'strict-dynamic'" }, readAsset: assets(files) })
     expect(metaPolicy(page).get('script-src')).toEqual(["'strict-dynamic'", `'${sri384('console.log(1)')}'`])
   })
@@ -187,8 +227,13 @@ describe('sealHtml: SVG <script href>', () => {
   const files = { 'assets/a.js': 'console.log(1)' }
   const pinned = { resolve: async () => ({ kind: 'pinned', integrity: sri384('cdn()') }) } as unknown as RemoteIntegrity
   it('gets integrity like <script src> on the same origin, and can be allowed by it (browsers check it; measured in Chromium)', async () => {
-    const page = await sealHtml('<svg><script href="assets/a.js"></script><script xlink:href="/assets/a.js"></script></svg>', { readAsset: assets(files), config: { policy: "script-src 'strict-dynamic'" } })
-    expect(page.html).toContain(`<script href="assets/a.js" integrity="${sri384('console.log(1)')}"></script><script xlink:href="/assets/a.js" integrity="${sri384('console.log(1)')}"></script>`)
+    const page = await sealHtml('<svg><script href="assets/a.js"></script><script xlink:href="/assets/a.js"></script></svg>', {
+      readAsset: assets(files),
+      config: { policy: "script-src 'strict-dynamic'" },
+    })
+    expect(page.html).toContain(
+      `<script href="assets/a.js" integrity="${sri384('console.log(1)')}"></script><script xlink:href="/assets/a.js" integrity="${sri384('console.log(1)')}"></script>`,
+    )
     expect(metaPolicy(page).get('script-src')).toEqual(["'strict-dynamic'", `'${sri384('console.log(1)')}'`])
     expect(page.nonceSlots.tags).toHaveLength(2)
   })
@@ -196,7 +241,9 @@ describe('sealHtml: SVG <script href>', () => {
     const page = await sealHtml('<svg><script href="https://cdn.example.com/x.js"></script></svg>', { remote: pinned })
     expect(page.html).not.toMatch(/integrity|crossorigin/)
     expect(metaPolicy(page).get('script-src')).toEqual(["'self'", 'https://cdn.example.com'])
-    expect(page.warnings.find((w) => w.code === 'svg-script-origin')!.message).toMatch(/; script-src allows its whole origin https:\/\/cdn\.example\.com, so any script that origin serves can load$/)
+    expect(page.warnings.find((w) => w.code === 'svg-script-origin')!.message).toMatch(
+      /; script-src allows its whole origin https:\/\/cdn\.example\.com, so any script that origin serves can load$/,
+    )
     expect(page.remote).toEqual(['https://cdn.example.com/x.js'])
   })
 })
@@ -206,7 +253,9 @@ describe('sealHtml: bad input', () => {
     await expect(sealHtml('<meta charset="windows-1252"><script>1</script>')).rejects.toThrow(/charset "windows-1252"/)
   })
   it('names the page and the tag of an invalid existing CSP meta', async () => {
-    await expect(sealHtml('<head>\n<meta http-equiv="Content-Security-Policy" content="script-src \'nonce-abc\'">', { file: 'x.html' })).rejects.toThrow(/x\.html:2:1: policy meta tag: a literal nonce/)
+    await expect(sealHtml('<head>\n<meta http-equiv="Content-Security-Policy" content="script-src \'nonce-abc\'">', { file: 'x.html' })).rejects.toThrow(
+      /x\.html:2:1: policy meta tag: a literal nonce/,
+    )
   })
   it('seals malformed HTML as the browser parses it', async () => {
     const page = await sealHtml('<div><p>unclosed<script>1</script></div></div><style>a{}')
@@ -222,10 +271,19 @@ describe('sealHtml: bad input', () => {
 
 describe('nonce slots', () => {
   it('point just after the tag names of styles, stylesheets and external scripts, in UTF-8 bytes', async () => {
-    const html = '\uFEFF<head><meta charset=utf-8><title>é日本</title><style>a{}</style><link rel=stylesheet href=s.css><script src="a.js"></script><script>inline()</script></head>'
+    const html =
+      '\uFEFF<head><meta charset=utf-8><title>é日本</title><style>a{}</style><link rel=stylesheet href=s.css><script src="a.js"></script><script>inline()</script></head>'
     const page = await sealHtml(html, { readAsset: assets({ 's.css': 'p{}', 'a.js': '1' }) })
     const bytes = Buffer.from(page.html)
-    expect(page.nonceSlots.tags.map((o) => bytes.subarray(0, o).toString().match(/<(\w+)$/)?.[1])).toEqual(['style', 'link', 'script'])
+    expect(
+      page.nonceSlots.tags.map(
+        (o) =>
+          bytes
+            .subarray(0, o)
+            .toString()
+            .match(/<(\w+)$/)?.[1],
+      ),
+    ).toEqual(['style', 'link', 'script'])
     const [start, end] = page.nonceSlots.meta as [number, number]
     expect(bytes.subarray(start, end).toString()).toMatch(/^<meta http-equiv="Content-Security-Policy" content="[^"]+" data-csp-seal>$/)
   })
@@ -233,7 +291,10 @@ describe('nonce slots', () => {
 
 // Generated documents: an independent oracle for what the browser hashes.
 const rawChars = fc.constantFrom('a', 'Z', ' ', '\n', '\r\n', '\r', '\t', '\0', 'é', '日', '😀', '<', '>', '&', '&lt;', '"', "'", '/', '{', '}', ';')
-const rawText = fc.array(rawChars, { maxLength: 30 }).map((parts) => parts.join('')).filter((t) => !/<\/(script|style)|<!--|<script/i.test(t))
+const rawText = fc
+  .array(rawChars, { maxLength: 30 })
+  .map((parts) => parts.join(''))
+  .filter((t) => !/<\/(script|style)|<!--|<script/i.test(t))
 const attrText = fc.array(fc.constantFrom('a', ' ', ':', ';', 'é', '0', 'px', '#'), { maxLength: 12 }).map((parts) => parts.join(''))
 const browserText = (text: string) => text.replace(/\r\n?/g, '\n').replace(/\0/g, '\uFFFD')
 
@@ -244,7 +305,14 @@ const piece: fc.Arbitrary<Piece> = fc.oneof(
   rawText.map((t) => ({ html: `<script type="application/ld+json">${t}</script>` })),
   rawText.map((t) => ({ html: `<style>${t}</style>`, style: t })),
   attrText.map((t) => ({ html: `<p style="${t}">x</p>`, attr: t })),
-  fc.constantFrom<Piece>({ html: '<!-- c -->' }, { html: 'text é\r\n' }, { html: '<div><span>' }, { html: '</div>' }, { html: '<br/>' }, { html: '<img src=x.png alt=a>' }),
+  fc.constantFrom<Piece>(
+    { html: '<!-- c -->' },
+    { html: 'text é\r\n' },
+    { html: '<div><span>' },
+    { html: '</div>' },
+    { html: '<br/>' },
+    { html: '<img src=x.png alt=a>' },
+  ),
 )
 const documentArb = fc.record({
   bom: fc.boolean(),
@@ -261,8 +329,13 @@ type GeneratedDocument = typeof documentArb extends fc.Arbitrary<infer T> ? T : 
 function buildDocument(d: GeneratedDocument) {
   const nl = d.crlf ? '\r\n' : '\n'
   const html = [
-    d.bom ? '\uFEFF' : '', d.doctype ? `<!doctype html>${nl}` : '', d.head ? '<html><head>' : '', d.charset ? '<meta charset="utf-8">' : '',
-    ...d.headPieces.map((p) => p.html), d.head ? `</head>${nl}<body>` : '', ...d.bodyPieces.map((p) => p.html),
+    d.bom ? '\uFEFF' : '',
+    d.doctype ? `<!doctype html>${nl}` : '',
+    d.head ? '<html><head>' : '',
+    d.charset ? '<meta charset="utf-8">' : '',
+    ...d.headPieces.map((p) => p.html),
+    d.head ? `</head>${nl}<body>` : '',
+    ...d.bodyPieces.map((p) => p.html),
   ].join('')
   const pieces = [...d.headPieces, ...d.bodyPieces]
   return { html, pieces }
@@ -299,11 +372,21 @@ describe('sealing properties (generated HTML)', () => {
 })
 
 describe('hashes from beyond the page', () => {
-  const extraHashes = { scripts: ["'sha256-c2NyaXB0'"], styles: ["'sha256-c3R5bGU='"], scriptAttributes: ["'sha256-aGFuZGxlcg=='"], styleAttributes: ["'sha256-YXR0cg=='"] }
+  const extraHashes = {
+    scripts: ["'sha256-c2NyaXB0'"],
+    styles: ["'sha256-c3R5bGU='"],
+    scriptAttributes: ["'sha256-aGFuZGxlcg=='"],
+    styleAttributes: ["'sha256-YXR0cg=='"],
+  }
   const policyOf = async (config: Record<string, unknown>) => {
     const { sealPage } = await import('../src/seal/page.js')
     const { resolveConfig } = await import('../src/config.js')
-    const page = await sealPage('<meta charset="utf-8"><p style="color: red">x</p>', { file: 'index.html', config: resolveConfig(config), digests: async () => undefined, extraHashes })
+    const page = await sealPage('<meta charset="utf-8"><p style="color: red">x</p>', {
+      file: 'index.html',
+      config: resolveConfig(config),
+      digests: async () => undefined,
+      extraHashes,
+    })
     return page.policy
   }
 

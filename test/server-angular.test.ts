@@ -27,7 +27,9 @@ async function angularStyles(host: SiteServer, urlPath: string) {
     await v.page.waitForSelector(angular.ready)
     const header = v.response!.headers()['content-security-policy'] ?? ''
     const nonce = /'nonce-([^']+)'/.exec(header)?.[1]
-    const styles = await v.page.evaluate(() => Array.from(document.querySelectorAll('head style'), (s) => ({ nonce: (s as HTMLStyleElement).nonce ?? '', text: s.textContent ?? '' })))
+    const styles = await v.page.evaluate(() =>
+      Array.from(document.querySelectorAll('head style'), (s) => ({ nonce: (s as HTMLStyleElement).nonce ?? '', text: s.textContent ?? '' })),
+    )
     const rootAttribute = await v.page.evaluate(() => document.querySelector('app-root')?.getAttribute('ngcspnonce') ?? null)
     // An attack: a script inserted without the nonce.
     await v.page.evaluate(() => {
@@ -43,7 +45,7 @@ async function angularStyles(host: SiteServer, urlPath: string) {
 }
 
 describe('Angular in nonce mode, through the Node middleware', () => {
-  it('finds the root component among the bundle\'s selectors, and records its slot', async () => {
+  it("finds the root component among the bundle's selectors, and records its slot", async () => {
     expect(angularComponentSelectors(angular.siteDir, MAX_BYTES)).toContain('app-root')
     const vue = listFrameworkFixtures().find((f) => f.name === 'vue')!
     expect(angularComponentSelectors(vue.siteDir, MAX_BYTES)).toEqual([])

@@ -33,7 +33,8 @@ let app: string // the sealed nonce-app fixture
 let attacker: StaticServer // another origin, serving the attacker's script
 const cleanup: Array<() => Promise<void>> = []
 const RUNTIMES = ['Node middleware', 'fetch handler'] as const
-const serveBy = (runtime: (typeof RUNTIMES)[number], options: ServerOptions) => (runtime === 'Node middleware' ? middlewareServer(options) : fetchHandlerServer(options))
+const serveBy = (runtime: (typeof RUNTIMES)[number], options: ServerOptions) =>
+  runtime === 'Node middleware' ? middlewareServer(options) : fetchHandlerServer(options)
 // Each served by each runtime, behind a reporting proxy.
 const siteBy = new Map<string, ReportingProxy>()
 const appBy = new Map<string, ReportingProxy>()
@@ -47,7 +48,10 @@ let injectableFront: ReportingProxy
 beforeAll(async () => {
   site = await copyFixture('example-site')
   app = await copyFixture('nonce-app')
-  cleanup.push(() => removeDir(site), () => removeDir(app))
+  cleanup.push(
+    () => removeDir(site),
+    () => removeDir(app),
+  )
   await sealDirectory(site, { eventHandlers: 'hash' })
   await sealDirectory(app, {})
   attacker = await startStaticServer(app, { cors: true, rewrite: () => "(window.__ran = window.__ran || []).push('attack:foreign-script')" })
@@ -132,7 +136,9 @@ forEachEngine((engine) => {
           const nonce = await expectNonced(v)
           // Nonce hiding: the attribute reads empty once the element is in the document; the property keeps the value.
           // Served with one: the csp-nonce meta, the stylesheet link, the <style> and the <script src> of the page.
-          const seen = await v.evaluate(() => Array.from(document.querySelectorAll('[nonce]')).map((e) => [e.localName, e.getAttribute('nonce'), (e as HTMLElement).nonce]))
+          const seen = await v.evaluate(() =>
+            Array.from(document.querySelectorAll('[nonce]')).map((e) => [e.localName, e.getAttribute('nonce'), (e as HTMLElement).nonce]),
+          )
           expect(seen.map(([tag]) => tag).sort(), v.describe()).toEqual(['link', 'meta', 'script', 'style'])
           expect(seen, v.describe()).toEqual(seen.map(([tag]) => [tag, '', nonce]))
           table.record(engine(), 'nonce-hidden', 'yes')
@@ -176,7 +182,10 @@ forEachEngine((engine) => {
       await v.waitForRan(indexPage.ran)
       await v.waitForBlocked(['script-src-elem inline', 'style-src-elem inline'])
       const info = v.describe()
-      expect(v.ran.filter((id) => id.startsWith('attack:')), info).toEqual([])
+      expect(
+        v.ran.filter((id) => id.startsWith('attack:')),
+        info,
+      ).toEqual([])
       expect([...v.ran].sort(), info).toEqual([...indexPage.ran].sort())
       expect(await v.style('#hero-title', 'color')).toBe('rgb(11, 12, 13)')
     }
@@ -239,7 +248,10 @@ forEachEngine((engine) => {
       const served = await (await fetch(`${injectable}/index.html`)).text()
       const copied = /<script nonce="[^"]+" src="assets\/app\.js[^"]*"[^>]*><\/script>/.exec(served)![0]
       const retargeted = copied.replace(/src="[^"]+"/, `src="${attacker.origin}/assets/chunk.js"`).replace(/ integrity="[^"]+"/, '')
-      const inline = copied.replace(/ src="[^"]+"/, '').replace(/ integrity="[^"]+"/, '').replace('></script>', ">(window.__ran = window.__ran || []).push('attack:copied-inline')</script>")
+      const inline = copied
+        .replace(/ src="[^"]+"/, '')
+        .replace(/ integrity="[^"]+"/, '')
+        .replace('></script>', ">(window.__ran = window.__ran || []).push('attack:copied-inline')</script>")
       const v = await attacked(() => retargeted + inline + `<style${/ nonce="[^"]+"/.exec(copied)![0]}>#hero-title { color: rgb(255, 0, 0) }</style>`)
       try {
         await v.waitForBlocked([`script-src-elem ${attacker.origin}/assets/chunk.js`])
@@ -323,7 +335,10 @@ forEachEngine((engine) => {
       const manifest = JSON.parse(await readFile(join(site, 'csp-seal.json'), 'utf8')) as Manifest
       const v = await visit(engine(), await front(new URL(url).origin), '/features.html')
       try {
-        await expectWorking(v, siteExpected.pages.find((p) => p.path === 'features.html')!)
+        await expectWorking(
+          v,
+          siteExpected.pages.find((p) => p.path === 'features.html')!,
+        )
         expect(v.response!.headers['content-security-policy']).toBe(manifest.pages['features.html']!.policy)
       } finally {
         await v.close()
@@ -351,7 +366,8 @@ async function serve(args: string[]): Promise<{ child: ChildProcess; url: string
   })
   return { child, url, output: () => output }
 }
-const exitCode = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)))
+const exitCode = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve)))
 
 describe('csp-seal serve', () => {
   it('refuses a folder that was never sealed, and a bad port', async () => {

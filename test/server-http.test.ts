@@ -163,10 +163,27 @@ describe('Node middleware on http.createServer', () => {
 
   it('never serves anything outside the root: .., encoded .., encoded separators, symlinks out, dotfiles', async () => {
     const attempts = [
-      '/../secret.txt', '/assets/../../secret.txt', '/%2e%2e/secret.txt', '/%2E%2E/secret.txt', '/assets/%2e%2e/%2e%2e/secret.txt',
-      '/..%2fsecret.txt', '/..%2Fsecret.txt', '/..%5csecret.txt', '/assets/..\\..\\secret.txt', '/%252e%252e/secret.txt',
-      '/assets/leak.txt', '/linked/secret.txt', '/.env', '/assets/.%2e/%2e./secret.txt',
-      '/index.html%00.js', '/%00', '//secret.txt', '/assets//app.js', '/./index.html', '/%c0%ae%c0%ae/secret.txt', '/%',
+      '/../secret.txt',
+      '/assets/../../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/%2E%2E/secret.txt',
+      '/assets/%2e%2e/%2e%2e/secret.txt',
+      '/..%2fsecret.txt',
+      '/..%2Fsecret.txt',
+      '/..%5csecret.txt',
+      '/assets/..\\..\\secret.txt',
+      '/%252e%252e/secret.txt',
+      '/assets/leak.txt',
+      '/linked/secret.txt',
+      '/.env',
+      '/assets/.%2e/%2e./secret.txt',
+      '/index.html%00.js',
+      '/%00',
+      '//secret.txt',
+      '/assets//app.js',
+      '/./index.html',
+      '/%c0%ae%c0%ae/secret.txt',
+      '/%',
     ]
     for (const path of attempts) {
       const res = await raw(origin, path)
@@ -265,7 +282,10 @@ describe('fallbacks and rebuilds', () => {
     const handler = createHandler({ root: site, log: (m) => logs.push(m) })
     expect((await handler(new Request('http://site.test/index.html'))).headers.get('content-security-policy')).toContain("'nonce-")
     const page = join(site, 'index.html')
-    await writeFile(page, (await readFile(page, 'utf8')).replace('</body>', "<script>(window.__ran = window.__ran || []).push('index:rebuilt')</script></body>"))
+    await writeFile(
+      page,
+      (await readFile(page, 'utf8')).replace('</body>', "<script>(window.__ran = window.__ran || []).push('index:rebuilt')</script></body>"),
+    )
     await sealDirectory(site)
     const res = await handler(new Request('http://site.test/index.html'))
     const body = await res.text()

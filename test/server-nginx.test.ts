@@ -46,7 +46,8 @@ async function freePort(): Promise<number> {
 
 async function waitForListening(origin: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if (nginx?.exitCode !== null) throw new Error(`nginx exited (${nginx?.exitCode}):\n${nginxOutput}\n${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`)
+    if (nginx?.exitCode !== null)
+      throw new Error(`nginx exited (${nginx?.exitCode}):\n${nginxOutput}\n${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`)
     try {
       await fetch(`${origin}/`)
       return
@@ -158,7 +159,13 @@ describe('nginx, hash-only: the csp-seal.nginx.conf include', () => {
 
   it('sends the header on folder and clean URLs too', async () => {
     const manifest = JSON.parse(await readFile(join(site, 'csp-seal.json'), 'utf8')) as Manifest
-    for (const [url, file] of [['/', 'index.html'], ['/docs/guide/', 'docs/guide/index.html'], ['/legacy.htm', 'legacy.htm'], ['/docs/guide', 'docs/guide/index.html'], ['/features', 'features.html']]) {
+    for (const [url, file] of [
+      ['/', 'index.html'],
+      ['/docs/guide/', 'docs/guide/index.html'],
+      ['/legacy.htm', 'legacy.htm'],
+      ['/docs/guide', 'docs/guide/index.html'],
+      ['/features', 'features.html'],
+    ]) {
       const res = await fetch(`${origins.hashSite}${url}`)
       expect(res.status, url).toBe(200)
       expect(res.headers.get('content-security-policy'), url).toBe(manifest.pages[file!]!.policy)
@@ -244,7 +251,10 @@ describe('nginx, nonce mode: server-only templates, sub_filter and $request_id',
     for (let i = 0; i < 50 && (await fetch(`${origins.nonceSite}/index.html`)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 100))
     const v = await visit(browser, `${origins.nonceSite}/index.html`)
     try {
-      await expectWorking(v, siteExpected.pages.find((p) => p.path === 'index.html')!)
+      await expectWorking(
+        v,
+        siteExpected.pages.find((p) => p.path === 'index.html')!,
+      )
       await expectNonced(v, HEX_NONCE)
     } finally {
       await v.close()
@@ -259,8 +269,12 @@ describe('nginx, nonce mode: server-only templates, sub_filter and $request_id',
     const tampered = join(work, 'tampered')
     await cp(site, tampered, { recursive: true })
     await writeFile(join(tampered, 'index.html'), (await readFile(join(tampered, 'index.html'), 'utf8')).replace('Nimbus', 'Nimbvs'))
-    await expect(writeNginxNonceTemplates({ root: tampered, out: join(work, 'tampered-templates') })).rejects.toThrow(/index\.html: the file changed after sealing/)
-    const missingOut = await run('node', [BIN, 'nginx-nonce', site], { env: { ...process.env, NO_COLOR: '1' } }).catch((error: { code: number; stderr: string }) => error)
+    await expect(writeNginxNonceTemplates({ root: tampered, out: join(work, 'tampered-templates') })).rejects.toThrow(
+      /index\.html: the file changed after sealing/,
+    )
+    const missingOut = await run('node', [BIN, 'nginx-nonce', site], { env: { ...process.env, NO_COLOR: '1' } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    )
     expect(missingOut).toMatchObject({ code: 2, stderr: expect.stringMatching(/nginx-nonce needs --out/) })
   })
 })

@@ -37,7 +37,10 @@ beforeAll(async () => {
   browser = await launchBrowser()
   site = await copyFixture('example-site')
   app = await copyFixture('nonce-app')
-  cleanup.push(() => removeDir(site), () => removeDir(app))
+  cleanup.push(
+    () => removeDir(site),
+    () => removeDir(app),
+  )
   await sealDirectory(site, { eventHandlers: 'hash' })
   await sealDirectory(app, {})
 })
@@ -57,7 +60,8 @@ async function freePort(): Promise<number> {
 describe('the Python recipe', { timeout: 300_000 }, () => {
   const python = spawnSync('python3', ['--version']).status === 0
   beforeEach(() => {
-    if (!python) throw new Error('python3 not found: the Python recipe of docs/server.md is tested with a real python3. Install it with: apt-get install -y python3')
+    if (!python)
+      throw new Error('python3 not found: the Python recipe of docs/server.md is tested with a real python3. Install it with: apt-get install -y python3')
   })
 
   const servers = new Map<string, { origin: string; child: ChildProcess; output: () => string }>()
@@ -70,7 +74,10 @@ describe('the Python recipe', { timeout: 300_000 }, () => {
     cleanup.push(() => rm(dir, { recursive: true, force: true }))
     const script = join(dir, 'serve.py')
     await writeFile(script, code!)
-    for (const [name, root] of [['site', site], ['app', app]] as const) {
+    for (const [name, root] of [
+      ['site', site],
+      ['app', app],
+    ] as const) {
       const port = await freePort()
       const child = spawn('python3', [script, root, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] })
       let output = ''
@@ -82,7 +89,13 @@ describe('the Python recipe', { timeout: 300_000 }, () => {
       const origin = `http://127.0.0.1:${port}`
       for (let i = 0; ; i++) {
         if (child.exitCode !== null) throw new Error(`the Python recipe exited (${child.exitCode}):\n${output}`)
-        if (await fetch(`${origin}/`).then(() => true, () => false)) break
+        if (
+          await fetch(`${origin}/`).then(
+            () => true,
+            () => false,
+          )
+        )
+          break
         if (i > 1200) throw new Error(`the Python recipe did not listen on ${origin}:\n${output}`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
@@ -163,7 +176,10 @@ describe('file:// pages with the hash-only meta (Electron loadFile)', { timeout:
     cleanup.push(() => removeDir(copy))
     await sealDirectory(copy, { eventHandlers: 'hash' })
     const file = join(copy, 'crlf.html')
-    await writeFile(file, (await readFile(file, 'utf8')).replace('</body>', "<script>(window.__ran = window.__ran || []).push('attack:inline')</script></body>"))
+    await writeFile(
+      file,
+      (await readFile(file, 'utf8')).replace('</body>', "<script>(window.__ran = window.__ran || []).push('attack:inline')</script></body>"),
+    )
     for (const page of filePages) {
       const v = await visit(browser, `file://${join(copy, page.path)}`)
       try {
@@ -171,7 +187,10 @@ describe('file:// pages with the hash-only meta (Electron loadFile)', { timeout:
         const inline = page.ran.filter((id) => !id.includes('/'))
         expect([...v.ran].filter((id) => !id.includes('/')).sort(), info).toEqual([...inline].sort())
         if (page.path === 'crlf.html') {
-          expect(v.violations.map((x) => `${x.effectiveDirective} ${x.blockedURI}`), info).toEqual(['script-src-elem inline'])
+          expect(
+            v.violations.map((x) => `${x.effectiveDirective} ${x.blockedURI}`),
+            info,
+          ).toEqual(['script-src-elem inline'])
         } else {
           expect(v.violations, info).toEqual([])
         }
@@ -184,7 +203,12 @@ describe('file:// pages with the hash-only meta (Electron loadFile)', { timeout:
   })
 
   it('work completely where file:// pages may read files (--allow-file-access-from-files)', async () => {
-    const fileBrowser = await chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, '--allow-file-access-from-files'], chromiumSandbox: false })
+    const fileBrowser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      args: [...CHROMIUM_ARGS, '--allow-file-access-from-files'],
+      chromiumSandbox: false,
+    })
     try {
       for (const page of filePages) {
         const v = await visit(fileBrowser, `file://${join(site, page.path)}`)
@@ -195,7 +219,10 @@ describe('file:// pages with the hash-only meta (Electron loadFile)', { timeout:
           expect(v.integrityErrors, info).toEqual([])
           expect(v.failedRequests, info).toEqual([])
           for (const [selector, property, value] of page.styles) {
-            expect(await v.page.evaluate(([s, p]) => getComputedStyle(document.querySelector(s!)!).getPropertyValue(p!), [selector, property]), `${page.path} ${selector}`).toBe(value)
+            expect(
+              await v.page.evaluate(([s, p]) => getComputedStyle(document.querySelector(s!)!).getPropertyValue(p!), [selector, property]),
+              `${page.path} ${selector}`,
+            ).toBe(value)
           }
         } finally {
           await v.close()
@@ -241,7 +268,13 @@ describe('the Node recipes, run as printed', { timeout: 300_000 }, () => {
       const origin = `http://127.0.0.1:${port}`
       for (let i = 0; ; i++) {
         if (child.exitCode !== null) throw new Error(`the ${name} recipe exited (${child.exitCode}):\n${output}`)
-        if (await fetch(`${origin}/assets/app.css`).then((r) => r.ok, () => false)) break
+        if (
+          await fetch(`${origin}/assets/app.css`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        )
+          break
         if (i > 600) throw new Error(`the ${name} recipe did not listen on ${origin}:\n${output}`)
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
@@ -297,7 +330,9 @@ describe('the Caddy and Apache configs, checked by their own config checkers', (
     cleanup.push(() => rm(dir, { recursive: true, force: true }))
     const file = join(dir, 'Caddyfile')
     await writeFile(file, (await recipeBlock('caddy', 'caddy')).replace('/srv/site/dist', site))
-    const result = await run('caddy', ['validate', '--adapter', 'caddyfile', '--config', file], { env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } }).catch((error: { stderr: string; code: unknown }) => {
+    const result = await run('caddy', ['validate', '--adapter', 'caddyfile', '--config', file], {
+      env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+    }).catch((error: { stderr: string; code: unknown }) => {
       throw new Error(`caddy validate rejected the recipe (${String(error.code)}); caddy comes from Debian's caddy package:\n${error.stderr}`)
     })
     expect(`${result.stdout}${result.stderr}`).toMatch(/Valid configuration/)
@@ -320,7 +355,9 @@ describe('the Caddy and Apache configs, checked by their own config checkers', (
         (await recipeBlock('apache', 'apache')).replaceAll('/srv/site/dist', site).replace('*:80', '127.0.0.1:8080'),
       ].join('\n'),
     )
-    const result = await run('apache2ctl', ['-t'], { env: { ...process.env, APACHE_ARGUMENTS: `-f ${conf}`, APACHE_CONFDIR: dir, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir, APACHE_LOG_DIR: dir } }).catch((error: { stderr: string; code: unknown }) => {
+    const result = await run('apache2ctl', ['-t'], {
+      env: { ...process.env, APACHE_ARGUMENTS: `-f ${conf}`, APACHE_CONFDIR: dir, APACHE_RUN_DIR: dir, APACHE_LOCK_DIR: dir, APACHE_LOG_DIR: dir },
+    }).catch((error: { stderr: string; code: unknown }) => {
       throw new Error(`apache2ctl -t rejected the recipe (${String(error.code)}); apache2ctl comes from Debian's apache2 package:\n${error.stderr}`)
     })
     expect(`${result.stdout}${result.stderr}`).toMatch(/Syntax OK/)

@@ -43,7 +43,8 @@ function get(origin: string, path: string): Promise<Answer> {
   })
 }
 
-const page = (title: string) => `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><script>window.page = ${JSON.stringify(title)}</script></head><body><h1>${title}</h1></body></html>`
+const page = (title: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title><script>window.page = ${JSON.stringify(title)}</script></head><body><h1>${title}</h1></body></html>`
 
 const FILES: Record<string, string> = {
   'index.html': page('home'),
@@ -58,10 +59,35 @@ const FILES: Record<string, string> = {
 }
 
 const URLS = [
-  '/', '/index.html', '/about', '/about.html', '/about/', '/about/team', '/about/team.html', '/about/team/',
-  '/docs/intro', '/docs/intro/', '/docs/intro/index.html', '/docs/intro?x=1', '/about/?y=2', '/docs', '/docs/',
-  '/both', '/both/', '/both.html', '/both/index.html', '/nope', '/nope/', '/missing.js', '/app.js', '/csp-seal.json',
-  '/csp-seal.nginx.conf', '/doc.svg', '/users/42', '/users/42/', '/users/42/data.json',
+  '/',
+  '/index.html',
+  '/about',
+  '/about.html',
+  '/about/',
+  '/about/team',
+  '/about/team.html',
+  '/about/team/',
+  '/docs/intro',
+  '/docs/intro/',
+  '/docs/intro/index.html',
+  '/docs/intro?x=1',
+  '/about/?y=2',
+  '/docs',
+  '/docs/',
+  '/both',
+  '/both/',
+  '/both.html',
+  '/both/index.html',
+  '/nope',
+  '/nope/',
+  '/missing.js',
+  '/app.js',
+  '/csp-seal.json',
+  '/csp-seal.nginx.conf',
+  '/doc.svg',
+  '/users/42',
+  '/users/42/',
+  '/users/42/data.json',
 ]
 
 let site: string
@@ -104,7 +130,10 @@ afterAll(async () => {
 })
 
 describe('the runtime and nginx with the documented recipe answer every URL alike', { timeout: 300_000 }, () => {
-  for (const [name, fallback, nginxIndex] of [['a multi-page site', undefined, 0], ['an SPA with fallback index.html', 'index.html', 1]] as const) {
+  for (const [name, fallback, nginxIndex] of [
+    ['a multi-page site', undefined, 0],
+    ['an SPA with fallback index.html', 'index.html', 1],
+  ] as const) {
     it(name, async () => {
       const ours = await runtime({ fallback })
       const theirs = nginx.origins[nginxIndex]!
@@ -123,7 +152,9 @@ describe('the runtime and nginx with the documented recipe answer every URL alik
 
 describe('the routing rule', () => {
   const segment = fc.stringMatching(/^[a-z]{1,3}$/)
-  const file = fc.tuple(fc.array(segment, { maxLength: 2 }), segment, fc.constantFrom('.html', '/index.html', '.js')).map(([dirs, name, ext]) => [...dirs, name].join('/') + ext)
+  const file = fc
+    .tuple(fc.array(segment, { maxLength: 2 }), segment, fc.constantFrom('.html', '/index.html', '.js'))
+    .map(([dirs, name, ext]) => [...dirs, name].join('/') + ext)
 
   it('gives each URL to at most one page, and each page its own path and clean URL unless another page owns it', () => {
     fc.assert(

@@ -64,7 +64,8 @@ async function serve(args: string[]): Promise<string> {
 }
 
 // A hang guard only: the page signals when it has rendered.
-const waitForRan = (v: Visit, id: string) => v.page.waitForFunction((want) => (window as unknown as { __ran?: string[] }).__ran?.includes(want), id, { timeout: 240_000 }).then(() => v.collect())
+const waitForRan = (v: Visit, id: string) =>
+  v.page.waitForFunction((want) => (window as unknown as { __ran?: string[] }).__ran?.includes(want), id, { timeout: 240_000 }).then(() => v.collect())
 
 describe('a router app served by csp-seal serve --nonce --fallback index.html', { timeout: 300_000 }, () => {
   let dist: string
@@ -163,7 +164,10 @@ describe('a router app served by csp-seal serve --nonce --fallback index.html', 
     try {
       await waitForRan(v, 'route:home')
       expect(await computedStyle(v.page, '#view', 'border-left-color')).not.toBe('rgb(9, 8, 7)')
-      expect(v.violations.map((x) => x.effectiveDirective), describeVisit(v)).toContain('style-src-elem')
+      expect(
+        v.violations.map((x) => x.effectiveDirective),
+        describeVisit(v),
+      ).toContain('style-src-elem')
     } finally {
       await v.close()
     }
@@ -173,8 +177,10 @@ describe('a router app served by csp-seal serve --nonce --fallback index.html', 
 describe('documents csp-seal does not seal, in Chromium', { timeout: 300_000 }, () => {
   const attack = (marker: string) => `document.documentElement.setAttribute('data-attack', '${marker}')`
   const FILES: Record<string, string> = {
-    'index.html': '<!doctype html><html><head><meta charset="utf-8"><title>home</title></head><body><img id="logo" src="logo.svg" width="20" height="20"></body></html>',
-    'logo.svg': '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><style>rect { fill: rgb(0, 128, 0) }</style><rect width="20" height="20"/></svg>',
+    'index.html':
+      '<!doctype html><html><head><meta charset="utf-8"><title>home</title></head><body><img id="logo" src="logo.svg" width="20" height="20"></body></html>',
+    'logo.svg':
+      '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20"><style>rect { fill: rgb(0, 128, 0) }</style><rect width="20" height="20"/></svg>',
   }
   const UNSEALED: Record<string, string> = {
     'LATE.HTML': `<!doctype html><html><head><meta charset="utf-8"></head><body><p>late</p><script>${attack('html')}</script></body></html>`,
@@ -208,7 +214,11 @@ describe('documents csp-seal does not seal, in Chromium', { timeout: 300_000 }, 
     const plain = await startStaticServer(site)
     cleanup.push(() => plain.close())
     const permissive = await runtime({ documentPolicy: false })
-    for (const [origin, file] of [[plain.origin, 'LATE.HTML'], [permissive, 'doc.svg'], [permissive, 'page.xhtml']] as const) {
+    for (const [origin, file] of [
+      [plain.origin, 'LATE.HTML'],
+      [permissive, 'doc.svg'],
+      [permissive, 'page.xhtml'],
+    ] as const) {
       const v = await visit(browser, `${origin}/${file}`)
       try {
         expect(await attacked(v), file).not.toBeNull()

@@ -237,7 +237,9 @@ describe('caching', () => {
     const etag = first.headers.etag as string
     const lastModified = first.headers['last-modified'] as string
     expect(etag).toMatch(/^"[0-9a-f]+-[0-9a-f]+"$/)
-    for (const headers of [{ 'If-None-Match': etag }, { 'If-None-Match': `"other", ${etag}` }, { 'If-Modified-Since': lastModified }] as Array<Record<string, string>>) {
+    for (const headers of [{ 'If-None-Match': etag }, { 'If-None-Match': `"other", ${etag}` }, { 'If-Modified-Since': lastModified }] as Array<
+      Record<string, string>
+    >) {
       const res = await raw(origin, '/big.txt', headers)
       expect([res.status, res.body.length]).toEqual([304, 0])
       expect(res.headers.etag).toBe(etag)

@@ -58,7 +58,9 @@ function expectNoncedExactly(html: string, nonce: string) {
   const metas = all.filter((e) => e.tagName === 'meta' && attr(e, 'property') === 'csp-nonce')
   expect(metas.map((e) => attr(e, 'nonce'))).toEqual([nonce])
   // csp-seal's policy meta is swapped for the nonce meta; a page's own CSP meta (no marker) stays.
-  expect(all.filter((e) => e.tagName === 'meta' && /content-security-policy/i.test(attr(e, 'http-equiv') ?? '') && attr(e, 'data-csp-seal') !== undefined)).toEqual([])
+  expect(
+    all.filter((e) => e.tagName === 'meta' && /content-security-policy/i.test(attr(e, 'http-equiv') ?? '') && attr(e, 'data-csp-seal') !== undefined),
+  ).toEqual([])
   for (const element of all) {
     if (element === metas[0]) continue
     const value = attr(element, 'nonce')
@@ -144,7 +146,14 @@ describe('applyNonce on the sealed example site', () => {
   it('refuses a nonce that is short or could break out of the attribute', async () => {
     const page = manifest.pages['index.html']!
     const sealed = await readFile(join(dir, 'index.html'))
-    for (const bad of ['', 'abc', 'AAAAAAAAAAAAAAAAAAAAAA"><script>x()</script>', 'AAAAAAAAAAAAAAAAAAAAAA onload=x', "AAAAAAAAAAAAAAAAAAAAAA'", 'AAAAAAAAAAAAAAAAAAAAAA;script-src *']) {
+    for (const bad of [
+      '',
+      'abc',
+      'AAAAAAAAAAAAAAAAAAAAAA"><script>x()</script>',
+      'AAAAAAAAAAAAAAAAAAAAAA onload=x',
+      "AAAAAAAAAAAAAAAAAAAAAA'",
+      'AAAAAAAAAAAAAAAAAAAAAA;script-src *',
+    ]) {
       expect(() => applyNonce(sealed, page, bad), bad).toThrow(TypeError)
       expect(isValidNonce(bad)).toBe(false)
     }
@@ -156,7 +165,9 @@ describe('policyWithNonce', () => {
   const n = `'nonce-${NONCE}'`
 
   it('adds the nonce to script-src and style-src', () => {
-    expect(add("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'")).toBe(`default-src 'self'; script-src 'self' ${n}; style-src 'self' ${n}; img-src 'self'`)
+    expect(add("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'")).toBe(
+      `default-src 'self'; script-src 'self' ${n}; style-src 'self' ${n}; img-src 'self'`,
+    )
   })
 
   it('never adds it where the user kept unsafe-inline (a nonce would switch it off)', () => {
@@ -172,10 +183,16 @@ describe('policyWithNonce', () => {
   })
 
   it('follows fallback: *-src-elem when the user set it, else *-src created from default-src', () => {
-    expect(add("script-src 'self'; script-src-elem 'self'; style-src-elem 'self'")).toBe(`script-src 'self'; script-src-elem 'self' ${n}; style-src-elem 'self' ${n}`)
-    expect(add("default-src 'self' https://cdn.example")).toBe(`default-src 'self' https://cdn.example; script-src 'self' https://cdn.example ${n}; style-src 'self' https://cdn.example ${n}`)
+    expect(add("script-src 'self'; script-src-elem 'self'; style-src-elem 'self'")).toBe(
+      `script-src 'self'; script-src-elem 'self' ${n}; style-src-elem 'self' ${n}`,
+    )
+    expect(add("default-src 'self' https://cdn.example")).toBe(
+      `default-src 'self' https://cdn.example; script-src 'self' https://cdn.example ${n}; style-src 'self' https://cdn.example ${n}`,
+    )
     // The elements' directive keeps unsafe-inline: nothing; the attribute directive is not the elements' business.
-    expect(add("style-src 'self'; style-src-elem 'self' 'unsafe-inline'; style-src-attr 'unsafe-inline'")).toBe("style-src 'self'; style-src-elem 'self' 'unsafe-inline'; style-src-attr 'unsafe-inline'")
+    expect(add("style-src 'self'; style-src-elem 'self' 'unsafe-inline'; style-src-attr 'unsafe-inline'")).toBe(
+      "style-src 'self'; style-src-elem 'self' 'unsafe-inline'; style-src-attr 'unsafe-inline'",
+    )
   })
 
   it('leaves a policy that does not restrict scripts or styles alone, and keeps header-only directives', () => {
@@ -215,12 +232,25 @@ const fragment = fc.oneof(
   text.map((t) => `<p title="${t.replace(/"/g, '')} >">${t}</p>`),
   text.map((t) => `<script>var s = ${JSON.stringify(t)};</script>`),
   fc.constantFrom(
-    '<script src="a.js"></script>', '<script type="module" src="b.js"></script>', '<SCRIPT SRC=a.js></SCRIPT>', '<script defer\nsrc="a.js"></script>',
-    '<style>p { color: red }</style>', '<STYLE TYPE=text/css>q{}</STYLE>', '<style\r\nmedia="screen">r{}</style>',
-    '<link rel="stylesheet" href="s.css">', '<LINK REL=stylesheet HREF=s.css>', '<link rel=preload as=style href=s.css>', '<link rel="modulepreload" href="b.js">',
-    '<link rel="icon" href="s.css">', '<!-- <script src="a.js"></script> <style>x{}</style> -->', '<svg><style>circle{}</style><script>1</script></svg>',
-    '<template><style>t{}</style><script src="a.js"></script></template>', '<noscript><style>n{}</style></noscript>',
-    '<script type="application/ld+json">{"a":1}</script>', '<p style="margin:0">x</p>', '<textarea><style>no</style></textarea>',
+    '<script src="a.js"></script>',
+    '<script type="module" src="b.js"></script>',
+    '<SCRIPT SRC=a.js></SCRIPT>',
+    '<script defer\nsrc="a.js"></script>',
+    '<style>p { color: red }</style>',
+    '<STYLE TYPE=text/css>q{}</STYLE>',
+    '<style\r\nmedia="screen">r{}</style>',
+    '<link rel="stylesheet" href="s.css">',
+    '<LINK REL=stylesheet HREF=s.css>',
+    '<link rel=preload as=style href=s.css>',
+    '<link rel="modulepreload" href="b.js">',
+    '<link rel="icon" href="s.css">',
+    '<!-- <script src="a.js"></script> <style>x{}</style> -->',
+    '<svg><style>circle{}</style><script>1</script></svg>',
+    '<template><style>t{}</style><script src="a.js"></script></template>',
+    '<noscript><style>n{}</style></noscript>',
+    '<script type="application/ld+json">{"a":1}</script>',
+    '<p style="margin:0">x</p>',
+    '<textarea><style>no</style></textarea>',
   ),
 )
 const pageArb = fc.record({
@@ -232,7 +262,12 @@ const pageArb = fc.record({
   config: fc.record({
     meta: fc.boolean(),
     reportOnly: fc.boolean(),
-    policy: fc.constantFrom(undefined, "default-src 'self'", "script-src 'self'; style-src 'self' 'unsafe-inline'", "default-src 'self'; style-src-elem 'self'; style-src-attr 'unsafe-inline'"),
+    policy: fc.constantFrom(
+      undefined,
+      "default-src 'self'",
+      "script-src 'self'; style-src 'self' 'unsafe-inline'",
+      "default-src 'self'; style-src-elem 'self'; style-src-attr 'unsafe-inline'",
+    ),
   }),
   nonce: fc.uint8Array({ minLength: 16, maxLength: 32 }).map((bytes) => Buffer.from(bytes).toString('base64')),
 })
@@ -261,7 +296,10 @@ describe('applyNonce, property', () => {
         for (const [name, value] of Object.entries(result.headers)) {
           if (!/^content-security-policy/i.test(name)) continue
           const base = parsePolicy(value.replaceAll(` 'nonce-${nonce}'`, ''))
-          const withNonce = value.split('; ').filter((d) => d.includes(`'nonce-${nonce}'`)).map((d) => d.split(' ')[0])
+          const withNonce = value
+            .split('; ')
+            .filter((d) => d.includes(`'nonce-${nonce}'`))
+            .map((d) => d.split(' ')[0])
           const expected: string[] = []
           for (const family of ['script', 'style']) {
             const governing = [`${family}-src-elem`, `${family}-src`, 'default-src'].find((d) => base.has(d))

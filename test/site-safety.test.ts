@@ -8,7 +8,6 @@ import { execFile, execFileSync, spawn } from 'node:child_process'
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { promisify } from 'node:util'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { main } from '../src/cli/main.js'
@@ -18,7 +17,8 @@ import { snapshot, useTempDirs } from './support/sites.js'
 const { fixture, track } = useTempDirs()
 const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname
 const SEALED = /<meta http-equiv="Content-Security-Policy" content="[^"]*" data-csp-seal>/
-const page = (id: string) => `<!doctype html><html><head><meta charset="utf-8"><title>${id}</title></head><body><script>window.ran = ${JSON.stringify(id)}</script></body></html>`
+const page = (id: string) =>
+  `<!doctype html><html><head><meta charset="utf-8"><title>${id}</title></head><body><script>window.ran = ${JSON.stringify(id)}</script></body></html>`
 
 async function workDir(): Promise<string> {
   return track(await mkdtemp(join(tmpdir(), 'csp-seal-safety-')))
@@ -47,14 +47,25 @@ async function tree(dir: string): Promise<Map<string, string>> {
   const entries = new Map<string, string>()
   for (const name of await walk(dir)) {
     const info = await lstat(join(dir, name))
-    entries.set(name, info.isFile() ? `file ${info.mtimeMs} ${(await readFile(join(dir, name))).toString('base64')}` : info.isSymbolicLink() ? 'link' : info.isDirectory() ? 'dir' : 'other')
+    entries.set(
+      name,
+      info.isFile()
+        ? `file ${info.mtimeMs} ${(await readFile(join(dir, name))).toString('base64')}`
+        : info.isSymbolicLink()
+          ? 'link'
+          : info.isDirectory()
+            ? 'dir'
+            : 'other',
+    )
   }
   return entries
 }
 
 const run = (args: string[], options: { uid?: number; gid?: number; cwd?: string } = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
-    execFile(process.execPath, [BIN, ...args], { ...options, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) => done({ code: error ? (error.code as number) : 0, stdout, stderr }))
+    execFile(process.execPath, [BIN, ...args], { ...options, env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+      done({ code: error ? (error.code as number) : 0, stdout, stderr }),
+    )
   })
 const STACK_LINE = /^\s+at .+[:(]/m
 
@@ -62,13 +73,24 @@ describe('which files are pages', () => {
   it('seals pages in any case of .html/.htm and in dot-folders, and never in .git, node_modules or staging folders', async () => {
     const root = await workDir()
     await write(root, {
-      'a.html': page('a'), 'B.HTML': page('B'), 'c.Htm': page('c'), 'd.HTM': page('d'), '.well-known/security.html': page('wk'), '.hidden/x.Html': page('x'),
-      '.git/description.html': page('git'), 'node_modules/pkg/readme.html': page('nm'), 'docs/node_modules/y.html': page('nm2'), 'notes.txt': 'x', 'e.html.bak': 'x',
+      'a.html': page('a'),
+      'B.HTML': page('B'),
+      'c.Htm': page('c'),
+      'd.HTM': page('d'),
+      '.well-known/security.html': page('wk'),
+      '.hidden/x.Html': page('x'),
+      '.git/description.html': page('git'),
+      'node_modules/pkg/readme.html': page('nm'),
+      'docs/node_modules/y.html': page('nm2'),
+      'notes.txt': 'x',
+      'e.html.bak': 'x',
     })
     const result = await sealDirectory(root)
     expect(result.pages.map((p) => p.file)).toEqual(['.hidden/x.Html', '.well-known/security.html', 'B.HTML', 'a.html', 'c.Htm', 'd.HTM'])
-    for (const file of ['a.html', 'B.HTML', 'c.Htm', 'd.HTM', '.well-known/security.html', '.hidden/x.Html']) expect(await readFile(join(root, file), 'utf8'), file).toMatch(SEALED)
-    for (const file of ['.git/description.html', 'node_modules/pkg/readme.html', 'docs/node_modules/y.html']) expect(await readFile(join(root, file), 'utf8'), file).toBe(page(file.includes('git') ? 'git' : file.startsWith('docs') ? 'nm2' : 'nm'))
+    for (const file of ['a.html', 'B.HTML', 'c.Htm', 'd.HTM', '.well-known/security.html', '.hidden/x.Html'])
+      expect(await readFile(join(root, file), 'utf8'), file).toMatch(SEALED)
+    for (const file of ['.git/description.html', 'node_modules/pkg/readme.html', 'docs/node_modules/y.html'])
+      expect(await readFile(join(root, file), 'utf8'), file).toBe(page(file.includes('git') ? 'git' : file.startsWith('docs') ? 'nm2' : 'nm'))
     const manifest = JSON.parse(await readFile(join(root, 'csp-seal.json'), 'utf8'))
     expect(Object.keys(manifest.pages)).toEqual(result.pages.map((p) => p.file))
   })
@@ -99,7 +121,13 @@ describe('symlinks never lead a run outside the site', () => {
     const before = await tree(work)
     const result = await sealDirectory(root)
     expect(result.pages.map((p) => p.file)).toEqual(['index.html'])
-    expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'outside-site', file: 'leak.html', message: `is a symbolic link to ${join(work, 'secret.html')}, outside the site folder: csp-seal does not follow it (nothing there is read or sealed)` }))
+    expect(result.warnings).toContainEqual(
+      expect.objectContaining({
+        code: 'outside-site',
+        file: 'leak.html',
+        message: `is a symbolic link to ${join(work, 'secret.html')}, outside the site folder: csp-seal does not follow it (nothing there is read or sealed)`,
+      }),
+    )
     expect((await lstat(join(root, 'leak.html'))).isSymbolicLink()).toBe(true)
     expect(await readFile(join(work, 'secret.html'), 'utf8')).toBe(page('SECRET-OUTSIDE'))
     expect(await readFile(join(root, 'csp-seal.json'), 'utf8')).not.toContain('leak.html')
@@ -127,7 +155,12 @@ describe('symlinks never lead a run outside the site', () => {
     await symlink('data/page.txt', join(root, 'txt.html'))
     const result = await sealDirectory(root)
     expect(result.pages.map((p) => p.file)).toEqual(['docs/v2/index.html', 'txt.html'])
-    expect(result.warnings.map((w) => [w.code, w.file])).toEqual(expect.arrayContaining([['linked-folder', 'docs/latest'], ['page-alias', 'home.html']]))
+    expect(result.warnings.map((w) => [w.code, w.file])).toEqual(
+      expect.arrayContaining([
+        ['linked-folder', 'docs/latest'],
+        ['page-alias', 'home.html'],
+      ]),
+    )
     expect(await readFile(join(root, 'data/page.txt'), 'utf8')).toMatch(SEALED)
     for (const link of ['docs/latest', 'home.html', 'txt.html']) expect((await lstat(join(root, link))).isSymbolicLink(), link).toBe(true)
   })
@@ -140,17 +173,42 @@ describe('symlinks never lead a run outside the site', () => {
     const before = await tree(work)
     const error = (await sealDirectory(root, { headers: ['netlify'] }).catch((e: unknown) => e)) as SealError
     expect(error).toBeInstanceOf(SealError)
-    expect(error.problems).toEqual([expect.objectContaining({ code: 'outside-site', file: '_headers', message: `is a symbolic link to ${join(work, 'elsewhere/_headers')}, outside the site folder; csp-seal neither reads nor replaces it` })])
+    expect(error.problems).toEqual([
+      expect.objectContaining({
+        code: 'outside-site',
+        file: '_headers',
+        message: `is a symbolic link to ${join(work, 'elsewhere/_headers')}, outside the site folder; csp-seal neither reads nor replaces it`,
+      }),
+    ])
     expect(await tree(work)).toEqual(before)
   })
 
   // Random layouts: links to the parent, outside folders and files, devices, FIFOs, loops, dangling targets,
   // folders and pages inside; in random folders, with page names in any case.
-  const TARGETS = ['..', '../outside', '../outside/o.html', '../outside-file.html', '/dev/zero', '.', 'a', 'a/p1.html', 'missing.html', 'loop-a', 'FIFO', 'ROOT', '../site/a/b']
+  const TARGETS = [
+    '..',
+    '../outside',
+    '../outside/o.html',
+    '../outside-file.html',
+    '/dev/zero',
+    '.',
+    'a',
+    'a/p1.html',
+    'missing.html',
+    'loop-a',
+    'FIFO',
+    'ROOT',
+    '../site/a/b',
+  ]
   const layout = fc.record({
     folders: fc.subarray(['a', 'a/b', '.well-known', 'c', 'node_modules'], { minLength: 1 }),
-    pages: fc.array(fc.tuple(fc.constantFrom('', 'a', 'a/b', '.well-known', 'c', 'node_modules'), fc.constantFrom('p1.html', 'P2.HTML', 'p3.htm')), { maxLength: 5 }),
-    links: fc.array(fc.tuple(fc.constantFrom('', 'a', 'a/b', 'c'), fc.constantFrom('l1.html', 'L2.HTM', 'd1', 'd2', 'loop-a', 'loop-b'), fc.constantFrom(...TARGETS)), { maxLength: 6 }),
+    pages: fc.array(fc.tuple(fc.constantFrom('', 'a', 'a/b', '.well-known', 'c', 'node_modules'), fc.constantFrom('p1.html', 'P2.HTML', 'p3.htm')), {
+      maxLength: 5,
+    }),
+    links: fc.array(
+      fc.tuple(fc.constantFrom('', 'a', 'a/b', 'c'), fc.constantFrom('l1.html', 'L2.HTM', 'd1', 'd2', 'loop-a', 'loop-b'), fc.constantFrom(...TARGETS)),
+      { maxLength: 6 },
+    ),
     fifo: fc.boolean(),
     workers: fc.constantFrom(1, 1, 1, 1, 1, 1, 1, 2),
   })
@@ -169,7 +227,8 @@ describe('symlinks never lead a run outside the site', () => {
         for (const [folder, name, target] of links) {
           const at = join(root, folder, name)
           await mkdir(dirname(at), { recursive: true })
-          const to = target === 'ROOT' ? root : target === 'FIFO' ? join(root, 'pipe.html') : target === 'loop-a' ? (name === 'loop-a' ? 'loop-b' : 'loop-a') : target
+          const to =
+            target === 'ROOT' ? root : target === 'FIFO' ? join(root, 'pipe.html') : target === 'loop-a' ? (name === 'loop-a' ? 'loop-b' : 'loop-a') : target
           await symlink(to, at).catch(() => undefined) // the same name twice: the first link stays
         }
         const outside = await tree(work).then((entries) => new Map([...entries].filter(([name]) => !name.startsWith('site'))))
@@ -188,7 +247,8 @@ describe('symlinks never lead a run outside the site', () => {
         const regular: string[] = []
         for (const name of await walk(root)) {
           const info = await lstat(join(root, name))
-          if (info.isFile() && /\.html?$/i.test(name) && !name.split('/').some((part) => part === 'node_modules' || part.startsWith('.csp-seal'))) regular.push(name)
+          if (info.isFile() && /\.html?$/i.test(name) && !name.split('/').some((part) => part === 'node_modules' || part.startsWith('.csp-seal')))
+            regular.push(name)
           if (info.isFile()) expect(await readFile(join(root, name), 'utf8'), name).not.toContain('OUTSIDE-')
         }
         if (!result) {
@@ -228,7 +288,12 @@ describe('only regular files are read, and never past the size limit', () => {
     await symlink('pipe', join(root, 'pipe.html'))
     const result = await sealDirectory(root)
     expect(result.pages.map((p) => p.file)).toEqual(['index.html'])
-    expect(result.warnings.map((w) => [w.code, w.file])).toEqual(expect.arrayContaining([['outside-site', 'zero.html'], ['not-a-file', 'fifo.html']]))
+    expect(result.warnings.map((w) => [w.code, w.file])).toEqual(
+      expect.arrayContaining([
+        ['outside-site', 'zero.html'],
+        ['not-a-file', 'fifo.html'],
+      ]),
+    )
     // The same finding for two files is one warning, counted (the FIFO and the link to one).
     expect(result.warnings.find((w) => w.code === 'not-a-file')!.count).toBe(2)
     expect(await readFile(join(root, 'index.html'), 'utf8')).toMatch(SEALED)
@@ -236,20 +301,30 @@ describe('only regular files are read, and never past the size limit', () => {
 
   it('a script that is a FIFO, or a link to a device, is refused by its tag; one over the size limit too', async () => {
     const root = await workDir()
-    await write(root, { 'index.html': page('i').replace('</head>', '<script src="assets/pipe.js"></script></head>'), 'big.html': page('b').replace('</head>', '<script src="assets/big.js"></script></head>'), 'dev.html': page('d').replace('</head>', '<script src="assets/zero.js"></script></head>'), 'assets/big.js': 'x'.repeat(5000) })
+    await write(root, {
+      'index.html': page('i').replace('</head>', '<script src="assets/pipe.js"></script></head>'),
+      'big.html': page('b').replace('</head>', '<script src="assets/big.js"></script></head>'),
+      'dev.html': page('d').replace('</head>', '<script src="assets/zero.js"></script></head>'),
+      'assets/big.js': 'x'.repeat(5000),
+    })
     execFileSync('mkfifo', [join(root, 'assets/pipe.js')])
     await symlink('/dev/zero', join(root, 'assets/zero.js'))
     const before = await snapshot(root)
     const error = (await sealDirectory(root, { maxPageBytes: 4000 }).catch((e: unknown) => e)) as SealError
     expect(error).toBeInstanceOf(SealError)
-    expect(error.problems.map((p) => [p.file, p.code])).toEqual([['big.html', 'asset-too-large'], ['index.html', 'asset-not-a-file']])
+    expect(error.problems.map((p) => [p.file, p.code])).toEqual([
+      ['big.html', 'asset-too-large'],
+      ['index.html', 'asset-not-a-file'],
+    ])
     expect(error.message).toMatch(/index\.html:1:\d+: assets\/pipe\.js resolves to "assets\/pipe\.js", which is a FIFO \(named pipe\), not a regular file/)
     expect(error.message).toMatch(/big\.html:1:\d+: assets\/big\.js resolves to "assets\/big\.js", which is 5000 bytes, over the 4000-byte limit/)
     expect(await snapshot(root)).toEqual(before)
     // The device is outside the site: a warning, never read; the run completes once the FIFO is no page's script.
     await write(root, { 'index.html': page('i') })
     const result = await sealDirectory(root)
-    expect(result.warnings).toContainEqual(expect.objectContaining({ code: 'outside-site', file: 'dev.html', message: expect.stringContaining('(it is a link to /dev/zero)') }))
+    expect(result.warnings).toContainEqual(
+      expect.objectContaining({ code: 'outside-site', file: 'dev.html', message: expect.stringContaining('(it is a link to /dev/zero)') }),
+    )
     expect(await readFile(join(root, 'dev.html'), 'utf8')).toContain('<script src="assets/zero.js"></script>')
   })
 })
@@ -266,7 +341,12 @@ describe('one run at a time', () => {
       const before = await snapshot(dir)
       const error = (await sealDirectory(dir).catch((e: unknown) => e)) as SealError
       expect(error).toBeInstanceOf(SealError)
-      expect(error.problems).toEqual([expect.objectContaining({ code: 'site-locked', message: `another csp-seal run is sealing this folder (pid ${other.pid} on ${hostname()}, started 2026-01-01T00:00:00.000Z); two runs at once would undo each other's work` })])
+      expect(error.problems).toEqual([
+        expect.objectContaining({
+          code: 'site-locked',
+          message: `another csp-seal run is sealing this folder (pid ${other.pid} on ${hostname()}, started 2026-01-01T00:00:00.000Z); two runs at once would undo each other's work`,
+        }),
+      ])
       expect(await snapshot(dir)).toEqual(before)
       // The CLI says the same, without a stack trace.
       const cli = await run([dir, '--quiet'])

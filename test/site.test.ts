@@ -82,10 +82,10 @@ describe('sealDirectory', () => {
     await writeFile(index, (await readFile(index, 'utf8')).replace("push('index:body-inline')", "push('index:body-inline!')"))
     await writeFile(join(dir, 'assets/app.js'), '/* changed */\n' + (await readFile(join(dir, 'assets/app.js'), 'utf8')))
     const before = await snapshot(dir)
-    const result = await sealDirectory(dir, { }, { mode: 'check' })
+    const result = await sealDirectory(dir, {}, { mode: 'check' })
     expect(await snapshot(dir)).toEqual(before)
     const found = result.problems.map((p) => `${p.file}:${p.line}: ${p.code}`)
-    expect(found).toContain(`index.html:${lineOf(await readFile(index, 'utf8'), "index:body-inline!")}: hash-drift`)
+    expect(found).toContain(`index.html:${lineOf(await readFile(index, 'utf8'), 'index:body-inline!')}: hash-drift`)
     expect(found.filter((f) => f.endsWith('integrity-drift')).length).toBeGreaterThan(0)
     // The changed page and asset are the causes; the manifest that no longer matches them is not blamed.
     expect(result.problems.some((p) => p.code === 'stale-output')).toBe(false)

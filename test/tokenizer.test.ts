@@ -78,7 +78,17 @@ it('is the stock tokenizer for a handler that wants parse errors (some are repor
   const errors = (TokenizerClass: typeof Tokenizer) => {
     const found: string[] = []
     const ignore = () => {}
-    const handler = { onStartTag: ignore, onEndTag: ignore, onCharacter: ignore, onWhitespaceCharacter: ignore, onNullCharacter: ignore, onComment: ignore, onDoctype: ignore, onEof: ignore, onParseError: (error: { code: string; startOffset: number }) => found.push(`${error.code}@${error.startOffset}`) }
+    const handler = {
+      onStartTag: ignore,
+      onEndTag: ignore,
+      onCharacter: ignore,
+      onWhitespaceCharacter: ignore,
+      onNullCharacter: ignore,
+      onComment: ignore,
+      onDoctype: ignore,
+      onEof: ignore,
+      onParseError: (error: { code: string; startOffset: number }) => found.push(`${error.code}@${error.startOffset}`),
+    }
     new TokenizerClass({ sourceCodeLocationInfo: true }, handler).write('<p title="a\u0001b">x\u0001y\ufdd0z</p>', true)
     return found
   }
@@ -88,30 +98,97 @@ it('is the stock tokenizer for a handler that wants parse errors (some are repor
 
 /** Pieces that reach every state a run may start in or stop at: markup, quotes, references, line breaks, NULs, surrogates. */
 const piece = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('<', '>', '</', '/>', '&', '"', "'", '=', ' ', '  ', '\t', '\n', '\r', '\r\n', '\f', '\0', '-', '--', '!', '?', '`') },
-  { weight: 6, arbitrary: fc.constantFrom('a', 'Ab', 'data-x', 'x:y', 'z_1.2', 'é', 'ü', '\u00a0', '\u2028', '\ufeff', '😀', '\ud800', '\udc00', 'x\ud83d', '\u0080', '\u0001', '\ufdd0') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom('<', '>', '</', '/>', '&', '"', "'", '=', ' ', '  ', '\t', '\n', '\r', '\r\n', '\f', '\0', '-', '--', '!', '?', '`'),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      'a',
+      'Ab',
+      'data-x',
+      'x:y',
+      'z_1.2',
+      'é',
+      'ü',
+      '\u00a0',
+      '\u2028',
+      '\ufeff',
+      '😀',
+      '\ud800',
+      '\udc00',
+      'x\ud83d',
+      '\u0080',
+      '\u0001',
+      '\ufdd0',
+    ),
+  },
   { weight: 4, arbitrary: fc.constantFrom('amp;', '&amp;', '&lt', '&#x41;', '&#0;', '&#128512;', '&notin;', '&noti', '&AElig') },
-  { weight: 4, arbitrary: fc.constantFrom('script', 'SCRIPT', 'style', 'textarea', 'title', 'xmp', 'noembed', 'plaintext', 'svg', 'math', 'div', 'a', 'p', 'Foo') },
-  { weight: 3, arbitrary: fc.constantFrom('<!--', '-->', '<!DOCTYPE html>', '<![CDATA[', ']]>', '<!-', '<?x?>', '<script>', '</script>', '<!--<script>', '<style>', '</style>', '<svg>', '</svg>', '<textarea>', '</textarea>') },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom('script', 'SCRIPT', 'style', 'textarea', 'title', 'xmp', 'noembed', 'plaintext', 'svg', 'math', 'div', 'a', 'p', 'Foo'),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      '<!--',
+      '-->',
+      '<!DOCTYPE html>',
+      '<![CDATA[',
+      ']]>',
+      '<!-',
+      '<?x?>',
+      '<script>',
+      '</script>',
+      '<!--<script>',
+      '<style>',
+      '</style>',
+      '<svg>',
+      '</svg>',
+      '<textarea>',
+      '</textarea>',
+    ),
+  },
   { weight: 3, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }) },
 )
 
 describe('RunTokenizer: the same tokens, texts and locations as parse5’s Tokenizer', () => {
   it('on generated markup', () => {
-    fc.assert(fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), same), { numRuns: propertyRuns(4000) })
+    fc.assert(
+      fc.property(
+        fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')),
+        same,
+      ),
+      { numRuns: propertyRuns(4000) },
+    )
   })
 
   it('on generated tags with long names, attribute values and texts', () => {
     const word = fc.constantFrom('data-state', 'aria-label', 'class', 'HREF', 'x', 'stroke-width', 'xlink:href')
-    const text = fc.array(fc.constantFrom('lorem ', 'ipsum\n', '  ', '&amp; ', 'é', '<', '"', "'", '\r\n', '\0', '😀', 'x'), { maxLength: 30 }).map((parts) => parts.join(''))
-    const tag = fc.tuple(fc.constantFrom('div', 'SPAN', 'script', 'style', 'textarea', 'svg', 'path', 'title'), fc.array(fc.tuple(word, fc.constantFrom('"', "'", ''), text), { maxLength: 5 }), text).map(([name, attrs, body]) =>
-      `<${name}${attrs.map(([attr, quote, value]) => ` ${attr}=${quote}${value}${quote}`).join('')}>${body}</${name}>`,
+    const text = fc
+      .array(fc.constantFrom('lorem ', 'ipsum\n', '  ', '&amp; ', 'é', '<', '"', "'", '\r\n', '\0', '😀', 'x'), { maxLength: 30 })
+      .map((parts) => parts.join(''))
+    const tag = fc
+      .tuple(
+        fc.constantFrom('div', 'SPAN', 'script', 'style', 'textarea', 'svg', 'path', 'title'),
+        fc.array(fc.tuple(word, fc.constantFrom('"', "'", ''), text), { maxLength: 5 }),
+        text,
+      )
+      .map(([name, attrs, body]) => `<${name}${attrs.map(([attr, quote, value]) => ` ${attr}=${quote}${value}${quote}`).join('')}>${body}</${name}>`)
+    fc.assert(
+      fc.property(
+        fc.array(tag, { maxLength: 20 }).map((tags) => tags.join('\n')),
+        same,
+      ),
+      { numRuns: propertyRuns(2000) },
     )
-    fc.assert(fc.property(fc.array(tag, { maxLength: 20 }).map((tags) => tags.join('\n')), same), { numRuns: propertyRuns(2000) })
   })
 
   it('across the 64 KB mark where the tokenizer drops the input it has read', () => {
-    const long = fc.tuple(fc.nat({ max: 400 }), fc.array(piece, { maxLength: 30 })).map(([n, tail]) => `<p title="${'x'.repeat(65_400 + n)}">${'word '.repeat(n)}</p><script>${'a'.repeat(66_000)}</script>${tail.join('')}`)
+    const long = fc
+      .tuple(fc.nat({ max: 400 }), fc.array(piece, { maxLength: 30 }))
+      .map(([n, tail]) => `<p title="${'x'.repeat(65_400 + n)}">${'word '.repeat(n)}</p><script>${'a'.repeat(66_000)}</script>${tail.join('')}`)
     fc.assert(fc.property(long, same), { numRuns: propertyRuns(60) })
   })
 
@@ -123,13 +200,23 @@ describe('RunTokenizer: the same tokens, texts and locations as parse5’s Token
 
   it('with whitespace joining text: the stock tokens, each text joined with the whitespace and text after it', () => {
     fc.assert(
-      fc.property(fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')), (html) => {
-        const stock = tokens(Tokenizer, html)
-        expect(tokens(RunTokenizer, html, () => true)).toEqual(joined(stock))
-        expect(tokens(RunTokenizer, html, () => false)).toEqual(stock)
-      }),
+      fc.property(
+        fc.array(piece, { maxLength: 80 }).map((pieces) => pieces.join('')),
+        (html) => {
+          const stock = tokens(Tokenizer, html)
+          expect(tokens(RunTokenizer, html, () => true)).toEqual(joined(stock))
+          expect(tokens(RunTokenizer, html, () => false)).toEqual(stock)
+        },
+      ),
       { numRuns: propertyRuns(3000) },
     )
-    expect((joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')) as Recorded[]).map(([kind]) => kind)).toEqual(['start', 'chars', 'end', 'whitespace', 'chars', 'eof'])
+    expect((joined(tokens(Tokenizer, '<p>a b\n c &amp; d</p>  e')) as Recorded[]).map(([kind]) => kind)).toEqual([
+      'start',
+      'chars',
+      'end',
+      'whitespace',
+      'chars',
+      'eof',
+    ])
   })
 })

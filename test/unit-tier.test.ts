@@ -19,7 +19,11 @@ const SERVER_AND_BROWSER_HELPERS = /^test\/support\/(browser|static-server|fetch
  * counts.
  */
 function specifiersOf(source: string, file: string): string[] {
-  const found = [...source.matchAll(/(?:^|\n)\s*(?:import|export)\b(?!\s+type\b)[^'"`;]*?from\s*['"]([^'"]+)['"]|(?<!typeof\s)\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)]
+  const found = [
+    ...source.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b(?!\s+type\b)[^'"`;]*?from\s*['"]([^'"]+)['"]|(?<!typeof\s)\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)|(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g,
+    ),
+  ]
   const onDemand = (m: RegExpMatchArray) => m[2] !== undefined && file.startsWith('src/')
   return found.filter((m) => !onDemand(m)).map((m) => (m[1] ?? m[2] ?? m[3])!)
 }
@@ -53,7 +57,8 @@ describe('the unit tier (npm run test:unit)', () => {
   })
 
   it('finds the imports it checks (the import reader works)', () => {
-    const source = "import { a } from './a.js'\nimport type { B } from \"b\"\nexport { c } from '../c.js'\nawait import('d')\ntype F = typeof import('f')\nimport 'e'"
+    const source =
+      "import { a } from './a.js'\nimport type { B } from \"b\"\nexport { c } from '../c.js'\nawait import('d')\ntype F = typeof import('f')\nimport 'e'"
     expect(specifiersOf(source, 'test/x.test.ts')).toEqual(['./a.js', '../c.js', 'd', 'e'])
     expect(specifiersOf(source, 'src/x.ts')).toEqual(['./a.js', '../c.js', 'e'])
     expect(reach('test/browser-unsealed.test.ts').files.has('test/support/browser.ts')).toBe(true)
@@ -64,8 +69,12 @@ describe('the unit tier (npm run test:unit)', () => {
       const { files, outside } = reach(test)
       const wrong = [
         ...[...files].filter((file) => SERVER_AND_BROWSER_HELPERS.test(file)).map((file) => `${file} (starts a server or a browser)`),
-        ...outside.filter(({ specifier }) => FORBIDDEN_PACKAGES.some((p) => p.test(specifier)) || specifier.startsWith('dist/')).map(({ from, specifier }) => `${from} imports ${specifier}`),
-        ...outside.filter(({ from, specifier }) => from.startsWith('test/') && FORBIDDEN_IN_TESTS.test(specifier)).map(({ from, specifier }) => `${from} imports ${specifier}`),
+        ...outside
+          .filter(({ specifier }) => FORBIDDEN_PACKAGES.some((p) => p.test(specifier)) || specifier.startsWith('dist/'))
+          .map(({ from, specifier }) => `${from} imports ${specifier}`),
+        ...outside
+          .filter(({ from, specifier }) => from.startsWith('test/') && FORBIDDEN_IN_TESTS.test(specifier))
+          .map(({ from, specifier }) => `${from} imports ${specifier}`),
       ]
       expect(wrong, 'move the test out of UNIT_TESTS in vitest.unit.config.ts, or drop what it needs').toEqual([])
     })

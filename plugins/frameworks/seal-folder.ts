@@ -21,7 +21,13 @@ export interface SealedFolder {
 }
 
 /** Seals `dir` in place; `framework` names the build in messages ("VitePress"). */
-export async function sealBuiltFolder(framework: string, dir: string, options: CspSealConfig | ResolvedConfig, log: FolderLog, cwd?: string): Promise<SealedFolder> {
+export async function sealBuiltFolder(
+  framework: string,
+  dir: string,
+  options: CspSealConfig | ResolvedConfig,
+  log: FolderLog,
+  cwd?: string,
+): Promise<SealedFolder> {
   try {
     const result = await sealDirectory(dir, toResolved(options), cwd === undefined ? {} : { cwd })
     for (const warning of result.warnings) {
@@ -29,10 +35,12 @@ export async function sealBuiltFolder(framework: string, dir: string, options: C
       log.warn(`csp-seal (${warning.code}): ${formatProblem(warning)}${more}`)
     }
     const pages = result.pages.length
-    log.info(`csp-seal sealed ${pages} ${framework} page${pages === 1 ? '' : 's'} in ${dir}${result.written.length ? ` (wrote ${result.written.length} files)` : ''}`)
+    log.info(
+      `csp-seal sealed ${pages} ${framework} page${pages === 1 ? '' : 's'} in ${dir}${result.written.length ? ` (wrote ${result.written.length} files)` : ''}`,
+    )
     return { dir, pages, written: result.written, warnings: result.warnings }
   } catch (error) {
-    if (error instanceof SealError) throw new Error(sealFailure(`could not seal the ${framework} build in ${dir}`, error.problems))
+    if (error instanceof SealError) throw new Error(sealFailure(`could not seal the ${framework} build in ${dir}`, error.problems), { cause: error })
     throw error
   }
 }

@@ -11,8 +11,21 @@ import type { Manifest } from '../../src/output/manifest.js'
 import { describeVisit, visit, type Visit } from '../../test/support/browser.js'
 import { startStaticServer, type StaticServer } from '../../test/support/static-server.js'
 import {
-  expectInjectionsBlocked, expectWorking, freePort, metaPolicy, mpaInput, MPA, MPA_PAGES, recordingLogger, SPA, SPA_PAGE,
-  VITES, type PageExpectation, type Recorded, type ViteApi, useViteHarness,
+  expectInjectionsBlocked,
+  expectWorking,
+  freePort,
+  metaPolicy,
+  mpaInput,
+  MPA,
+  MPA_PAGES,
+  recordingLogger,
+  SPA,
+  SPA_PAGE,
+  VITES,
+  type PageExpectation,
+  type Recorded,
+  type ViteApi,
+  useViteHarness,
 } from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
@@ -117,23 +130,39 @@ for (const vite of VITES) {
     it('works in Chromium from a static server: lazy chunks, preloads, CSS, import map, CDN; zero violations', async () => {
       await expectPage(site.origin, SPA_PAGE, `${harness.cdn.origin}/evil.js`, async (v) => {
         // Vite's preload helper ran under the policy: it added these tags for the lazy chunks.
-        const added = await v.page.evaluate(() => Array.from(document.querySelectorAll('link:not([integrity])')).map((l) => `${l.getAttribute('rel')} ${new URL((l as HTMLLinkElement).href).pathname}`))
-        expect(added).toEqual(expect.arrayContaining([expect.stringMatching(/^modulepreload \/assets\/dep-.*\.js$/), expect.stringMatching(/^stylesheet \/assets\/lazy-.*\.css$/), expect.stringMatching(/^stylesheet \/assets\/dep-.*\.css$/)]))
+        const added = await v.page.evaluate(() =>
+          Array.from(document.querySelectorAll('link:not([integrity])')).map(
+            (l) => `${l.getAttribute('rel')} ${new URL((l as HTMLLinkElement).href).pathname}`,
+          ),
+        )
+        expect(added).toEqual(
+          expect.arrayContaining([
+            expect.stringMatching(/^modulepreload \/assets\/dep-.*\.js$/),
+            expect.stringMatching(/^stylesheet \/assets\/lazy-.*\.css$/),
+            expect.stringMatching(/^stylesheet \/assets\/dep-.*\.css$/),
+          ]),
+        )
       })
     })
 
     it('blocks scripts and handlers injected into the HTML itself', async () => {
       const injected = await startStaticServer(app.out, {
-        rewrite: (path, bytes) => (path === '/index.html'
-          ? bytes.toString('utf8').replace('</body>', `<script>window.__ran.push('evil:stored')</script><img src="data:," onload="window.__ran.push('evil:onload')"></body>`)
-          : bytes),
+        rewrite: (path, bytes) =>
+          path === '/index.html'
+            ? bytes
+                .toString('utf8')
+                .replace('</body>', `<script>window.__ran.push('evil:stored')</script><img src="data:," onload="window.__ran.push('evil:onload')"></body>`)
+            : bytes,
       })
       const v = await visit(harness.browser, `${injected.origin}/`)
       try {
         await v.page.waitForTimeout(200)
         await v.collect()
         const info = describeVisit(v)
-        expect(v.ran.filter((id) => id.startsWith('evil:')), info).toEqual([])
+        expect(
+          v.ran.filter((id) => id.startsWith('evil:')),
+          info,
+        ).toEqual([])
         expect(v.ran, info).toContain('spa:lazy')
         expect(v.violations.map((x) => x.effectiveDirective).sort(), info).toEqual(['script-src-attr', 'script-src-elem'])
       } finally {
@@ -186,7 +215,14 @@ for (const vite of VITES) {
 
     it('vite preview of a build that was not sealed says so once and serves it as it is', async () => {
       const plain = join(work, `unsealed-${vite.major}`)
-      await api.build({ root: SPA, configFile: false, logLevel: 'silent', cacheDir: join(work, 'unsealed-cache'), define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) }, build: { outDir: plain, emptyOutDir: true } })
+      await api.build({
+        root: SPA,
+        configFile: false,
+        logLevel: 'silent',
+        cacheDir: join(work, 'unsealed-cache'),
+        define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
+        build: { outDir: plain, emptyOutDir: true },
+      })
       const preview = await startPreview(api, SPA, plain, seal)
       try {
         for (let i = 0; i < 2; i++) {
@@ -201,7 +237,9 @@ for (const vite of VITES) {
     })
 
     it('html.cspNonce users: warned that the fixed value is public; the sealed page does not rely on it', async () => {
-      const placeholder = await buildApp(api, `spa-csp-nonce-${vite.major}`, SPA, options(`spa-csp-nonce-${vite.major}`), { html: { cspNonce: 'VITE_NONCE_PLACEHOLDER' } })
+      const placeholder = await buildApp(api, `spa-csp-nonce-${vite.major}`, SPA, options(`spa-csp-nonce-${vite.major}`), {
+        html: { cspNonce: 'VITE_NONCE_PLACEHOLDER' },
+      })
       const html = await placeholder.html('index.html')
       expect(html).toContain('nonce="VITE_NONCE_PLACEHOLDER"')
       expect(metaPolicy(html)).not.toContain('VITE_NONCE_PLACEHOLDER')
@@ -288,7 +326,11 @@ for (const vite of VITES) {
       const log = recordingLogger()
       try {
         await api.build({
-          root: SPA, configFile: false, customLogger: log.logger, logLevel: 'warn', cacheDir: join(work, `absolute-${vite.major}-cache`),
+          root: SPA,
+          configFile: false,
+          customLogger: log.logger,
+          logLevel: 'warn',
+          cacheDir: join(work, `absolute-${vite.major}-cache`),
           base: `${files.origin}/app/`,
           define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
           build: { outDir: join(root, 'app'), emptyOutDir: true },

@@ -14,7 +14,20 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { describeVisit, visit } from '../../test/support/browser.js'
 import { startStaticServer } from '../../test/support/static-server.js'
-import { expectWorking, freePort, metaPolicy, mpaInput, MPA, MPA_PAGES, recordingLogger, SPA, SPA_PAGE, VITES, waitForRan, useViteHarness } from '../../test/support/vite.js'
+import {
+  expectWorking,
+  freePort,
+  metaPolicy,
+  mpaInput,
+  MPA,
+  MPA_PAGES,
+  recordingLogger,
+  SPA,
+  SPA_PAGE,
+  VITES,
+  waitForRan,
+  useViteHarness,
+} from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
 const STRICT_DYNAMIC = "script-src 'strict-dynamic'; style-src 'self'; img-src data:; object-src 'none'; base-uri 'none'"
@@ -26,7 +39,11 @@ for (const vite of VITES) {
       const api = await vite.load()
       const out = join(work, `mpa-${vite.major}`)
       await api.build({
-        root: MPA, configFile: false, customLogger: recordingLogger().logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
+        root: MPA,
+        configFile: false,
+        customLogger: recordingLogger().logger,
+        logLevel: 'warn',
+        cacheDir: join(work, 'vite-cache'),
         build: { outDir: out, emptyOutDir: true, ...mpaInput(vite.major) },
         plugins: [cspSeal({ policy: STRICT_DYNAMIC })],
       })
@@ -35,7 +52,9 @@ for (const vite of VITES) {
         for (const page of MPA_PAGES) {
           const html = await readFile(join(out, page.path, 'index.html'), 'utf8')
           const entry = /<script type="module" crossorigin src="[^"]+" integrity="(sha384-[^"]+)">/.exec(html)![1]
-          const scriptSrc = metaPolicy(html).split('; ').find((d) => d.startsWith('script-src '))!
+          const scriptSrc = metaPolicy(html)
+            .split('; ')
+            .find((d) => d.startsWith('script-src '))!
           expect(scriptSrc).toContain(`'strict-dynamic'`)
           expect(scriptSrc).toContain(`'${entry}'`)
           expect(scriptSrc).not.toContain("'self'")
@@ -51,11 +70,15 @@ for (const vite of VITES) {
       }
     })
 
-    it("single-page app: lazy chunks and preloads work; import() from an inline script is blocked; injected scripts run", async () => {
+    it('single-page app: lazy chunks and preloads work; import() from an inline script is blocked; injected scripts run', async () => {
       const api = await vite.load()
       const out = join(work, `spa-${vite.major}`)
       await api.build({
-        root: SPA, configFile: false, customLogger: recordingLogger().logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
+        root: SPA,
+        configFile: false,
+        customLogger: recordingLogger().logger,
+        logLevel: 'warn',
+        cacheDir: join(work, 'vite-cache'),
         define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
         build: { outDir: out, emptyOutDir: true },
         plugins: [cspSeal({ policy: STRICT_DYNAMIC, remote: { lockFile: join(work, `lock-${vite.major}.json`), cacheDir: join(work, 'remote-cache') } })],
@@ -69,7 +92,10 @@ for (const vite of VITES) {
         // Every chunk Vite loads at run time ran…
         expect([...v.ran].sort(), info).toEqual([...ran].sort())
         // …but 'strict-dynamic' does not extend to import() from a parser-inserted inline script.
-        expect(v.violations.map((x) => `${x.effectiveDirective} ${x.blockedURI}`), info).toEqual([`script-src-elem ${site.origin}/answer.js`])
+        expect(
+          v.violations.map((x) => `${x.effectiveDirective} ${x.blockedURI}`),
+          info,
+        ).toEqual([`script-src-elem ${site.origin}/answer.js`])
         // And it trusts every script that code inserts: one from anywhere (here, the CDN) runs.
         await v.page.evaluate((src) => {
           const script = document.createElement('script')
@@ -94,7 +120,11 @@ for (const vite of VITES) {
       const api = await vite.load()
       const out = join(work, `hash-only-${vite.major}`)
       await api.build({
-        root: MPA, configFile: false, customLogger: recordingLogger().logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
+        root: MPA,
+        configFile: false,
+        customLogger: recordingLogger().logger,
+        logLevel: 'warn',
+        cacheDir: join(work, 'vite-cache'),
         build: { outDir: out, emptyOutDir: true, ...mpaInput(vite.major) },
         plugins: [cspSeal({ policy: HASH_ONLY })],
       })
@@ -120,16 +150,28 @@ for (const vite of VITES) {
       const log = recordingLogger()
       // Without modulepreload tags the shared chunk is only reached through the entry's import.
       await api.build({
-        root: MPA, configFile: false, customLogger: log.logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
+        root: MPA,
+        configFile: false,
+        customLogger: log.logger,
+        logLevel: 'warn',
+        cacheDir: join(work, 'vite-cache'),
         build: { outDir: out, emptyOutDir: true, modulePreload: false, ...mpaInput(vite.major) },
         plugins: [cspSeal(seal)],
       })
-      expect(log.warnings.filter((w) => /a chunk that Vite loads at run time .*assets\/shared-.* loads only when the page is served with a nonce/.test(w)), log.warnings.join('\n')).toHaveLength(2)
+      expect(
+        log.warnings.filter((w) => /a chunk that Vite loads at run time .*assets\/shared-.* loads only when the page is served with a nonce/.test(w)),
+        log.warnings.join('\n'),
+      ).toHaveLength(2)
       const site = await startStaticServer(out)
       const port = await freePort()
       const preview = await api.preview({
-        root: MPA, configFile: false, customLogger: recordingLogger().logger, logLevel: 'warn',
-        build: { outDir: out }, preview: { host: '127.0.0.1', port, strictPort: true }, plugins: [cspSeal(seal)],
+        root: MPA,
+        configFile: false,
+        customLogger: recordingLogger().logger,
+        logLevel: 'warn',
+        build: { outDir: out },
+        preview: { host: '127.0.0.1', port, strictPort: true },
+        plugins: [cspSeal(seal)],
       })
       try {
         const page = MPA_PAGES[1]!
@@ -137,7 +179,10 @@ for (const vite of VITES) {
         try {
           await alone.page.waitForTimeout(200)
           await alone.collect()
-          expect(alone.violations.map((x) => x.blockedURI), describeVisit(alone)).toEqual([expect.stringMatching(/\/assets\/shared-.*\.js$/)])
+          expect(
+            alone.violations.map((x) => x.blockedURI),
+            describeVisit(alone),
+          ).toEqual([expect.stringMatching(/\/assets\/shared-.*\.js$/)])
         } finally {
           await alone.close()
         }

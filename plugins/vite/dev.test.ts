@@ -10,7 +10,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CspSealConfig } from '../../src/config.js'
 import { describeVisit, visit, type Visit } from '../../test/support/browser.js'
 import { copyFixture, removeDir } from '../../test/support/sites.js'
-import { expectInjectionsBlocked, expectWorking, freePort, recordingLogger, SPA_PAGE, VITES, type Recorded, type ViteApi, useViteHarness } from '../../test/support/vite.js'
+import {
+  expectInjectionsBlocked,
+  expectWorking,
+  freePort,
+  recordingLogger,
+  SPA_PAGE,
+  VITES,
+  type Recorded,
+  type ViteApi,
+  useViteHarness,
+} from '../../test/support/vite.js'
 import { cspSeal } from './index.js'
 
 const { harness } = useViteHarness('dev')
@@ -111,7 +121,8 @@ for (const vite of VITES) {
     })
 
     it('falls back to a meta tag, once said, when HTML is transformed outside a request (SSR frameworks)', async () => {
-      const page = '<!doctype html><html><head><meta charset="utf-8"><style>p{color:red}</style></head><body><p style="margin:1px">x</p><script>window.x = 1</script></body></html>'
+      const page =
+        '<!doctype html><html><head><meta charset="utf-8"><style>p{color:red}</style></head><body><p style="margin:1px">x</p><script>window.x = 1</script></body></html>'
       const first = await dev.server.transformIndexHtml('/', page)
       const second = await dev.server.transformIndexHtml('/', page)
       const nonce = /<script nonce="([^"]+)">window\.x = 1<\/script>/.exec(first)?.[1]
@@ -134,14 +145,20 @@ for (const vite of VITES) {
       try {
         await expectWorking(v, SPA_PAGE)
         await waitForHmr(v)
-        expect(v.consoleMessages.map((m) => m.text), describeVisit(v)).toContain('[vite] connected.')
+        expect(
+          v.consoleMessages.map((m) => m.text),
+          describeVisit(v),
+        ).toContain('[vite] connected.')
         await writeFile(css, original.replace('rgb(40, 50, 60)', 'rgb(1, 2, 3)'))
         // The file watcher can report a write before it is finished (Vite then serves the truncated file), or,
         // on a loaded machine, miss it; announcing the change once the file is whole makes the update certain.
         dev.server.watcher.emit('change', css)
         const updated = await v.page
           .waitForFunction(() => getComputedStyle(document.querySelector('#main-styled')!).backgroundColor === 'rgb(1, 2, 3)', undefined, { timeout: 15_000 })
-          .then(() => true, () => false)
+          .then(
+            () => true,
+            () => false,
+          )
         await v.collect()
         expect(updated, `the CSS update did not apply\n${describeVisit(v)}\n${dev.log.lines.join('\n')}`).toBe(true)
         expect(v.violations, describeVisit(v)).toEqual([])
@@ -153,7 +170,7 @@ for (const vite of VITES) {
       }
     })
 
-    it("relaxes connect-src for the HMR websocket only when the policy blocks it, and says so once", async () => {
+    it('relaxes connect-src for the HMR websocket only when the policy blocks it, and says so once', async () => {
       const strict = await startDev(api, { policy: "default-src 'self'; img-src data:; connect-src 'none'; object-src 'none'" })
       try {
         for (let i = 0; i < 2; i++) {
@@ -161,7 +178,10 @@ for (const vite of VITES) {
           try {
             await expectWorking(v, SPA_PAGE)
             await waitForHmr(v)
-            expect(v.consoleMessages.map((m) => m.text), describeVisit(v)).toContain('[vite] connected.')
+            expect(
+              v.consoleMessages.map((m) => m.text),
+              describeVisit(v),
+            ).toContain('[vite] connected.')
             expect(v.violations, describeVisit(v)).toEqual([])
             expect(v.response?.headers()['content-security-policy']).toContain(`connect-src ws://${strict.origin.slice('http://'.length)};`)
           } finally {

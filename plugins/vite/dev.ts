@@ -68,7 +68,11 @@ export function devNonces(getConfig: () => ResolvedConfig): DevNonces {
       const host = parseHost(store?.req.headers.host)?.hostname
       if (policy.has('upgrade-insecure-requests') && !isHttps(server) && !(host && isLoopback(host))) {
         policy.delete('upgrade-insecure-requests')
-        once(logger, 'uir', `upgrade-insecure-requests left out for pages opened as http://${host ?? '?'}: over plain http it would send the dev server's own requests to https`)
+        once(
+          logger,
+          'uir',
+          `upgrade-insecure-requests left out for pages opened as http://${host ?? '?'}: over plain http it would send the dev server's own requests to https`,
+        )
       }
       if (config.report) {
         policy.set('report-uri', [config.report.uri])
@@ -85,7 +89,11 @@ export function devNonces(getConfig: () => ResolvedConfig): DevNonces {
       }
       // Transformed outside a request we saw (an SSR framework's own middleware): fall back to a meta tag.
       if (config.reportOnly) return nonced // browsers ignore report-only meta tags
-      once(logger, 'meta', `${ctx.originalUrl ?? ctx.path}: HTML transformed outside a request csp-seal saw; the policy is sent as a <meta> tag instead of a header`)
+      once(
+        logger,
+        'meta',
+        `${ctx.originalUrl ?? ctx.path}: HTML transformed outside a request csp-seal saw; the policy is sent as a <meta> tag instead of a header`,
+      )
       return insertMeta(nonced, policyMetaTag(policy))
     },
   }
@@ -115,7 +123,7 @@ export function addNonces(source: string, nonce: string, algorithm: HashAlgorith
       pagePolicies.push(parsePolicy(meta.content, 'policy meta tag'))
     } catch (error) {
       if (!(error instanceof SealError)) throw error
-      throw new Error(`csp-seal: the page's policy meta tag is invalid:\n${error.problems.map(formatProblem).join('\n')}`)
+      throw new Error(`csp-seal: the page's policy meta tag is invalid:\n${error.problems.map(formatProblem).join('\n')}`, { cause: error })
     }
     s.remove(meta.start, meta.end)
   }
@@ -174,7 +182,10 @@ function hmrSource(server: ViteDevServer, hostHeader: string | undefined): Socke
   const port = String(hmr.clientPort ?? hmr.port ?? pagePort)
   const protocol = hmr.protocol ?? (isHttps(server) ? 'wss' : 'ws')
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
-  return { source: `${protocol}://${hostPart}:${port}`, sameOrigin: host === request?.hostname && port === pagePort && protocol === (isHttps(server) ? 'wss' : 'ws') }
+  return {
+    source: `${protocol}://${hostPart}:${port}`,
+    sameOrigin: host === request?.hostname && port === pagePort && protocol === (isHttps(server) ? 'wss' : 'ws'),
+  }
 }
 
 function parseHost(header: string | undefined): { hostname: string; port: string | undefined } | undefined {
@@ -214,7 +225,9 @@ function isHttps(server: ViteDevServer): boolean {
 function devLimits(policy: Policy, server: ViteDevServer): string[] {
   const notes: string[] = []
   if (policy.has('upgrade-insecure-requests') && !isHttps(server)) {
-    notes.push('upgrade-insecure-requests cannot be honoured by a plain-http dev server: it is kept for localhost and 127.0.0.1 (browsers do not upgrade those) and left out for pages opened by any other host name')
+    notes.push(
+      'upgrade-insecure-requests cannot be honoured by a plain-http dev server: it is kept for localhost and 127.0.0.1 (browsers do not upgrade those) and left out for pages opened by any other host name',
+    )
   }
   const directive = governingDirective(policy, 'script-src-elem')
   const scripts = directive && directive !== 'default-src' ? policy.get(directive) : undefined
@@ -222,7 +235,8 @@ function devLimits(policy: Policy, server: ViteDevServer): string[] {
     notes.push("script-src is 'none': Vite's dev client and your modules cannot run under it in dev (nor would any script in the build)")
   }
   for (const family of ['script', 'style'] as const) {
-    if (governingSources(policy, `${family}-src-elem`) && allowsAllInline(policy, `${family}-src-elem`)) notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
+    if (governingSources(policy, `${family}-src-elem`) && allowsAllInline(policy, `${family}-src-elem`))
+      notes.push(`${family}-src keeps 'unsafe-inline', so dev adds no nonce to it (a nonce would switch 'unsafe-inline' off)`)
   }
   return notes
 }

@@ -61,16 +61,25 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
       config = resolveOptions(options, resolved)
       if (resolved.command !== 'build') return
       framework = frameworkOf(resolved)
-      if (framework?.refusal) throw new Error(failure(`cannot seal this ${framework.name} build (framework-html)`, [{ code: 'framework-html', message: framework.refusal.reason, fix: framework.refusal.fix }]))
+      if (framework?.refusal)
+        throw new Error(
+          failure(`cannot seal this ${framework.name} build (framework-html)`, [
+            { code: 'framework-html', message: framework.refusal.reason, fix: framework.refusal.fix },
+          ]),
+        )
       // Vite 7 added this.meta.viteVersion; older Vites (VitePress 1.x runs Vite 5) are refused, not half-served.
       const version = (this as { meta?: { viteVersion?: string } } | undefined)?.meta?.viteVersion
       const major = version ? Number(version.split('.')[0]) : undefined
       if (major === undefined || major < 7) {
-        throw new Error(failure('unsupported Vite version', [{
-          code: 'vite-version',
-          message: `csp-seal/vite supports Vite 7 and 8; this build runs Vite ${version ?? '6 or older'}`,
-          fix: 'upgrade Vite; or seal the written folder after the build with `npx csp-seal <outDir>` (VitePress: csp-seal/vitepress)',
-        }]))
+        throw new Error(
+          failure('unsupported Vite version', [
+            {
+              code: 'vite-version',
+              message: `csp-seal/vite supports Vite 7 and 8; this build runs Vite ${version ?? '6 or older'}`,
+              fix: 'upgrade Vite; or seal the written folder after the build with `npx csp-seal <outDir>` (VitePress: csp-seal/vitepress)',
+            },
+          ]),
+        )
       }
       if (framework?.name === 'SvelteKit' && resolved.build.ssr) {
         adapterOutput = { pages: new Set(), assets: new Set() }
@@ -89,7 +98,11 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
         if (pages.length === 0) return
         sealedPages += pages.length
         const dir = output.dir ? resolve(output.dir) : output.file ? dirname(resolve(output.file)) : resolve(vite.root, vite.build.outDir)
-        const readDisk = (path: string) => readFile(join(dir, path)).then((b) => new Uint8Array(b), () => undefined)
+        const readDisk = (path: string) =>
+          readFile(join(dir, path)).then(
+            (b) => new Uint8Array(b),
+            () => undefined,
+          )
 
         const expected = new Map<string, Uint8Array>()
         let result: BundleResult
@@ -111,7 +124,9 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
               // The lock file of remote integrity and the learned file live in the project, next to index.html.
               cwd: vite.root,
               // Its chunks and script assets, as Vite emits them (their bytes are not checked on disk for this).
-              scripts: Object.values(bundle).filter((item) => isScriptFile(item.fileName)).map((item) => ({ file: item.fileName, read: () => (item.type === 'chunk' ? item.code : textOf(item.source)) })),
+              scripts: Object.values(bundle)
+                .filter((item) => isScriptFile(item.fileName))
+                .map((item) => ({ file: item.fileName, read: () => (item.type === 'chunk' ? item.code : textOf(item.source)) })),
               readExisting: async (file) => {
                 const item = bundle[file]
                 if (item?.type === 'asset') return textOf(item.source)
@@ -196,12 +211,24 @@ export function cspSeal(options: CspSealConfig = {}): Plugin {
   async function sealSvelteKit(context: { error(message: string): never }): Promise<void> {
     const out = adapterOutput
     const fail = (message: string, fix: string) => context.error(failure('could not seal the SvelteKit build', [{ code: 'framework-html', message, fix }]))
-    if (!out) return fail('SvelteKit has no adapter in this build, so nothing writes the pages', 'add @sveltejs/adapter-static (kit.adapter), or run `npx csp-seal <folder>` on the folder your adapter writes')
+    if (!out)
+      return fail(
+        'SvelteKit has no adapter in this build, so nothing writes the pages',
+        'add @sveltejs/adapter-static (kit.adapter), or run `npx csp-seal <folder>` on the folder your adapter writes',
+      )
     const pages = [...out.pages]
-    if (pages.length !== 1) return fail(`the adapter ${out.adapter ?? ''} wrote ${pages.length === 0 ? 'no prerendered pages' : `prerendered pages to ${pages.length} folders (${pages.join(', ')})`}`, 'prerender the pages (export const prerender = true in the root +layout) with @sveltejs/adapter-static, or run `npx csp-seal <folder>` after the build')
+    if (pages.length !== 1)
+      return fail(
+        `the adapter ${out.adapter ?? ''} wrote ${pages.length === 0 ? 'no prerendered pages' : `prerendered pages to ${pages.length} folders (${pages.join(', ')})`}`,
+        'prerender the pages (export const prerender = true in the root +layout) with @sveltejs/adapter-static, or run `npx csp-seal <folder>` after the build',
+      )
     const dir = pages[0]!
     const strays = [...out.assets].filter((a) => a !== dir)
-    if (strays.length) return fail(`the adapter wrote its pages to ${dir} and the files they load to ${strays.join(', ')}; csp-seal seals one folder that holds both`, 'give adapter-static the same pages and assets folder (its default)')
+    if (strays.length)
+      return fail(
+        `the adapter wrote its pages to ${dir} and the files they load to ${strays.join(', ')}; csp-seal seals one folder that holds both`,
+        'give adapter-static the same pages and assets folder (its default)',
+      )
     try {
       await sealBuiltFolder('SvelteKit', dir, config, { info: (m) => vite.logger.info(m), warn: (m) => vite.logger.warn(pc.yellow(m)) }, vite.root)
     } catch (error) {
@@ -233,7 +260,7 @@ function resolveOptions(options: CspSealConfig, vite: ViteConfig): ResolvedConfi
   try {
     config = resolveConfig({ ...options, base, ...(localUrls ? { localUrls } : {}) })
   } catch (error) {
-    if (error instanceof SealError) throw new Error(failure('invalid options', error.problems))
+    if (error instanceof SealError) throw new Error(failure('invalid options', error.problems), { cause: error })
     throw error
   }
   if (assets) {
@@ -253,9 +280,11 @@ function assetOrigin(vite: ViteConfig): { origin: string; prefix: string } | und
 /** The warning of a build that sealed nothing: why, and how to seal pages a later step writes. */
 function nothingSealed(vite: ViteConfig): string {
   const outDir = resolve(vite.root, vite.build.outDir)
-  const reason = vite.build.lib ? 'this is a library build (build.lib), which writes no page'
-    : vite.build.ssr ? 'this is a server build (build.ssr), which writes no page'
-    : 'the bundle holds no .html page (no index.html, no HTML in the build input)'
+  const reason = vite.build.lib
+    ? 'this is a library build (build.lib), which writes no page'
+    : vite.build.ssr
+      ? 'this is a server build (build.ssr), which writes no page'
+      : 'the bundle holds no .html page (no index.html, no HTML in the build input)'
   return `csp-seal (sealed-nothing): sealed nothing: ${reason}. If a later step writes pages into ${outDir}, seal them after it: npx csp-seal ${outDir}`
 }
 
@@ -267,12 +296,14 @@ function summary(result: BundleResult): string {
   const count = (key: 'scriptHashes' | 'styleHashes' | 'attributeHashes') => result.pages.reduce((n, p) => n + p[key].length, 0)
   const integrity = result.pages.reduce((n, p) => n + Object.keys(p.integrity).length, 0)
   const files = result.files.map(([name]) => name).join(', ')
-  return `${pc.green('csp-seal')} sealed ${result.pages.length} page${result.pages.length === 1 ? '' : 's'}: ` +
+  return (
+    `${pc.green('csp-seal')} sealed ${result.pages.length} page${result.pages.length === 1 ? '' : 's'}: ` +
     `${count('scriptHashes')} script and ${count('styleHashes') + count('attributeHashes')} style hashes, ${integrity} integrity attributes` +
     `${result.runtimeStyles ? `, ${result.runtimeStyles.styles + result.runtimeStyles.styleAttributes} run-time style hashes (from ${result.runtimeStyles.files} scripts)` : ''}` +
     `${result.learned ? `, ${result.learned.styles + result.learned.scripts} learned hashes (${result.learned.file})` : ''}` +
     `${result.warnings.length ? `, ${pc.yellow(`${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}`)}` : ''}` +
     `${files ? `; wrote ${files}` : ''}`
+  )
 }
 
 /**
@@ -319,9 +350,17 @@ function runtimeChunkProblems(result: BundleResult, bundle: OutputBundle, chunkO
     // report-only policy blocks nothing; under the nonce runtime the entry's nonce passes on to every import.
     // Only the user's own host sources count: csp-seal itself adds CDN origins for remote files.
     const userList = governingSources(result.config.policy, 'script-src-elem') ?? []
-    if (userList.some((s) => !s.startsWith("'"))) problems.push({ code: 'runtime-chunks-origin', file: page.file, message: `${what} must be allowed by an origin in ${where}`, fix })
-    else if (result.config.reportOnly) problems.push({ code: 'runtime-chunks-reported', file: page.file, message: `${what} would be reported by ${where}`, fix })
-    else if (result.config.nonce) problems.push({ code: 'runtime-chunks-nonce', file: page.file, message: `${what} ${chunks.length === 1 ? 'loads' : 'load'} only when the page is served with a nonce by csp-seal/server (or vite preview): the sealed file alone blocks them by ${where}`, fix })
+    if (userList.some((s) => !s.startsWith("'")))
+      problems.push({ code: 'runtime-chunks-origin', file: page.file, message: `${what} must be allowed by an origin in ${where}`, fix })
+    else if (result.config.reportOnly)
+      problems.push({ code: 'runtime-chunks-reported', file: page.file, message: `${what} would be reported by ${where}`, fix })
+    else if (result.config.nonce)
+      problems.push({
+        code: 'runtime-chunks-nonce',
+        file: page.file,
+        message: `${what} ${chunks.length === 1 ? 'loads' : 'load'} only when the page is served with a nonce by csp-seal/server (or vite preview): the sealed file alone blocks them by ${where}`,
+        fix,
+      })
     else problems.push({ code: 'runtime-chunks-blocked', file: page.file, message: `${what} ${chunks.length === 1 ? 'is' : 'are'} blocked by ${where}`, fix })
   }
   return problems
@@ -339,11 +378,13 @@ function legacyProblems(result: BundleResult, vite: ViteConfig): Problem[] {
     return list !== undefined && !list.includes('data:')
   })
   if (blocking.length === 0) return []
-  return [{
-    code: 'plugin-legacy',
-    message: `@vitejs/plugin-legacy's modern chunks import a data: URL to detect modern browsers, which script-src blocks (${blocking.map((p) => p.file).join(', ')}); browsers then fall back to the legacy chunks, whose CSS is injected as <style> elements that style-src blocks too`,
-    fix: "drop @vitejs/plugin-legacy if you can; otherwise add data: to script-src (weak: it lets injected <script src=data:…> run), and 'unsafe-inline' to style-src-elem for legacy browsers",
-  }]
+  return [
+    {
+      code: 'plugin-legacy',
+      message: `@vitejs/plugin-legacy's modern chunks import a data: URL to detect modern browsers, which script-src blocks (${blocking.map((p) => p.file).join(', ')}); browsers then fall back to the legacy chunks, whose CSS is injected as <style> elements that style-src blocks too`,
+      fix: "drop @vitejs/plugin-legacy if you can; otherwise add data: to script-src (weak: it lets injected <script src=data:…> run), and 'unsafe-inline' to style-src-elem for legacy browsers",
+    },
+  ]
 }
 
 /**
@@ -354,11 +395,13 @@ function legacyProblems(result: BundleResult, vite: ViteConfig): Problem[] {
 function cspNonceProblems(vite: ViteConfig): Problem[] {
   const value = vite.html?.cspNonce
   if (!value) return []
-  return [{
-    code: 'vite-csp-nonce',
-    message: `html.cspNonce writes the fixed nonce "${value}" into every built page; a static host serves that same value on every response, and csp-seal's policy does not contain it (every tag is already allowed by hash or origin)`,
-    fix: 'remove html.cspNonce; for per-response nonces (run-time <style> tags), set nonce: true and serve the build with csp-seal/server, which mints a fresh nonce per response',
-  }]
+  return [
+    {
+      code: 'vite-csp-nonce',
+      message: `html.cspNonce writes the fixed nonce "${value}" into every built page; a static host serves that same value on every response, and csp-seal's policy does not contain it (every tag is already allowed by hash or origin)`,
+      fix: 'remove html.cspNonce; for per-response nonces (run-time <style> tags), set nonce: true and serve the build with csp-seal/server, which mints a fresh nonce per response',
+    },
+  ]
 }
 
 function isHtmlAsset(item: OutputBundle[string]): item is OutputAsset {

@@ -21,10 +21,17 @@ async function buildLegacy(name: string, seal: CspSealConfig) {
   const out = join(work, name)
   const log = recordingLogger()
   await build({
-    root: SPA, configFile: false, customLogger: log.logger, logLevel: 'warn', cacheDir: join(work, 'vite-cache'),
+    root: SPA,
+    configFile: false,
+    customLogger: log.logger,
+    logLevel: 'warn',
+    cacheDir: join(work, 'vite-cache'),
     define: { 'import.meta.env.VITE_CDN_ORIGIN': JSON.stringify(harness.cdn.origin) },
     build: { outDir: out, emptyOutDir: true },
-    plugins: [legacy({ targets: ['defaults'] }), cspSeal({ ...seal, remote: { lockFile: join(work, `${name}.lock.json`), cacheDir: join(work, 'remote-cache') } })],
+    plugins: [
+      legacy({ targets: ['defaults'] }),
+      cspSeal({ ...seal, remote: { lockFile: join(work, `${name}.lock.json`), cacheDir: join(work, 'remote-cache') } }),
+    ],
   })
   return { out, log, html: await readFile(join(out, 'index.html'), 'utf8') }
 }
@@ -43,12 +50,21 @@ describe('Vite 8 + @vitejs/plugin-legacy', () => {
       await waitForRan(v, SPA_PAGE.ran)
       const info = describeVisit(v)
       // No inline script of plugin-legacy is blocked: only the data: imports of its modern-harness.browser check…
-      expect(v.violations.filter((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'), info).toEqual([])
-      expect(v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'data'), info).toBe(true)
+      expect(
+        v.violations.filter((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'),
+        info,
+      ).toEqual([])
+      expect(
+        v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'data'),
+        info,
+      ).toBe(true)
       // …so Chromium is taken for a legacy harness.browser and the app falls back to the SystemJS chunks, whose
       // CSS arrives as <style> elements the policy blocks.
       expect(await isModern(v), info).toBe(false)
-      expect(v.violations.every((x) => x.blockedURI === 'data' || (x.effectiveDirective === 'style-src-elem' && /-legacy-/.test(x.sourceFile))), info).toBe(true)
+      expect(
+        v.violations.every((x) => x.blockedURI === 'data' || (x.effectiveDirective === 'style-src-elem' && /-legacy-/.test(x.sourceFile))),
+        info,
+      ).toBe(true)
       expect([...v.ran].sort(), info).toEqual([...SPA_PAGE.ran].sort())
     } finally {
       await v.close()
@@ -67,7 +83,10 @@ describe('Vite 8 + @vitejs/plugin-legacy', () => {
       expect(await isModern(v), describeVisit(v)).toBe(true)
       // Not one legacy chunk or polyfill was fetched.
       const fetched = await v.page.evaluate(() => performance.getEntriesByType('resource').map((e) => e.name))
-      expect(fetched.some((url) => url.includes('/assets/index-')), fetched.join('\n')).toBe(true)
+      expect(
+        fetched.some((url) => url.includes('/assets/index-')),
+        fetched.join('\n'),
+      ).toBe(true)
       expect(fetched.filter((url) => url.includes('-legacy-'))).toEqual([])
     } finally {
       await v.close()

@@ -33,7 +33,10 @@ export function installPreviewServer(server: PreviewServer, config: ResolvedConf
   let cached: { key: string; manifest: Manifest } | undefined
   const load = (): Manifest | undefined => {
     if (!existsSync(manifestPath)) {
-      if (!warned) logger.warn(`${pc.yellow('csp-seal (preview)')} ${manifestPath} does not exist: run vite build with csp-seal first; pages are served without policy headers`)
+      if (!warned)
+        logger.warn(
+          `${pc.yellow('csp-seal (preview)')} ${manifestPath} does not exist: run vite build with csp-seal first; pages are served without policy headers`,
+        )
       warned = true
       return undefined
     }

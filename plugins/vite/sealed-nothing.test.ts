@@ -22,7 +22,11 @@ afterAll(() => removeDir(work))
 for (const { name, load } of VITES) {
   describe(name, () => {
     const cases = [
-      { kind: 'library', build: { lib: { entry: 'src/lib.js', formats: ['es'], fileName: 'lib' } }, reason: 'this is a library build (build.lib), which writes no page' },
+      {
+        kind: 'library',
+        build: { lib: { entry: 'src/lib.js', formats: ['es'], fileName: 'lib' } },
+        reason: 'this is a library build (build.lib), which writes no page',
+      },
       { kind: 'server', build: { ssr: 'ENTRY' }, reason: 'this is a server build (build.ssr), which writes no page' },
       { kind: 'script-only', build: { rollupOptions: { input: 'ENTRY' }, rolldownOptions: { input: 'ENTRY' } }, reason: 'the bundle holds no .html page' },
     ]
@@ -46,7 +50,10 @@ for (const { name, load } of VITES) {
         expect(warnings[0]).toContain(`npx csp-seal ${outDir}`)
         // The build itself is untouched: its files are written, no manifest.
         const files = await readdir(outDir, { recursive: true })
-        expect(files.some((f) => /\.[mc]?js$/.test(f)), files.join(', ')).toBe(true)
+        expect(
+          files.some((f) => /\.[mc]?js$/.test(f)),
+          files.join(', '),
+        ).toBe(true)
         expect(files).not.toContain('csp-seal.json')
       })
     }
@@ -63,7 +70,10 @@ for (const { name, load } of VITES) {
     })
 
     // Astro's and Nuxt's Vite plugins carry these prefixes; their pages are rendered after the Vite bundle.
-    for (const [framework, plugin, fix] of [['Astro', 'astro:build', 'csp-seal/astro'], ['Nuxt', 'nuxt:meta', 'npx csp-seal .output/public']] as const) {
+    for (const [framework, plugin, fix] of [
+      ['Astro', 'astro:build', 'csp-seal/astro'],
+      ['Nuxt', 'nuxt:meta', 'npx csp-seal .output/public'],
+    ] as const) {
       it(`a ${framework} build (plugin ${plugin}) fails with a message naming ${framework} and ${fix}`, async () => {
         const vite = await load()
         const build = vite.build({

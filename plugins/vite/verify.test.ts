@@ -104,7 +104,8 @@ for (const vite of VITES) {
           order: 'post',
           handler(_options, bundle) {
             const page = bundle['index.html']
-            if (page?.type === 'asset') page.source = String(page.source).replace('#inline-styled{', '#inline-styled {').replace('#inline-styled { color', '#inline-styled {  color')
+            if (page?.type === 'asset')
+              page.source = String(page.source).replace('#inline-styled{', '#inline-styled {').replace('#inline-styled { color', '#inline-styled {  color')
           },
         },
       }
@@ -150,7 +151,7 @@ for (const vite of VITES) {
         await result
         const headers = await readFile(join(out, '_headers'), 'utf8')
         expect(headers).toContain('/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n')
-        expect(headers).toMatch(/\/index\.html\n  Content-Security-Policy: default-src 'self'; script-src 'self' 'sha256-/)
+        expect(headers).toMatch(/\/index\.html\n {2}Content-Security-Policy: default-src 'self'; script-src 'self' 'sha256-/)
         expect(await readFile(join(out, 'csp-seal.nginx.conf'), 'utf8')).toContain('location = "/index.html" {')
       } finally {
         await removeDir(root)
@@ -162,13 +163,17 @@ for (const vite of VITES) {
       const { result } = await build(api, [], { policy: "default-src 'none'; style-src 'self'; img-src data:" })
       const message = await failure(result)
       expect(message).toContain('csp-seal: the sealed pages would block the chunks Vite loads at run time')
-      expect(message).toMatch(/index\.html: 3 chunks that Vite loads at run time \(lazy import\(\), modulepreload, imports of the entry: assets\/dep-[\w-]+\.js, assets\/lazy-[\w-]+\.js, assets\/lazy2-[\w-]+\.js\) are blocked by script-src, which has neither 'self' nor 'strict-dynamic'/)
+      expect(message).toMatch(
+        /index\.html: 3 chunks that Vite loads at run time \(lazy import\(\), modulepreload, imports of the entry: assets\/dep-[\w-]+\.js, assets\/lazy-[\w-]+\.js, assets\/lazy2-[\w-]+\.js\) are blocked by script-src, which has neither 'self' nor 'strict-dynamic'/,
+      )
       expect(message).toContain("fix: add 'self' to script-src")
     })
 
     it('accepts a hash-only policy when every chunk a page needs is named in it (entry and modulepreload)', async () => {
       const api = await vite.load()
-      const { out, result } = await build(api, [], { policy: "default-src 'none'; style-src 'self'; img-src data:" }, MPA, { build: { outDir: join(work, `mpa-${vite.major}`), ...mpaInput(vite.major) } })
+      const { out, result } = await build(api, [], { policy: "default-src 'none'; style-src 'self'; img-src data:" }, MPA, {
+        build: { outDir: join(work, `mpa-${vite.major}`), ...mpaInput(vite.major) },
+      })
       await result
       const html = await readFile(join(work, `mpa-${vite.major}`, 'index.html'), 'utf8')
       const preload = /<link rel="modulepreload" crossorigin href="[^"]+" integrity="(sha384-[^"]+)">/.exec(html)![1]

@@ -17,11 +17,21 @@ export async function verifyWritten(result: BundleResult, dir: string, expected?
   const problems: Problem[] = []
   // Without local integrity a page may pin a file the sealer never read: only the full check covers that.
   if (!(expected && result.config.localIntegrity && writtenAsExpected(dir, expected))) {
-    const read = (path: string) => readFile(join(dir, path)).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), () => undefined)
+    const read = (path: string) =>
+      readFile(join(dir, path)).then(
+        (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+        () => undefined,
+      )
     problems.push(...(await verifyBundle(result, read)))
   }
   for (const [file] of result.files) {
-    if (!statSync(join(dir, file), { throwIfNoEntry: false })?.isFile()) problems.push({ code: 'missing-file', file, message: 'csp-seal emitted this file, and it is not in the output folder', fix: 'check that no other plugin deletes it' })
+    if (!statSync(join(dir, file), { throwIfNoEntry: false })?.isFile())
+      problems.push({
+        code: 'missing-file',
+        file,
+        message: 'csp-seal emitted this file, and it is not in the output folder',
+        fix: 'check that no other plugin deletes it',
+      })
   }
   return problems
 }

@@ -24,12 +24,15 @@ describe('csp-seal/webpack from CommonJS and ESM consumers', () => {
     const pkg = join(dir, 'pkg')
     // Compile only what the plugin needs, as `npm run build` does, into the package's dist.
     const tsconfig = join(dir, 'tsconfig.json')
-    await writeFile(tsconfig, JSON.stringify({
-      extends: join(ROOT, 'tsconfig.build.json'),
-      compilerOptions: { rootDir: ROOT, outDir: join(pkg, 'dist'), sourceMap: false, declaration: false },
-      files: [join(ROOT, 'plugins/webpack/index.ts'), join(ROOT, 'plugins/webpack/nonce-bootstrap.ts')],
-      include: [],
-    }))
+    await writeFile(
+      tsconfig,
+      JSON.stringify({
+        extends: join(ROOT, 'tsconfig.build.json'),
+        compilerOptions: { rootDir: ROOT, outDir: join(pkg, 'dist'), sourceMap: false, declaration: false },
+        files: [join(ROOT, 'plugins/webpack/index.ts'), join(ROOT, 'plugins/webpack/nonce-bootstrap.ts')],
+        include: [],
+      }),
+    )
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', tsconfig], { cwd: ROOT })
     await cp(join(ROOT, 'package.json'), join(pkg, 'package.json'))
     await symlink(join(ROOT, 'node_modules'), join(pkg, 'node_modules'), 'dir')
@@ -41,8 +44,13 @@ describe('csp-seal/webpack from CommonJS and ESM consumers', () => {
     for (const name of ['webpack', 'html-webpack-plugin']) await symlink(join(ROOT, 'node_modules', name), join(app, 'node_modules', name), 'dir')
     await mkdir(join(app, 'src'))
     await writeFile(join(app, 'src', 'index.js'), "window.__ran = (window.__ran || []).concat('main')\n")
-    await writeFile(join(app, 'src', 'page.html'), '<!doctype html><html><head><meta charset="utf-8"><title>cjs</title><script>window.__ran = ["inline"]</script></head><body></body></html>\n')
-    await writeFile(join(app, 'webpack.config.cjs'), `
+    await writeFile(
+      join(app, 'src', 'page.html'),
+      '<!doctype html><html><head><meta charset="utf-8"><title>cjs</title><script>window.__ran = ["inline"]</script></head><body></body></html>\n',
+    )
+    await writeFile(
+      join(app, 'webpack.config.cjs'),
+      `
 const path = require('node:path')
 const HtmlWebpackPlugin = require('html-webpack-plugin')
 const { CspSealPlugin } = require('csp-seal/webpack')
@@ -53,8 +61,11 @@ module.exports = {
   output: { path: path.join(__dirname, 'dist'), clean: true },
   plugins: [new HtmlWebpackPlugin({ template: './src/page.html' }), new CspSealPlugin({ nonce: true })],
 }
-`)
-    await writeFile(join(app, 'build.cjs'), `
+`,
+    )
+    await writeFile(
+      join(app, 'build.cjs'),
+      `
 const webpack = require('webpack')
 const config = require('./webpack.config.cjs')
 webpack(config).run((error, stats) => {
@@ -62,12 +73,16 @@ webpack(config).run((error, stats) => {
   const { errors, warnings } = stats.toJson({ all: false, errors: true, warnings: true })
   console.log(JSON.stringify({ errors: errors.map((e) => e.message), warnings: warnings.map((w) => w.message) }))
 })
-`)
-    await writeFile(join(app, 'import.mjs'), `
+`,
+    )
+    await writeFile(
+      join(app, 'import.mjs'),
+      `
 import { CspSealPlugin } from 'csp-seal/webpack'
 import * as cjsView from 'csp-seal/webpack'
 console.log(JSON.stringify({ type: typeof CspSealPlugin, apply: typeof new CspSealPlugin().apply, keys: Object.keys(cjsView) }))
-`)
+`,
+    )
   }, 180_000)
 
   afterAll(async () => {

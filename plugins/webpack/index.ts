@@ -122,13 +122,19 @@ export class CspSealPlugin {
     const resolved = resolveConfig(config)
 
     const devtool = compiler.options.devtool
-    if (typeof devtool === 'string' && devtool.includes('eval') && !(governingSources(resolved.policy, 'script-src') ?? ["'unsafe-eval'"]).includes("'unsafe-eval'")) {
+    if (
+      typeof devtool === 'string' &&
+      devtool.includes('eval') &&
+      !(governingSources(resolved.policy, 'script-src') ?? ["'unsafe-eval'"]).includes("'unsafe-eval'")
+    ) {
       // webpack's development default: every module runs through eval(), which the policy blocks. Nothing would run.
-      report.errors([{
-        code: 'eval-devtool',
-        message: `devtool "${devtool}" runs every module through eval(), and the policy does not allow 'unsafe-eval': the sealed pages would not run`,
-        fix: 'set devtool to "source-map", "inline-source-map", "cheap-module-source-map" or false (no eval); or, for development builds only, add \'unsafe-eval\' to script-src',
-      }])
+      report.errors([
+        {
+          code: 'eval-devtool',
+          message: `devtool "${devtool}" runs every module through eval(), and the policy does not allow 'unsafe-eval': the sealed pages would not run`,
+          fix: 'set devtool to "source-map", "inline-source-map", "cheap-module-source-map" or false (no eval); or, for development builds only, add \'unsafe-eval\' to script-src',
+        },
+      ])
     }
 
     const htmlAssets = compilation.getAssets().filter((asset) => HTML_FILE.test(asset.name))
@@ -147,7 +153,12 @@ export class CspSealPlugin {
       try {
         pages.push({ file: asset.name, html: UTF8.decode(asset.source.buffer()) })
       } catch {
-        decodeProblems.push({ code: 'charset', file: asset.name, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text, so csp-seal only seals UTF-8 pages', fix: 'emit the page as UTF-8' })
+        decodeProblems.push({
+          code: 'charset',
+          file: asset.name,
+          message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text, so csp-seal only seals UTF-8 pages',
+          fix: 'emit the page as UTF-8',
+        })
       }
     }
     if (decodeProblems.length) throw new SealError(decodeProblems)
@@ -156,7 +167,10 @@ export class CspSealPlugin {
       config: resolved,
       // The remote lock file and cache are relative to the project (webpack's context), not to wherever node runs.
       cwd: compiler.context,
-      scripts: compilation.getAssets().filter((asset) => isScriptFile(asset.name)).map((asset) => ({ file: asset.name, read: () => asset.source.source().toString() })),
+      scripts: compilation
+        .getAssets()
+        .filter((asset) => isScriptFile(asset.name))
+        .map((asset) => ({ file: asset.name, read: () => asset.source.source().toString() })),
       // The final bytes of the emitted files, as RealContentHash left them.
       readAsset: async (file) => compilation.getAsset(file)?.source.buffer(),
       readExisting: async (file) => compilation.getAsset(file)?.source.source().toString(),
@@ -195,7 +209,8 @@ function isDocusaurus(compiler: Compiler): boolean {
 function docusaurusProblem(compilation: Compilation): Problem {
   return {
     code: 'framework-html',
-    message: 'this is a Docusaurus build: Docusaurus renders its pages after this bundle, where a webpack plugin cannot see them, so csp-seal/webpack would seal nothing',
+    message:
+      'this is a Docusaurus build: Docusaurus renders its pages after this bundle, where a webpack plugin cannot see them, so csp-seal/webpack would seal nothing',
     fix: `remove CspSealPlugin from configureWebpack; add the csp-seal/docusaurus plugin to docusaurus.config (plugins: [['csp-seal/docusaurus', { … }]]), or run \`npx csp-seal ${shownPath(compilation.outputOptions.path)}\` after \`docusaurus build\``,
   }
 }
@@ -204,9 +219,11 @@ function sealedNothing(compiler: Compiler, compilation: Compilation): Problem {
   const out = compilation.outputOptions.path ?? compiler.outputPath
   const library = compilation.outputOptions.library
   const server = compiler.options.target === 'node' || (typeof compiler.options.target === 'string' && compiler.options.target.startsWith('node'))
-  const reason = library ? 'this is a library build (output.library), which emits no page'
-    : server ? `this is a server build (target ${String(compiler.options.target)}), which emits no page`
-    : 'the compilation emits no .html page (no HtmlWebpackPlugin, rspack.HtmlRspackPlugin or HTML entry)'
+  const reason = library
+    ? 'this is a library build (output.library), which emits no page'
+    : server
+      ? `this is a server build (target ${String(compiler.options.target)}), which emits no page`
+      : 'the compilation emits no .html page (no HtmlWebpackPlugin, rspack.HtmlRspackPlugin or HTML entry)'
   return {
     code: 'sealed-nothing',
     message: `sealed nothing: ${reason}`,
@@ -235,7 +252,8 @@ function runtimeProblems(compilation: Compilation, result: BundleResult, state: 
     if (result.pages.some((page) => !allowsAllInline(page.policy, 'style-src-elem'))) {
       problems.push({
         code: 'style-loader',
-        message: "style-loader inserts <style> elements at run time; their text is only known in the browser, so they cannot be hashed, and the sealed policy blocks them (style-src-elem allows neither 'unsafe-inline' nor a nonce)",
+        message:
+          "style-loader inserts <style> elements at run time; their text is only known in the browser, so they cannot be hashed, and the sealed policy blocks them (style-src-elem allows neither 'unsafe-inline' nor a nonce)",
         fix: "emit CSS files instead (mini-css-extract-plugin, rspack.CssExtractRspackPlugin or webpack's experiments.css), which <link> tags load; or set nonce: true and serve the pages with csp-seal/server; or keep 'unsafe-inline' in style-src-elem only (weak: any injected <style> applies)",
       })
     }
@@ -243,7 +261,9 @@ function runtimeProblems(compilation: Compilation, result: BundleResult, state: 
 
   if (lazy.length === 0) return problems
   if (!config.nonce) {
-    const blocked = pagesWhere((policy) => !allowsSelf(policy, 'script-src-elem') && !(governingSources(policy, 'script-src-elem') ?? []).includes("'strict-dynamic'"))
+    const blocked = pagesWhere(
+      (policy) => !allowsSelf(policy, 'script-src-elem') && !(governingSources(policy, 'script-src-elem') ?? []).includes("'strict-dynamic'"),
+    )
     if (blocked.length) {
       problems.push({
         code: 'lazy-chunks-blocked',
@@ -305,13 +325,23 @@ async function verifyWritten(compiler: Compiler, compilation: Compilation, state
   for (const [file, digest] of state.lazyDigests ?? []) {
     const bytes = await readWritten(file)
     if (bytes && digestOf(bytes) !== digest) {
-      problems.push({ code: 'integrity-drift', file, message: 'this lazy chunk changed after sealing; the webpack runtime loads it with the integrity the SRI plugin computed, so browsers will refuse it', fix: 'run the step that changes it before processAssets stage OPTIMIZE_HASH' })
+      problems.push({
+        code: 'integrity-drift',
+        file,
+        message: 'this lazy chunk changed after sealing; the webpack runtime loads it with the integrity the SRI plugin computed, so browsers will refuse it',
+        fix: 'run the step that changes it before processAssets stage OPTIMIZE_HASH',
+      })
     }
   }
   const sealed = new Set(result.pages.map((page) => page.file))
   for (const asset of compilation.getAssets()) {
     if (HTML_FILE.test(asset.name) && !sealed.has(asset.name)) {
-      problems.push({ code: 'unsealed', file: asset.name, message: 'this page was emitted after csp-seal ran, so it has no policy', fix: 'emit HTML before processAssets stage OPTIMIZE_HASH + 2 (where csp-seal seals)' })
+      problems.push({
+        code: 'unsealed',
+        file: asset.name,
+        message: 'this page was emitted after csp-seal ran, so it has no policy',
+        fix: 'emit HTML before processAssets stage OPTIMIZE_HASH + 2 (where csp-seal seals)',
+      })
     }
   }
   return problems
@@ -340,7 +370,8 @@ function grouped(problems: Problem[]): Problem[] {
   const entries: Array<{ problem: Problem; files: string[] }> = []
   const byKey = new Map<string, { problem: Problem; files: string[] }>()
   for (const problem of problems) {
-    const key = problem.file !== undefined && problem.line === undefined ? JSON.stringify([problem.code, problem.message, problem.fix, problem.element]) : undefined
+    const key =
+      problem.file !== undefined && problem.line === undefined ? JSON.stringify([problem.code, problem.message, problem.fix, problem.element]) : undefined
     const same = key === undefined ? undefined : byKey.get(key)
     if (same) {
       same.files.push(problem.file!)

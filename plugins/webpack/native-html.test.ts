@@ -40,10 +40,19 @@ function config(name: string, extra: Configuration): Configuration {
 }
 
 describe('webpack native HTML', () => {
-  for (const [name, html] of [['integrity', { integrity: true }], ['csp', { csp: true }], ['integrity-and-csp', { integrity: true, csp: true }]] as const) {
+  for (const [name, html] of [
+    ['integrity', { integrity: true }],
+    ['csp', { csp: true }],
+    ['integrity-and-csp', { integrity: true, csp: true }],
+  ] as const) {
     it(`output.html ${JSON.stringify(html)}: builds, sealed with webpack's values, works in Chromium, injection blocked`, async () => {
       const out = join(work, name)
-      const result = await buildWebpack(config(name, { entry: { main: { import: './src/index.js', html: true } }, output: { path: out, clean: true, crossOriginLoading: 'anonymous', html } } as Configuration))
+      const result = await buildWebpack(
+        config(name, {
+          entry: { main: { import: './src/index.js', html: true } },
+          output: { path: out, clean: true, crossOriginLoading: 'anonymous', html },
+        } as Configuration),
+      )
       expect(result.errors).toEqual([])
       const page = await readFile(join(out, 'main.html'), 'utf8')
       // csp-seal's policy is in the page; webpack's integrity was filled in before csp-seal read it (no placeholder).
@@ -74,7 +83,10 @@ describe('webpack native HTML', () => {
         await v.page.waitForFunction(() => ((window as unknown as { __cspViolations?: unknown[] }).__cspViolations ?? []).length > 0)
         await v.collect()
         expect(v.ran, describeVisit(v)).not.toContain('evil')
-        expect(v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'), describeVisit(v)).toBe(true)
+        expect(
+          v.violations.some((x) => x.effectiveDirective === 'script-src-elem' && x.blockedURI === 'inline'),
+          describeVisit(v),
+        ).toBe(true)
       } finally {
         await v.close()
         await server.close()
@@ -82,20 +94,27 @@ describe('webpack native HTML', () => {
     })
   }
 
-  it('a tampered entry is caught: csp-seal checks webpack\'s integrity values against the final bytes', async () => {
+  it("a tampered entry is caught: csp-seal checks webpack's integrity values against the final bytes", async () => {
     const out = join(work, 'tampered')
     // A plugin that changes main.js after webpack's HTML has its integrity, before csp-seal reads the files.
     const tamper = {
       apply(compiler: webpack.Compiler) {
         compiler.hooks.thisCompilation.tap('tamper', (compilation) => {
-          compilation.hooks.processAssets.tap({ name: 'tamper', stage: webpack.Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_HASH + 2, before: 'CspSealPlugin' }, () => {
-            const asset = compilation.getAsset('main.js')!
-            compilation.updateAsset('main.js', new webpack.sources.RawSource(`${asset.source.source().toString()};window.__ran.push('changed')`))
-          })
+          compilation.hooks.processAssets.tap(
+            { name: 'tamper', stage: webpack.Compilation.PROCESS_ASSETS_STAGE_OPTIMIZE_HASH + 2, before: 'CspSealPlugin' },
+            () => {
+              const asset = compilation.getAsset('main.js')!
+              compilation.updateAsset('main.js', new webpack.sources.RawSource(`${asset.source.source().toString()};window.__ran.push('changed')`))
+            },
+          )
         })
       },
     }
-    const result = await buildWebpack({ ...config('tampered', { entry: { main: { import: './src/index.js', html: true } } }), output: { path: out, clean: true, crossOriginLoading: 'anonymous', html: { integrity: true } }, plugins: [tamper, new CspSealPlugin({ remote: { mode: 'off' } })] } as Configuration)
+    const result = await buildWebpack({
+      ...config('tampered', { entry: { main: { import: './src/index.js', html: true } } }),
+      output: { path: out, clean: true, crossOriginLoading: 'anonymous', html: { integrity: true } },
+      plugins: [tamper, new CspSealPlugin({ remote: { mode: 'off' } })],
+    } as Configuration)
     expect(result.errors.join('\n')).toMatch(/integrity-mismatch|integrity/)
     expect(result.errors.join('\n')).toContain('main.js')
   })
@@ -113,13 +132,25 @@ describe('csp-seal/webpack never seals nothing silently', () => {
   })
 
   it('a library build names the reason', async () => {
-    const result = await buildWebpack(config('lib', { entry: './src/index.js', output: { path: join(work, 'lib'), clean: true, library: { type: 'module' } }, experiments: { outputModule: true } }))
+    const result = await buildWebpack(
+      config('lib', {
+        entry: './src/index.js',
+        output: { path: join(work, 'lib'), clean: true, library: { type: 'module' } },
+        experiments: { outputModule: true },
+      }),
+    )
     expect(result.warnings.find((w) => w.includes('(sealed-nothing)'))).toContain('library build (output.library)')
   })
 
-  it("a Docusaurus build (its @generated and @docusaurus aliases) fails, naming csp-seal/docusaurus and the CLI", async () => {
+  it('a Docusaurus build (its @generated and @docusaurus aliases) fails, naming csp-seal/docusaurus and the CLI', async () => {
     await mkdir(join(work, 'generated'), { recursive: true })
-    const result = await buildWebpack(config('docusaurus', { entry: './src/index.js', output: { path: join(work, 'build'), clean: true }, resolve: { alias: { '@generated': join(work, 'generated'), '@docusaurus/core': join(work, 'generated') } } }))
+    const result = await buildWebpack(
+      config('docusaurus', {
+        entry: './src/index.js',
+        output: { path: join(work, 'build'), clean: true },
+        resolve: { alias: { '@generated': join(work, 'generated'), '@docusaurus/core': join(work, 'generated') } },
+      }),
+    )
     const error = result.errors.find((e) => e.includes('(framework-html)'))
     expect(error, result.errors.join('\n')).toBeDefined()
     expect(error).toContain('Docusaurus renders its pages after this bundle')

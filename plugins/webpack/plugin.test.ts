@@ -88,11 +88,19 @@ describe('csp-seal/webpack build reports', () => {
   describe('a later plugin that changes a hashed byte fails the build', () => {
     for (const bundler of ['webpack', 'rspack'] as const) {
       it(`${bundler}: an inline script rewritten after sealing (processAssets, REPORT stage)`, async () => {
-        const after = [new RewriteAfterSeal(/^index\.html$/, (html) => html.replace("'inline-index'", "'inline-index-changed'").replace('"inline-index"', '"inline-index-changed"'), 'report-stage')]
+        const after = [
+          new RewriteAfterSeal(
+            /^index\.html$/,
+            (html) => html.replace("'inline-index'", "'inline-index-changed'").replace('"inline-index"', '"inline-index-changed"'),
+            'report-stage',
+          ),
+        ]
         const { errors, out } = await buildApp(bundler, 'drift-inline', { mode: 'production', after })
         expect(await readFile(join(out, 'index.html'), 'utf8')).toContain('inline-index-changed')
         expect(codes(errors)).toEqual(['hash-drift'])
-        expect(errors[0]).toMatch(/^(\s*× )?csp-seal \(hash-drift\): index\.html:\d+:\d+: this inline <script> is not allowed by the page's policy: it changed after sealing/)
+        expect(errors[0]).toMatch(
+          /^(\s*× )?csp-seal \(hash-drift\): index\.html:\d+:\d+: this inline <script> is not allowed by the page's policy: it changed after sealing/,
+        )
         expect(errors[0]).toContain('fix: make csp-seal run after every plugin or step that rewrites HTML')
       })
     }
@@ -101,7 +109,9 @@ describe('csp-seal/webpack build reports', () => {
       const after = [new RewriteAfterSeal(/^main\..*\.js$/, (js) => `${js}\n/* banner added later */\n`, 'report-stage')]
       const { errors } = await buildApp('webpack', 'drift-js', { mode: 'production', after })
       expect(codes(errors)).toEqual(['integrity-drift'])
-      expect(errors[0]).toMatch(/csp-seal \(integrity-drift\): index\.html:\d+:\d+: integrity of main\.[0-9a-f]+\.js no longer matches main\.[0-9a-f]+\.js: browsers will refuse to load it/)
+      expect(errors[0]).toMatch(
+        /csp-seal \(integrity-drift\): index\.html:\d+:\d+: integrity of main\.[0-9a-f]+\.js no longer matches main\.[0-9a-f]+\.js: browsers will refuse to load it/,
+      )
     })
 
     it('rspack: a lazy chunk changed on disk after emit, while the runtime holds its integrity (SRI plugin)', async () => {
@@ -120,7 +130,10 @@ describe('csp-seal/webpack build reports', () => {
     })
 
     it('rspack: a page emitted after csp-seal ran is reported, not served unsealed silently', async () => {
-      const { errors } = await buildApp('rspack', 'late-page', { mode: 'production', after: [new EmitFile('late.html', '<!doctype html><script>alert(1)</script>', 'REPORT')] })
+      const { errors } = await buildApp('rspack', 'late-page', {
+        mode: 'production',
+        after: [new EmitFile('late.html', '<!doctype html><script>alert(1)</script>', 'REPORT')],
+      })
       expect(codes(errors)).toEqual(['unsealed'])
       expect(errors[0]).toContain('late.html: this page was emitted after csp-seal ran')
     })
@@ -153,19 +166,30 @@ describe('csp-seal/webpack build reports', () => {
       const { errors, warnings } = await buildApp('rspack', 'style-loader', { mode: 'production' })
       expect(errors).toEqual([])
       expect(codes(warnings).filter((c) => c === 'style-loader')).toHaveLength(1)
-      expect(warnings.find((w) => w.includes('(style-loader)'))).toContain("or set nonce: true and serve the pages with csp-seal/server")
+      expect(warnings.find((w) => w.includes('(style-loader)'))).toContain('or set nonce: true and serve the pages with csp-seal/server')
     })
 
     it("does not warn about style-loader with nonce: true, nor with 'unsafe-inline' in style-src-elem", async () => {
       const nonce = await buildApp('rspack', 'style-loader-nonce', { mode: 'production', seal: { nonce: true } })
-      const inline = await buildApp('rspack', 'style-loader-inline', { mode: 'production', seal: { policy: "default-src 'self'; style-src-elem 'self' 'unsafe-inline'" } })
+      const inline = await buildApp('rspack', 'style-loader-inline', {
+        mode: 'production',
+        seal: { policy: "default-src 'self'; style-src-elem 'self' 'unsafe-inline'" },
+      })
       expect(codes(nonce.warnings)).not.toContain('style-loader')
       expect(codes(inline.warnings)).not.toContain('style-loader')
     })
 
     it("warns when the policy lets lazy chunks in by neither 'self' nor 'strict-dynamic'", async () => {
-      const blocked = await buildApp('rspack', 'lazy-blocked', { mode: 'production', styles: 'files', seal: { policy: "default-src 'self'; script-src 'report-sample'" } })
-      const dynamic = await buildApp('rspack', 'lazy-dynamic', { mode: 'production', styles: 'files', seal: { policy: "default-src 'self'; script-src 'strict-dynamic'" } })
+      const blocked = await buildApp('rspack', 'lazy-blocked', {
+        mode: 'production',
+        styles: 'files',
+        seal: { policy: "default-src 'self'; script-src 'report-sample'" },
+      })
+      const dynamic = await buildApp('rspack', 'lazy-dynamic', {
+        mode: 'production',
+        styles: 'files',
+        seal: { policy: "default-src 'self'; script-src 'strict-dynamic'" },
+      })
       expect(blocked.errors).toEqual([])
       expect(blocked.warnings.find((w) => w.includes('(lazy-chunks-blocked)'))).toMatch(/lazy chunks \(lazy\.[0-9a-f]+\.js\)/)
       expect(codes(dynamic.warnings)).not.toContain('lazy-chunks-blocked')
@@ -182,7 +206,11 @@ describe('csp-seal/webpack build reports', () => {
     })
 
     it('groups a note that applies to every page into one warning naming the pages', async () => {
-      const { warnings } = await buildApp('rspack', 'grouped', { mode: 'production', staticPage: true, seal: { nonce: true, policy: "frame-ancestors 'self'" } })
+      const { warnings } = await buildApp('rspack', 'grouped', {
+        mode: 'production',
+        staticPage: true,
+        seal: { nonce: true, policy: "frame-ancestors 'self'" },
+      })
       const headerOnly = warnings.filter((w) => w.includes('(header-only-directive)'))
       expect(headerOnly).toHaveLength(1)
       expect(headerOnly[0]).toContain('about/index.html, index.html, static/plain.html: frame-ancestors cannot be set by a meta tag')
@@ -205,7 +233,12 @@ describe('csp-seal/webpack build reports', () => {
     })
 
     it('a full URL is explained: the bundle files are then remote files to csp-seal', async () => {
-      const { warnings } = await buildApp('rspack', 'public-url', { mode: 'production', publicPath: 'https://static.invalid/', styles: 'files', seal: { remote: { onFetchError: 'warn' } } })
+      const { warnings } = await buildApp('rspack', 'public-url', {
+        mode: 'production',
+        publicPath: 'https://static.invalid/',
+        styles: 'files',
+        seal: { remote: { onFetchError: 'warn' } },
+      })
       expect(warnings.find((w) => w.includes('(remote-public-path)'))).toContain('output.publicPath is a full URL (https://static.invalid/)')
     })
   })
@@ -214,13 +247,21 @@ describe('csp-seal/webpack build reports', () => {
     it('emits the manifest and the header files as assets (merging an emitted _headers), and seals every page', async () => {
       const own = '/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n'
       const after = [new EmitFile('_headers', own, 'ADDITIONAL')]
-      const { errors, out } = await buildApp('webpack', 'outputs', { mode: 'production', staticPage: true, styles: 'files', seal: { headers: ['netlify', 'vercel', 'nginx'] }, after })
+      const { errors, out } = await buildApp('webpack', 'outputs', {
+        mode: 'production',
+        staticPage: true,
+        styles: 'files',
+        seal: { headers: ['netlify', 'vercel', 'nginx'] },
+        after,
+      })
       expect(errors).toEqual([])
       const headers = await readFile(join(out, '_headers'), 'utf8')
       expect(headers.startsWith(own)).toBe(true)
       expect(headers).toMatch(/\/about\/\n\s+Content-Security-Policy: default-src 'self'/)
       const files = await readdir(out, { recursive: true })
-      expect(files).toEqual(expect.arrayContaining(['csp-seal.json', '_headers', 'vercel.json', 'csp-seal.nginx.conf', 'index.html', 'about/index.html', 'static/plain.html']))
+      expect(files).toEqual(
+        expect.arrayContaining(['csp-seal.json', '_headers', 'vercel.json', 'csp-seal.nginx.conf', 'index.html', 'about/index.html', 'static/plain.html']),
+      )
       for (const page of ['index.html', 'about/index.html', 'static/plain.html']) {
         expect(await readFile(join(out, page), 'utf8'), page).toContain('<meta http-equiv="Content-Security-Policy"')
       }

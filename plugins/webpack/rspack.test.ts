@@ -17,7 +17,14 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { describeVisit, visit } from '../../test/support/browser.js'
 import { startStaticServer } from '../../test/support/static-server.js'
 import {
-  checkPage, checkPayloads, injectPayloads, startNonceServer, waitForRan, withServer, type BuildResult, useBuildHarness,
+  checkPage,
+  checkPayloads,
+  injectPayloads,
+  startNonceServer,
+  waitForRan,
+  withServer,
+  type BuildResult,
+  useBuildHarness,
 } from '../../test/support/webpack-app.js'
 
 const PAGES = ['index.html', 'about/index.html', 'static/plain.html']
@@ -113,7 +120,9 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
       expect(result.errors).toEqual([])
       expect(result.warnings.join('\n')).not.toContain('(lazy-chunks-blocked)')
       const html = await readFile(join(out, 'index.html'), 'utf8')
-      const main = /<script [^>]*integrity="(sha384-[^"]+)"[^>]*src="main\.[0-9a-f]+\.js"/.exec(html) ?? /<script [^>]*src="main\.[0-9a-f]+\.js"[^>]*integrity="(sha384-[^"]+)"/.exec(html)
+      const main =
+        /<script [^>]*integrity="(sha384-[^"]+)"[^>]*src="main\.[0-9a-f]+\.js"/.exec(html) ??
+        /<script [^>]*src="main\.[0-9a-f]+\.js"[^>]*integrity="(sha384-[^"]+)"/.exec(html)
       expect(main, html).toBeTruthy()
       expect(html).toContain(`'${main![1]}'`)
     })
@@ -133,7 +142,10 @@ describe('csp-seal/webpack on Rspack, in Chromium', () => {
           await v.collect()
           const info = describeVisit(v)
           expect(v.ran, info).not.toContain('evil-handler')
-          expect(v.violations.map((x) => x.effectiveDirective), info).toEqual(expect.arrayContaining(['script-src-attr', 'style-src-elem']))
+          expect(
+            v.violations.map((x) => x.effectiveDirective),
+            info,
+          ).toEqual(expect.arrayContaining(['script-src-attr', 'style-src-elem']))
           // 'strict-dynamic' trusts every script that a running script inserts, from any origin and (in Chromium)
           // inline ones too. That is what lets lazy chunks in without 'self'; it is the policy's model, and why the
           // default policy uses 'self' instead.

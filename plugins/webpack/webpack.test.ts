@@ -14,9 +14,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { computedStyle, describeVisit, visit } from '../../test/support/browser.js'
 import { startStaticServer } from '../../test/support/static-server.js'
-import {
-  checkPage, checkPayloads, startNonceServer, waitForRan, withServer, type BuildResult, useBuildHarness,
-} from '../../test/support/webpack-app.js'
+import { checkPage, checkPayloads, startNonceServer, waitForRan, withServer, type BuildResult, useBuildHarness } from '../../test/support/webpack-app.js'
 
 const PAGES = ['index.html', 'about/index.html', 'static/plain.html']
 const RUNTIME_WARNINGS = /\((style-loader|lazy-chunk-integrity|lazy-chunks-blocked|cross-origin-loading)\)/
@@ -58,13 +56,15 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
     it('every response has its own nonce, in the header and in the csp-nonce meta', async () => {
       await withServer(startNonceServer(out), async (server) => {
         const responses = await Promise.all([1, 2].map(() => fetch(`${server.origin}/`)))
-        const nonces = await Promise.all(responses.map(async (response) => {
-          const header = /'nonce-([^']+)'/.exec(response.headers.get('content-security-policy') ?? '')?.[1]
-          const meta = /<meta property="csp-nonce" nonce="([^"]+)">/.exec(await response.text())?.[1]
-          expect(header).toBeTruthy()
-          expect(meta).toBe(header)
-          return header
-        }))
+        const nonces = await Promise.all(
+          responses.map(async (response) => {
+            const header = /'nonce-([^']+)'/.exec(response.headers.get('content-security-policy') ?? '')?.[1]
+            const meta = /<meta property="csp-nonce" nonce="([^"]+)">/.exec(await response.text())?.[1]
+            expect(header).toBeTruthy()
+            expect(meta).toBe(header)
+            return header
+          }),
+        )
         expect(nonces[0]).not.toBe(nonces[1])
       })
     })
@@ -101,7 +101,10 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
           // No nonce without the server: the documented fallback. Nothing else is blocked.
           expect(await computedStyle(v.page, '#styled', 'color')).not.toBe('rgb(0, 128, 0)')
           expect(v.violations.length, info).toBeGreaterThan(0)
-          expect(v.violations.every((x) => x.effectiveDirective === 'style-src-elem' && x.blockedURI === 'inline'), info).toBe(true)
+          expect(
+            v.violations.every((x) => x.effectiveDirective === 'style-src-elem' && x.blockedURI === 'inline'),
+            info,
+          ).toBe(true)
           expect(v.pageErrors, info).toEqual([])
         } finally {
           await v.close()
@@ -113,7 +116,8 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
   describe("production, no nonce, 'unsafe-inline' kept in style-src-elem only", () => {
     let out: string
     let result: BuildResult
-    const policy = "default-src 'self'; script-src 'self'; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'self'"
+    const policy =
+      "default-src 'self'; script-src 'self'; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'self'"
 
     beforeAll(async () => {
       ;({ out, result } = await buildApp('unsafe-inline', { mode: 'production', staticPage: true, seal: { policy } }))
@@ -133,7 +137,9 @@ describe('csp-seal/webpack on webpack 5, in Chromium', () => {
     }
 
     it('injected scripts and handlers are blocked (an injected style applies: the price of unsafe-inline)', async () => {
-      await withServer(startStaticServer(out), (server) => checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin, { styles: false }))
+      await withServer(startStaticServer(out), (server) =>
+        checkPayloads(expect, harness.browser, server.origin, harness.foreign.origin, harness.cdn.origin, { styles: false }),
+      )
     })
   })
 

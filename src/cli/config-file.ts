@@ -40,7 +40,9 @@ export async function loadConfigFile(file: string, cwd: string): Promise<CspSeal
         const text = await readFile(file, 'utf8')
         throw new SealError([syntaxProblem(shown, text, offsetOf(text, Number(at[3]), Number(at[4]) + 1), at[1]!)])
       }
-      throw new SealError([{ code: 'config-load', file: shown, message: `cannot load the config: ${message}`, fix: 'run the file with node to see the full error' }])
+      throw new SealError([
+        { code: 'config-load', file: shown, message: `cannot load the config: ${message}`, fix: 'run the file with node to see the full error' },
+      ])
     }
   }
   if (!config || typeof config !== 'object' || Array.isArray(config)) {
@@ -60,9 +62,7 @@ function syntaxProblem(file: string, text: string, offset: number, reason: strin
   }
   const column = Math.max(0, offset - start) + 1
   const width = String(line + 1).length
-  const frame = [line - 1, line]
-    .filter((n) => n >= 0)
-    .map((n) => `${n === line ? '>' : ' '} ${String(n + 1).padStart(width)} | ${lines[n]}`)
+  const frame = [line - 1, line].filter((n) => n >= 0).map((n) => `${n === line ? '>' : ' '} ${String(n + 1).padStart(width)} | ${lines[n]}`)
   frame.push(`  ${' '.repeat(width)} | ${' '.repeat(column - 1)}^`)
   return {
     code: 'config-syntax',
@@ -109,13 +109,14 @@ function firstJsonError(text: string): number {
   const value = (): void => {
     space()
     const c = text[i]
-    if (c === '{') return members('}', () => {
-      string()
-      space()
-      if (text[i] !== ':') fail()
-      i++
-      value()
-    })
+    if (c === '{')
+      return members('}', () => {
+        string()
+        space()
+        if (text[i] !== ':') fail()
+        i++
+        value()
+      })
     if (c === '[') return members(']', value)
     if (c === '"') return string()
     const literal = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(text.slice(i, i + 400))

@@ -88,9 +88,18 @@ async function crawlCommand(dirArg: string | undefined, flags: CrawlFlags, io: I
   })
   // In the order of their URL paths: the home page first and a folder's index before the pages in it, as a visitor
   // comes in; a client router's views are reached by clicking from there (each link target is clicked once).
-  const pages = Object.keys(manifest.pages).map((file) => pageUrlPath(manifest.base, file)).sort()
+  const pages = Object.keys(manifest.pages)
+    .map((file) => pageUrlPath(manifest.base, file))
+    .sort()
   const started = performance.now()
-  const server = await startServe({ root: dir, port: 0, manifest: config.manifest, policy: serializePolicy(config.policy), nonce: config.nonce, io: { out: () => undefined, err: () => undefined } })
+  const server = await startServe({
+    root: dir,
+    port: 0,
+    manifest: config.manifest,
+    policy: serializePolicy(config.policy),
+    nonce: config.nonce,
+    io: { out: () => undefined, err: () => undefined },
+  })
   let result
   try {
     const { crawlSite } = await import('../crawl/crawl.js')
@@ -106,18 +115,33 @@ async function crawlCommand(dirArg: string | undefined, flags: CrawlFlags, io: I
   const stale = result.cut ? [] : staleEntries(previous, result.seenHashes)
   let written: LearnedFile | undefined
   if (flags.learn) {
-    const next = nextLearned(result.cut ? { version: 1, hashes: previous?.hashes ?? [] } : previous, result.violations, result.cut ? new Set([...result.seenHashes, ...(previous?.hashes ?? []).map((h) => h.hash)]) : result.seenHashes)
+    const next = nextLearned(
+      result.cut ? { version: 1, hashes: previous?.hashes ?? [] } : previous,
+      result.violations,
+      result.cut ? new Set([...result.seenHashes, ...(previous?.hashes ?? []).map((h) => h.hash)]) : result.seenHashes,
+    )
     const temp = `${learnedPath}.${process.pid}.tmp`
     await writeFile(temp, `${JSON.stringify(next, null, 2)}\n`)
     await rename(temp, learnedPath)
     written = next
   }
   if (flags.report) {
-    const report = { violations: result.violations, groups, errors: result.errors, pagesOpened: result.pagesOpened, clicks: result.clicks, cut: result.cut ?? null, stale, learned: written ? { file: learnedName, hashes: written.hashes.length } : null }
+    const report = {
+      violations: result.violations,
+      groups,
+      errors: result.errors,
+      pagesOpened: result.pagesOpened,
+      clicks: result.clicks,
+      cut: result.cut ?? null,
+      stale,
+      learned: written ? { file: learnedName, hashes: written.hashes.length } : null,
+    }
     await writeFile(resolve(io.cwd, flags.report), `${JSON.stringify(report, null, 2)}\n`)
   }
   const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : word.endsWith('h') ? 'es' : 's'}`
-  const lines = [`${pc.green('csp-seal crawl')} ${plural(result.pagesOpened, 'page')} opened, ${plural(result.clicks, 'click')} in ${dirArg ?? 'dist'} (${((performance.now() - started) / 1000).toFixed(1)}s, ${browser})`]
+  const lines = [
+    `${pc.green('csp-seal crawl')} ${plural(result.pagesOpened, 'page')} opened, ${plural(result.clicks, 'click')} in ${dirArg ?? 'dist'} (${((performance.now() - started) / 1000).toFixed(1)}s, ${browser})`,
+  ]
   if (result.cut) lines.push(pc.yellow(`  stopped early   ${result.cut}: raise the limit to crawl the rest`))
   lines.push(`  violations      ${result.violations.length ? pc.red(`${result.violations.length} (${plural(groups.length, 'kind')})`) : pc.green('none')}`)
   for (const group of groups) {
@@ -133,7 +157,11 @@ async function crawlCommand(dirArg: string | undefined, flags: CrawlFlags, io: I
     for (const error of result.errors.slice(0, 5)) lines.push(`    [js-error] ${error.message} at ${error.page} (${error.path.join(' → ')})`)
   }
   if (stale.length) {
-    lines.push(pc.yellow(`  stale learned   ${plural(stale.length, 'entry')} of ${learnedName} no longer seen${flags.learn ? ': removed from the file' : ': csp-seal crawl --learn removes them'}`))
+    lines.push(
+      pc.yellow(
+        `  stale learned   ${plural(stale.length, 'entry')} of ${learnedName} no longer seen${flags.learn ? ': removed from the file' : ': csp-seal crawl --learn removes them'}`,
+      ),
+    )
     for (const entry of stale.slice(0, 5)) lines.push(`    [learned-stale] ${entry.directive} ${entry.hash}`)
   }
   if (written) lines.push(`  learned         ${plural(written.hashes.length, 'hash')} written to ${learnedName}: review it, commit it, then seal again`)

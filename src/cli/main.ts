@@ -3,7 +3,16 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { cac } from 'cac'
 import pc from 'picocolors'
-import { HEADER_FORMATS, overRecorded, POLICY_SCOPES, recordedOptions, resolveConfig, type CspSealConfig, type HeaderFormat, type ResolvedConfig } from '../config.js'
+import {
+  HEADER_FORMATS,
+  overRecorded,
+  POLICY_SCOPES,
+  recordedOptions,
+  resolveConfig,
+  type CspSealConfig,
+  type HeaderFormat,
+  type ResolvedConfig,
+} from '../config.js'
 import { HASH_ALGORITHMS, type HashAlgorithm } from '../csp/hash.js'
 import { didYouMean } from '../did-you-mean.js'
 import { HEADER_FILES, writtenByCspSeal } from '../output/headers.js'
@@ -114,7 +123,8 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     if (flags.check && flags.dryRun) throw new UsageError('--check and --dry-run cannot be used together')
     if (flags.out !== undefined && flags.check) throw new UsageError(`--check reads a sealed folder: run csp-seal ${flags.out} --check`)
     const given = await loadConfig(flags, io.cwd)
-    const { config, recorded, checkedFiles } = mode === 'check' ? await checkConfig(dir, given) : { config: resolveConfig(given), recorded: undefined, checkedFiles: [] }
+    const { config, recorded, checkedFiles } =
+      mode === 'check' ? await checkConfig(dir, given) : { config: resolveConfig(given), recorded: undefined, checkedFiles: [] }
     origin = policyOrigin(config, recorded)
     const started = performance.now()
     const progress = io.isTTY && !flags.quiet ? progressLine(io) : undefined
@@ -150,7 +160,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       return 1
     }
     // A defect, not bad input: no stack trace for the user, but what to send with a report.
-    io.err(`${pc.red('csp-seal:')} an unexpected error stopped the run: ${(error as Error).message ?? error}\n  this is a defect in csp-seal: please report it with the command you ran (CSP_SEAL_DEBUG=1 prints the details)\n`)
+    io.err(
+      `${pc.red('csp-seal:')} an unexpected error stopped the run: ${(error as Error).message ?? error}\n  this is a defect in csp-seal: please report it with the command you ran (CSP_SEAL_DEBUG=1 prints the details)\n`,
+    )
     if (process.env.CSP_SEAL_DEBUG) io.err(`${(error as Error).stack ?? error}\n`)
     return 1
   }
@@ -172,7 +184,8 @@ function flagOptions(flags: Flags): CspSealConfig {
   const options: CspSealConfig = {}
   const choose = <T extends string>(flag: string | undefined, name: string, allowed: readonly T[]): T | undefined => {
     if (flag === undefined) return undefined
-    if (!allowed.includes(flag as T)) throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(flag)}${didYouMean(String(flag), allowed)}`)
+    if (!allowed.includes(flag as T))
+      throw new UsageError(`${name} must be one of ${allowed.join(', ')}, not ${JSON.stringify(flag)}${didYouMean(String(flag), allowed)}`)
     return flag as T
   }
   if (flags.policy !== undefined) options.policy = String(flags.policy)
@@ -184,9 +197,13 @@ function flagOptions(flags: Flags): CspSealConfig {
   const scope = choose(flags.scope, '--scope', POLICY_SCOPES)
   if (scope) options.scope = scope
   if (flags.headers !== undefined) {
-    const formats = String(flags.headers).split(',').map((f) => f.trim()).filter(Boolean)
+    const formats = String(flags.headers)
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean)
     const unknown = formats.filter((f) => !HEADER_FORMATS.includes(f as HeaderFormat))
-    if (unknown.length) throw new UsageError(`unknown --headers format ${unknown.join(', ')}${didYouMean(unknown[0]!, HEADER_FORMATS)}; use ${HEADER_FORMATS.join(',')}`)
+    if (unknown.length)
+      throw new UsageError(`unknown --headers format ${unknown.join(', ')}${didYouMean(unknown[0]!, HEADER_FORMATS)}; use ${HEADER_FORMATS.join(',')}`)
     options.headers = formats as HeaderFormat[]
   }
   if (flags.exclude !== undefined) options.exclude = list(flags.exclude)
@@ -201,7 +218,11 @@ function flagOptions(flags: Flags): CspSealConfig {
   if (allow) remote.allow = allow
   if (flags.lockFile !== undefined) remote.lockFile = String(flags.lockFile)
   if (flags.updateLock) remote.updateLock = true
-  if (flags.trustOrigin !== undefined) remote.trustedOrigins = list(flags.trustOrigin).flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean)
+  if (flags.trustOrigin !== undefined)
+    remote.trustedOrigins = list(flags.trustOrigin)
+      .flatMap((o) => o.split(','))
+      .map((o) => o.trim())
+      .filter(Boolean)
   if (Object.keys(remote).length) options.remote = remote
   return options
 }
@@ -210,7 +231,10 @@ function flagOptions(flags: Flags): CspSealConfig {
  * What `--check` checks against: the options the sealing run recorded in the manifest, with what this command
  * gives laid over them, and every header file csp-seal wrote in the folder (named by the options or not).
  */
-async function checkConfig(dir: string, given: CspSealConfig): Promise<{ config: ResolvedConfig; recorded?: { manifest: string; overridden: string[] }; checkedFiles: string[] }> {
+async function checkConfig(
+  dir: string,
+  given: CspSealConfig,
+): Promise<{ config: ResolvedConfig; recorded?: { manifest: string; overridden: string[] }; checkedFiles: string[] }> {
   const manifestName = given.manifest ?? 'csp-seal.json'
   let options = given
   let recorded: { manifest: string; overridden: string[] } | undefined
@@ -272,7 +296,7 @@ function safeJson(text: string): unknown {
 /** The version in csp-seal's package.json (found upwards from this file, in source or built form). */
 async function packageVersion(): Promise<string> {
   for (let url = new URL('./package.json', import.meta.url); ; url = new URL('../package.json', url)) {
-    const pkg = await readFile(url, 'utf8').then(JSON.parse, () => undefined) as { name?: string; version: string } | undefined
+    const pkg = (await readFile(url, 'utf8').then(JSON.parse, () => undefined)) as { name?: string; version: string } | undefined
     if (pkg?.name === 'csp-seal') return pkg.version
     if (url.pathname === '/package.json') return '0.0.0'
   }

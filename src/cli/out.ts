@@ -43,7 +43,9 @@ async function previousOutput(out: string, config: ResolvedConfig): Promise<'non
   if (!info.isDirectory()) throw new OutFolderError(`--out ${out} is a file, not a folder`)
   if ((await readdir(out)).length === 0) return 'empty'
   if (config.manifest && (await isManifest(join(out, config.manifest)))) return 'output'
-  throw new OutFolderError(`--out ${out} already exists and is not an earlier csp-seal output (it holds no ${config.manifest || 'manifest'}); nothing was written. Remove it or choose another folder`)
+  throw new OutFolderError(
+    `--out ${out} already exists and is not an earlier csp-seal output (it holds no ${config.manifest || 'manifest'}); nothing was written. Remove it or choose another folder`,
+  )
 }
 
 async function isManifest(path: string): Promise<boolean> {

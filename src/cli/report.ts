@@ -106,14 +106,22 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
       `  integrity       ${count((p) => p.integrity)} tags`,
     )
     const treeScans = result.pages.filter((p) => p.treeScan)
-    if (treeScans.length) lines.push(`  tree scans      ${plural(treeScans.length, 'page')} scanned from parse5's tree, slower but as exact (${[...new Set(treeScans.flatMap((p) => p.treeScan!))].slice(0, SHOWN).join('; ')}; --report lists them)`)
+    if (treeScans.length)
+      lines.push(
+        `  tree scans      ${plural(treeScans.length, 'page')} scanned from parse5's tree, slower but as exact (${[...new Set(treeScans.flatMap((p) => p.treeScan!))].slice(0, SHOWN).join('; ')}; --report lists them)`,
+      )
     const runtime = result.runtimeStyles
-    if (runtime) lines.push(`  run-time styles ${runtime.styles} style, ${runtime.styleAttributes} attribute (from ${plural(runtime.files, 'script')}; on every page)`)
+    if (runtime)
+      lines.push(`  run-time styles ${runtime.styles} style, ${runtime.styleAttributes} attribute (from ${plural(runtime.files, 'script')}; on every page)`)
   }
   const remote = new Set(result.pages.flatMap((p) => p.remote))
   if (remote.size) lines.push(`  remote URLs     ${remote.size}`)
   if (config.remote.trustedOrigins.length) {
-    lines.push(pc.yellow(`  trusted whole   ${config.remote.trustedOrigins.join(', ')}: allowed by origin without integrity, so every script these origins serve can run`))
+    lines.push(
+      pc.yellow(
+        `  trusted whole   ${config.remote.trustedOrigins.join(', ')}: allowed by origin without integrity, so every script these origins serve can run`,
+      ),
+    )
   }
   if (result.excluded) lines.push(`  excluded        ${plural(result.excluded, 'page')} (exclude: ${config.exclude.join(', ')})`)
   if (mode === 'write') lines.push(`  written         ${result.written.length ? plural(result.written.length, 'file') : 'nothing (already sealed)'}`)
@@ -123,7 +131,8 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
     lines.push(`  learned         ${styles} style and ${scripts} script hash${styles + scripts === 1 ? '' : 'es'} from ${file}${leftOut}`)
   }
   if (result.lockFile) lines.push(`  lock file       ${result.lockFile} (commit it)`)
-  if (mode === 'check') lines.push(`  unsealed        ${plural(result.unsealed.length, 'page')}${result.problems.length ? `, ${plural(total(result.problems), 'problem')}` : ''}`)
+  if (mode === 'check')
+    lines.push(`  unsealed        ${plural(result.unsealed.length, 'page')}${result.problems.length ? `, ${plural(total(result.problems), 'problem')}` : ''}`)
   if (pagesDrifted && checkedFiles.length) lines.push(`  not compared    ${checkedFiles.join(', ')} (compared once every page checks out)`)
   if (mode === 'dry-run') lines.push(`  would change    ${plural(result.unsealed.length, 'page')}`)
   if (result.warnings.length) {
@@ -136,7 +145,8 @@ export function summary({ result, mode, ms, origin, config, checkedFiles }: Summ
 /** The scope sealed with, and why: the framework detected (with what showed it) or the option that set it. */
 export function scopeText(siteScope: SiteResult['siteScope'], configured: string): string {
   const framework = siteScope.framework ?? 'no framework recognised'
-  const why = configured === 'auto' ? (siteScope.scope === 'site' ? 'one document shows every page' : 'each page loads as its own document') : `scope: ${configured}`
+  const why =
+    configured === 'auto' ? (siteScope.scope === 'site' ? 'one document shows every page' : 'each page loads as its own document') : `scope: ${configured}`
   return `${siteScope.scope} (${framework}, ${siteScope.evidence}; ${why})`
 }
 

@@ -45,8 +45,11 @@ export function registerServerCommands(cli: CAC): ServerCommands {
   cli
     .command('serve [dir]', 'Serve a sealed folder on 127.0.0.1 with the csp-seal runtime, as in production (default: dist)')
     .option('--port <port>', `Port (default ${DEFAULT_PORT}; 0 picks a free one)`)
-    .option('--nonce', 'Add a fresh nonce to every page response (default: the config\'s nonce, else off)')
-    .option('--fallback <page>', 'Page served for client-side routes (URLs without a file extension that match no file), e.g. index.html (default: 200.html if the site has it)')
+    .option('--nonce', "Add a fresh nonce to every page response (default: the config's nonce, else off)")
+    .option(
+      '--fallback <page>',
+      'Page served for client-side routes (URLs without a file extension that match no file), e.g. index.html (default: 200.html if the site has it)',
+    )
     .option('--config <file>', 'Config file (default: csp-seal.config.* in the current folder)')
   cli
     .command('nginx-nonce [dir]', 'Write nginx nonce-mode templates and their include into a folder outside the web root')
@@ -69,7 +72,15 @@ export function registerServerCommands(cli: CAC): ServerCommands {
         if (name === 'nginx-nonce') return await nginxNonce(dir, flags, config.manifest, io)
         const port = parsePort(flags.port)
         if (flags.fallback === true) throw new CommandError('--fallback needs a page, e.g. --fallback index.html', 2)
-        const server = await startServe({ root: dir, port, nonce: flags.nonce === true || config.nonce, manifest: config.manifest, fallback: flags.fallback || undefined, policy: serializePolicy(config.policy), io })
+        const server = await startServe({
+          root: dir,
+          port,
+          nonce: flags.nonce === true || config.nonce,
+          manifest: config.manifest,
+          fallback: flags.fallback || undefined,
+          policy: serializePolicy(config.policy),
+          io,
+        })
         await untilSignal()
         await server.close()
         return 0
@@ -83,7 +94,10 @@ export function registerServerCommands(cli: CAC): ServerCommands {
 }
 
 class CommandError extends Error {
-  constructor(message: string, readonly code: number) {
+  constructor(
+    message: string,
+    readonly code: number,
+  ) {
     super(message)
   }
 }
@@ -122,9 +136,22 @@ export interface RunningServer {
 export async function startServe(options: ServeOptions): Promise<RunningServer> {
   const io = options.io ?? { out: (text: string) => process.stdout.write(text), err: (text: string) => process.stderr.write(text) }
   const manifest = manifestPath(resolve(options.root), options.manifest)
-  if (!(await stat(manifest).then((info) => info.isFile(), () => false))) throw new CommandError(`${manifest} does not exist: seal the site first (npx csp-seal ${options.root})`, 1)
+  if (
+    !(await stat(manifest).then(
+      (info) => info.isFile(),
+      () => false,
+    ))
+  )
+    throw new CommandError(`${manifest} does not exist: seal the site first (npx csp-seal ${options.root})`, 1)
   const nonce = options.nonce ?? false
-  const handle = createMiddleware({ root: options.root, nonce, manifest: options.manifest, fallback: options.fallback, policy: options.policy, log: (message) => io.err(`${pc.yellow(message)}\n`) })
+  const handle = createMiddleware({
+    root: options.root,
+    nonce,
+    manifest: options.manifest,
+    fallback: options.fallback,
+    policy: options.policy,
+    log: (message) => io.err(`${pc.yellow(message)}\n`),
+  })
   const server = createServer((req, res) => handle(req, res))
   await new Promise<void>((done, fail) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

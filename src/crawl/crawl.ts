@@ -131,7 +131,9 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
     })
     await context.addInitScript(INIT_SCRIPT)
     // Same origin only: nothing leaves the machine, and no other site is crawled.
-    await context.route('**/*', (route) => (new URL(route.request().url()).origin === origin || /^(data|blob):/.test(route.request().url()) ? route.continue() : route.abort('blockedbyclient')))
+    await context.route('**/*', (route) =>
+      new URL(route.request().url()).origin === origin || /^(data|blob):/.test(route.request().url()) ? route.continue() : route.abort('blockedbyclient'),
+    )
     const page: Page = await context.newPage()
     page.on('console', (message) => {
       const parsed = parseConsoleCsp(message.text())
@@ -170,7 +172,10 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
     }
     /** Moves the events and console messages of the step just done into violations. */
     const collect = () => {
-      const hashes = pairHashes(events.map((e) => e.event), messages)
+      const hashes = pairHashes(
+        events.map((e) => e.event),
+        messages,
+      )
       const kept = oncePerAction(events.map((e) => e.event))
       events.forEach(({ event, step: at }, i) => {
         if (!kept[i]) return
@@ -246,7 +251,10 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
         clickedTargets.add(link.target)
         // Each link is clicked from its page as opened, so what a click shows depends on that click alone.
         if (page.url() !== url) await open(url, [pagePath])
-        const anchor = page.locator(`a[href=${JSON.stringify(link.href)}]`).filter({ visible: true }).first()
+        const anchor = page
+          .locator(`a[href=${JSON.stringify(link.href)}]`)
+          .filter({ visible: true })
+          .first()
         if ((await anchor.count().catch(() => 0)) === 0) continue
         const path = [pagePath, `click a[href=${JSON.stringify(link.href)}]`]
         step = { path, how: 'click' }

@@ -5,7 +5,8 @@ import { INLINE_DIRECTIVES, type Violation } from './violations.js'
 /** Sightings kept per hash: enough to find it again, not a log of every page. */
 const MAX_SIGHTINGS = 5
 
-export const LEARNED_NOTE = 'Hashes of inline code the site adds at run time, seen by csp-seal crawl. Review every entry (is it your code?), then commit this file; csp-seal adds the style hashes to the policy, and the script hashes only with learned: { scripts: true }.'
+export const LEARNED_NOTE =
+  'Hashes of inline code the site adds at run time, seen by csp-seal crawl. Review every entry (is it your code?), then commit this file; csp-seal adds the style hashes to the policy, and the script hashes only with learned: { scripts: true }.'
 
 /** A learned entry is stale when the crawl saw no inline code with its hash (and was not cut short). */
 export function staleEntries(learned: LearnedFile | undefined, seen: ReadonlySet<string>): LearnedHash[] {

@@ -112,7 +112,15 @@ export function groupViolations(violations: readonly Violation[], learnedFile: s
     const key = `${v.directive}\0${v.hash ?? v.blocked}`
     let group = groups.get(key)
     if (!group) {
-      group = { directive: v.directive, blocked: v.blocked, ...(v.hash ? { hash: v.hash } : {}), sample: v.sample, count: 0, places: [], fix: fixFor(v, learnedFile) }
+      group = {
+        directive: v.directive,
+        blocked: v.blocked,
+        ...(v.hash ? { hash: v.hash } : {}),
+        sample: v.sample,
+        count: 0,
+        places: [],
+        fix: fixFor(v, learnedFile),
+      }
       groups.set(key, group)
     }
     group.count++
@@ -130,10 +138,12 @@ export function fixFor(v: Pick<Violation, 'directive' | 'blocked' | 'hash'>, lea
         ? `${what}: run csp-seal crawl --learn, review ${learnedFile}, commit it and seal again (its hash ${v.hash} goes into ${v.directive})`
         : `${what}, with no hash reported: set the style through element.style (CSSOM), which CSP does not block, or move it to a stylesheet`
     }
-    if (v.directive === 'script-src-attr') return 'an inline event handler (on…=), in the HTML (the sealing run warned about those) or added at run time: attach it with addEventListener in a script file; if you did not write it, it is an injection the policy stopped'
+    if (v.directive === 'script-src-attr')
+      return 'an inline event handler (on…=), in the HTML (the sealing run warned about those) or added at run time: attach it with addEventListener in a script file; if you did not write it, it is an injection the policy stopped'
     return `an inline script inserted at run time: move its code to a script file; if it is the site's own and must stay inline, learn it (csp-seal crawl --learn), review it and set learned: { scripts: true }; if you did not write it, it is an injection the policy stopped`
   }
-  if (v.blocked === 'eval') return "code built from strings (eval, new Function, string timers): replace it; 'unsafe-eval' in script-src would allow it at the cost of the policy's protection"
+  if (v.blocked === 'eval')
+    return "code built from strings (eval, new Function, string timers): replace it; 'unsafe-eval' in script-src would allow it at the cost of the policy's protection"
   let origin = v.blocked
   try {
     origin = new URL(v.blocked).origin

@@ -12,7 +12,8 @@ export interface AllowOutcome {
 }
 
 /** Sources that switch `'unsafe-inline'` off in their directive (`'unsafe-hashes'` is of no use without hashes). */
-const SWITCHES_INLINE_OFF = (source: string) => isHashSource(source) || source.toLowerCase().startsWith("'nonce-") || source === "'strict-dynamic'" || source === "'unsafe-hashes'"
+const SWITCHES_INLINE_OFF = (source: string) =>
+  isHashSource(source) || source.toLowerCase().startsWith("'nonce-") || source === "'strict-dynamic'" || source === "'unsafe-hashes'"
 
 /**
  * Allows `sources` for script/style elements or attributes, following CSP fallback so that nothing the

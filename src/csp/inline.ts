@@ -51,11 +51,17 @@ export function allowsInline(policy: Policy, directive: InlineDirective, text: s
   if (directive.endsWith('-attr') && !list.includes("'unsafe-hashes'")) return false
   const listed = new Set(list.filter(isHashSource).map(canonicalHash))
   if (listed.size === 0) return false
-  return HASH_ALGORITHMS.some((algorithm: HashAlgorithm) => [...listed].some((s) => s.startsWith(`'${algorithm}-`)) && listed.has(canonicalHash(cspHash(text, algorithm))))
+  return HASH_ALGORITHMS.some(
+    (algorithm: HashAlgorithm) => [...listed].some((s) => s.startsWith(`'${algorithm}-`)) && listed.has(canonicalHash(cspHash(text, algorithm))),
+  )
 }
 
 /** A hash source compared by its digest: lowercase algorithm, base64 without padding (a base64url value is the same digest). */
 function canonicalHash(source: string): string {
   const dash = source.indexOf('-')
-  return `${source.slice(0, dash).toLowerCase()}-${source.slice(dash + 1, -1).replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '')}'`
+  return `${source.slice(0, dash).toLowerCase()}-${source
+    .slice(dash + 1, -1)
+    .replace(/-/g, '+')
+    .replace(/_/g, '/')
+    .replace(/=+$/, '')}'`
 }

@@ -8,9 +8,7 @@ import { governingDirective, type Policy } from './policy.js'
  */
 
 /** A URL as the policy sees it: same-origin (relative), or absolute with its parts. */
-export type PolicyUrl =
-  | { kind: 'same-origin' }
-  | { kind: 'absolute'; scheme: string; host: string; port: number | null; path: string; href: string }
+export type PolicyUrl = { kind: 'same-origin' } | { kind: 'absolute'; scheme: string; host: string; port: number | null; path: string; href: string }
 
 /** The scheme csp-seal takes the sealed pages to be served over (for host-sources that name no scheme). */
 const PAGE_SCHEME = 'https'

@@ -6,16 +6,39 @@ export type Policy = Map<string, string[]>
 type Grammar = 'sources' | 'ancestors' | 'sandbox' | 'uris' | 'token' | 'empty' | 'trusted-types' | 'tt-for' | 'webrtc'
 
 const FETCH_DIRECTIVES = [
-  'default-src', 'script-src', 'script-src-elem', 'script-src-attr', 'style-src', 'style-src-elem',
-  'style-src-attr', 'img-src', 'font-src', 'connect-src', 'media-src', 'object-src', 'frame-src', 'child-src',
-  'worker-src', 'manifest-src', 'fenced-frame-src',
+  'default-src',
+  'script-src',
+  'script-src-elem',
+  'script-src-attr',
+  'style-src',
+  'style-src-elem',
+  'style-src-attr',
+  'img-src',
+  'font-src',
+  'connect-src',
+  'media-src',
+  'object-src',
+  'frame-src',
+  'child-src',
+  'worker-src',
+  'manifest-src',
+  'fenced-frame-src',
 ] as const
 
 /** Every directive csp-seal accepts (the CSP3 list). */
 export type DirectiveName =
   | (typeof FETCH_DIRECTIVES)[number]
-  | 'base-uri' | 'form-action' | 'frame-ancestors' | 'sandbox' | 'report-uri' | 'report-to' | 'upgrade-insecure-requests'
-  | 'block-all-mixed-content' | 'trusted-types' | 'require-trusted-types-for' | 'webrtc'
+  | 'base-uri'
+  | 'form-action'
+  | 'frame-ancestors'
+  | 'sandbox'
+  | 'report-uri'
+  | 'report-to'
+  | 'upgrade-insecure-requests'
+  | 'block-all-mixed-content'
+  | 'trusted-types'
+  | 'require-trusted-types-for'
+  | 'webrtc'
 
 /** A policy as an object: directive → sources (a string, a list, or `true` for a directive without value). */
 export type PolicyObject = { readonly [name in DirectiveName]?: string | readonly string[] | true }
@@ -42,31 +65,51 @@ const GRAMMAR: ReadonlyMap<string, Grammar> = new Map<DirectiveName, Grammar>([
 export const HEADER_ONLY_DIRECTIVES: readonly string[] = ['frame-ancestors', 'report-uri', 'report-to', 'sandbox']
 
 const REMOVED_DIRECTIVES: Record<string, string> = {
-  'plugin-types': 'browsers removed it; use object-src \'none\'',
+  'plugin-types': "browsers removed it; use object-src 'none'",
   'prefetch-src': 'browsers removed it; prefetches follow default-src',
   'navigate-to': 'it was dropped from CSP3 and no browser enforces it',
-  'referrer': 'use the Referrer-Policy header',
+  referrer: 'use the Referrer-Policy header',
   'reflected-xss': 'use the X-XSS-Protection header or nothing',
   'disown-opener': 'use the Cross-Origin-Opener-Policy header',
 }
 
 const KEYWORDS = new Set([
-  "'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "'strict-dynamic'", "'unsafe-hashes'",
-  "'report-sample'", "'unsafe-allow-redirects'", "'wasm-unsafe-eval'", "'inline-speculation-rules'",
-  "'trusted-types-eval'", "'report-sha256'", "'report-sha384'", "'report-sha512'",
+  "'self'",
+  "'none'",
+  "'unsafe-inline'",
+  "'unsafe-eval'",
+  "'strict-dynamic'",
+  "'unsafe-hashes'",
+  "'report-sample'",
+  "'unsafe-allow-redirects'",
+  "'wasm-unsafe-eval'",
+  "'inline-speculation-rules'",
+  "'trusted-types-eval'",
+  "'report-sha256'",
+  "'report-sha384'",
+  "'report-sha512'",
 ])
 
 const SANDBOX_TOKENS = new Set([
-  'allow-downloads', 'allow-forms', 'allow-modals', 'allow-orientation-lock', 'allow-pointer-lock',
-  'allow-popups', 'allow-popups-to-escape-sandbox', 'allow-presentation', 'allow-same-origin', 'allow-scripts',
-  'allow-top-navigation', 'allow-top-navigation-by-user-activation', 'allow-top-navigation-to-custom-protocols',
+  'allow-downloads',
+  'allow-forms',
+  'allow-modals',
+  'allow-orientation-lock',
+  'allow-pointer-lock',
+  'allow-popups',
+  'allow-popups-to-escape-sandbox',
+  'allow-presentation',
+  'allow-same-origin',
+  'allow-scripts',
+  'allow-top-navigation',
+  'allow-top-navigation-by-user-activation',
+  'allow-top-navigation-to-custom-protocols',
   'allow-storage-access-by-user-activation',
 ])
 
 const HASH_LENGTHS: Record<string, number> = { sha256: 32, sha384: 48, sha512: 64 }
 const SCHEME = /^[a-z][a-z0-9+.-]*:$/i
-const HOST_SOURCE =
-  /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:\*|(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?)(?::(?:\d+|\*))?(?:\/(?!\/)[A-Za-z0-9\-._~%!$&()*+=:@/]*)?$/i
+const HOST_SOURCE = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:\*|(?:\*\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.?)(?::(?:\d+|\*))?(?:\/(?!\/)[A-Za-z0-9\-._~%!$&()*+=:@/]*)?$/i
 const HASH_SOURCE = /^'(sha256|sha384|sha512)-([A-Za-z0-9+/_-]+={0,2})'$/i
 const NONCE_SOURCE = /^'nonce-/i
 
@@ -108,7 +151,11 @@ export function parsePolicy(input: PolicyInput, origin = 'policy'): Policy {
   const add = (rawName: string, values: string[]) => {
     const name = rawName.toLowerCase()
     if (policy.has(name)) {
-      problems.push({ code: 'invalid-policy', message: `${origin}: directive "${name}" appears twice; browsers ignore the second one`, fix: 'merge the two source lists into one directive' })
+      problems.push({
+        code: 'invalid-policy',
+        message: `${origin}: directive "${name}" appears twice; browsers ignore the second one`,
+        fix: 'merge the two source lists into one directive',
+      })
       return
     }
     const checked = checkDirective(name, values, origin, problems)
@@ -118,7 +165,12 @@ export function parsePolicy(input: PolicyInput, origin = 'policy'): Policy {
   if (typeof input === 'string') {
     for (const smuggled of [',', '\0']) {
       if (input.includes(smuggled)) {
-        problems.push({ code: 'invalid-policy', message: `${origin}: "${smuggled === ',' ? ',' : 'NUL'}" is not allowed in a policy (a comma starts a second policy in a header)`, element: input, fix: 'separate directives with ";" and sources with spaces' })
+        problems.push({
+          code: 'invalid-policy',
+          message: `${origin}: "${smuggled === ',' ? ',' : 'NUL'}" is not allowed in a policy (a comma starts a second policy in a header)`,
+          element: input,
+          fix: 'separate directives with ";" and sources with spaces',
+        })
       }
     }
     if (problems.length === 0) {
@@ -135,13 +187,21 @@ export function parsePolicy(input: PolicyInput, origin = 'policy'): Policy {
       const tokens: string[] = []
       for (const v of values) {
         if (typeof v !== 'string' || /[;,\0-\x1f\x7f]/.test(v)) {
-          problems.push({ code: 'invalid-policy', message: `${origin}: the value ${JSON.stringify(v)} of "${name}" contains ";", "," or a control character, which would change the policy's meaning`, fix: 'give each source as its own plain string' })
+          problems.push({
+            code: 'invalid-policy',
+            message: `${origin}: the value ${JSON.stringify(v)} of "${name}" contains ";", "," or a control character, which would change the policy's meaning`,
+            fix: 'give each source as its own plain string',
+          })
           continue
         }
         tokens.push(...v.split(' ').filter(Boolean))
       }
       if (/[^a-z-]/i.test(name)) {
-        problems.push({ code: 'invalid-policy', message: `${origin}: ${JSON.stringify(name)} is not a directive name`, fix: 'use a CSP directive such as "script-src"' })
+        problems.push({
+          code: 'invalid-policy',
+          message: `${origin}: ${JSON.stringify(name)} is not a directive name`,
+          fix: 'use a CSP directive such as "script-src"',
+        })
         continue
       }
       add(name, tokens)
@@ -164,7 +224,6 @@ function checkDirective(name: string, values: string[], origin: string, problems
     return fail(`unknown directive "${name}"`, removed ?? 'check the spelling against the CSP3 directive list')
   }
   for (const value of values) {
-    // eslint-disable-next-line no-control-regex
     if (/[^\x21-\x7e]/.test(value)) return fail(`"${value}" in ${name} has non-ASCII or control characters`, 'write hosts in punycode and percent-encode paths')
   }
   const normalized = values.map(normalizeSource)
@@ -175,31 +234,41 @@ function checkDirective(name: string, values: string[], origin: string, problems
     case 'ancestors':
       for (const value of normalized) {
         if (NONCE_SOURCE.test(value)) {
-          return fail(`a literal nonce ${value} in ${name} is never safe: a nonce must be new on every response`, 'remove it; csp-seal hashes inline code, and its server runtime adds fresh nonces per response')
+          return fail(
+            `a literal nonce ${value} in ${name} is never safe: a nonce must be new on every response`,
+            'remove it; csp-seal hashes inline code, and its server runtime adds fresh nonces per response',
+          )
         }
         if (grammar === 'ancestors' && !(value === "'self'" || value === "'none'" || value === '*' || SCHEME.test(value) || HOST_SOURCE.test(value))) {
           return bad(value, 'a valid frame-ancestors source', "use 'self', 'none', a scheme like https: or a host")
         }
-        if (KEYWORDS.has(`'${value.toLowerCase()}'`)) return bad(value, `a keyword without quotes (browsers read it as a host named "${value}")`, `write '${value.toLowerCase()}' with single quotes`)
-        if (!isSourceExpression(value)) return bad(value, 'a valid source expression', "quote keywords ('self'), write hashes as 'sha256-<base64>', hosts as https://example.com")
+        if (KEYWORDS.has(`'${value.toLowerCase()}'`))
+          return bad(value, `a keyword without quotes (browsers read it as a host named "${value}")`, `write '${value.toLowerCase()}' with single quotes`)
+        if (!isSourceExpression(value))
+          return bad(value, 'a valid source expression', "quote keywords ('self'), write hashes as 'sha256-<base64>', hosts as https://example.com")
       }
-      if (normalized.includes("'none'") && normalized.length > 1) return fail(`'none' in ${name} must stand alone; with other sources browsers ignore it`, "remove 'none' or the other sources")
+      if (normalized.includes("'none'") && normalized.length > 1)
+        return fail(`'none' in ${name} must stand alone; with other sources browsers ignore it`, "remove 'none' or the other sources")
       return normalized
     case 'sandbox':
       for (const value of values) if (!SANDBOX_TOKENS.has(value.toLowerCase())) return bad(value, 'a sandbox flag', 'use flags like allow-scripts, allow-forms')
       return values.map((v) => v.toLowerCase())
     case 'uris':
       if (values.length === 0) return fail(`${name} needs at least one URL`)
-      for (const value of values) if (!/^(?:https?:\/\/|\/)[^\s;,'"<>\\]*$/i.test(value)) return bad(value, 'a report URL', 'use an absolute https:// URL or a path starting with /')
+      for (const value of values)
+        if (!/^(?:https?:\/\/|\/)[^\s;,'"<>\\]*$/i.test(value)) return bad(value, 'a report URL', 'use an absolute https:// URL or a path starting with /')
       return values
     case 'token':
-      if (values.length !== 1 || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(values[0]!)) return fail(`${name} takes exactly one endpoint name`, 'e.g. report-to csp-endpoint')
+      if (values.length !== 1 || !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(values[0]!))
+        return fail(`${name} takes exactly one endpoint name`, 'e.g. report-to csp-endpoint')
       return values
     case 'empty':
       if (values.length) return fail(`${name} takes no value`)
       return values
     case 'trusted-types':
-      for (const value of values) if (!/^(?:[A-Za-z0-9\-#=_/@.%*]+|'none'|'allow-duplicates')$/i.test(value)) return bad(value, 'a trusted-types policy name', "use policy names, 'none' or 'allow-duplicates'")
+      for (const value of values)
+        if (!/^(?:[A-Za-z0-9\-#=_/@.%*]+|'none'|'allow-duplicates')$/i.test(value))
+          return bad(value, 'a trusted-types policy name', "use policy names, 'none' or 'allow-duplicates'")
       return values
     case 'tt-for':
       if (values.length !== 1 || values[0]!.toLowerCase() !== "'script'") return fail(`${name} takes exactly 'script'`)
@@ -247,7 +316,11 @@ export function mergePolicy(...policies: Policy[]): Policy {
     for (const [name, values] of policy) {
       const existing = merged.get(name)
       if (!existing) merged.set(name, [...values])
-      else if (name === 'sandbox') merged.set(name, existing.filter((flag) => values.includes(flag)))
+      else if (name === 'sandbox')
+        merged.set(
+          name,
+          existing.filter((flag) => values.includes(flag)),
+        )
       else if (name === 'report-to' || name === 'require-trusted-types-for' || name === 'webrtc') continue
       else merged.set(name, withSources(existing, values))
     }

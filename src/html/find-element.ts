@@ -22,7 +22,8 @@ export function elementNameEnd(html: string, names: ReadonlySet<string>): number
     if (element.namespaceURI === HTML_NS && names.has(element.tagName)) {
       const start = element.sourceCodeLocation?.startTag?.startOffset
       // Only a tag written in the page (not one the parser made up) can take an attribute.
-      if (start !== undefined && html.slice(start + 1, start + 1 + element.tagName.length).toLowerCase() === element.tagName) return start + 1 + element.tagName.length
+      if (start !== undefined && html.slice(start + 1, start + 1 + element.tagName.length).toLowerCase() === element.tagName)
+        return start + 1 + element.tagName.length
       return undefined
     }
     if (element.tagName === 'template' || element.tagName === 'noscript') continue

@@ -145,10 +145,22 @@ export const REPORTING_ELEMENTS = ['script', 'style', 'link', 'meta', 'base', 'i
 
 /** MIME types for which a `<script>` is JavaScript (HTML §4.12.1.1, "JavaScript MIME type essence match"). */
 const JS_MIME = new Set([
-  'application/ecmascript', 'application/javascript', 'application/x-ecmascript', 'application/x-javascript',
-  'text/ecmascript', 'text/javascript', 'text/javascript1.0', 'text/javascript1.1', 'text/javascript1.2',
-  'text/javascript1.3', 'text/javascript1.4', 'text/javascript1.5', 'text/jscript', 'text/livescript',
-  'text/x-ecmascript', 'text/x-javascript',
+  'application/ecmascript',
+  'application/javascript',
+  'application/x-ecmascript',
+  'application/x-javascript',
+  'text/ecmascript',
+  'text/javascript',
+  'text/javascript1.0',
+  'text/javascript1.1',
+  'text/javascript1.2',
+  'text/javascript1.3',
+  'text/javascript1.4',
+  'text/javascript1.5',
+  'text/jscript',
+  'text/livescript',
+  'text/x-ecmascript',
+  'text/x-javascript',
 ])
 
 /** The script type the browser would run this element as, or undefined for a data block. */
@@ -168,10 +180,7 @@ export function scriptType(attrs: Attributes): ScriptType | undefined {
  * What a `<script>` start tag reports. Its text comes later, as the parser yields it: an inline script or one that
  * never runs is reported with `text: ''`, to be filled in; one whose text stays empty reports nothing.
  */
-export type ScriptReport =
-  | { kind: 'inline'; code: InlineCode }
-  | { kind: 'external'; ref: ExternalRef }
-  | { kind: 'never-runs'; code: NeverRuns }
+export type ScriptReport = { kind: 'inline'; code: InlineCode } | { kind: 'external'; ref: ExternalRef } | { kind: 'never-runs'; code: NeverRuns }
 
 /**
  * See {@link ScriptReport}; undefined for a data block (or an import map or speculation rules naming a file, which
@@ -184,8 +193,9 @@ export function scriptReport(namespace: Namespace, tag: Tag, scripting: boolean)
   const svg = namespace === 'svg'
   const type = !svg || attrs.has('type') ? scriptType(attrs) : 'classic'
   if (type === undefined) return undefined
-  const src = svg ? attrs.get('href')?.value ?? attrs.get('xlink:href')?.value : attrs.get('src')?.value
-  if (!scripting) return { kind: 'never-runs', code: src === undefined ? { reason: 'noscript', text: '', tag } : { reason: 'noscript', text: '', url: src, tag } }
+  const src = svg ? (attrs.get('href')?.value ?? attrs.get('xlink:href')?.value) : attrs.get('src')?.value
+  if (!scripting)
+    return { kind: 'never-runs', code: src === undefined ? { reason: 'noscript', text: '', tag } : { reason: 'noscript', text: '', url: src, tag } }
   if (src === undefined) return { kind: 'inline', code: { element: 'script', type, text: '', tag } }
   if (type === 'importmap' || type === 'speculationrules') return undefined
   const ref: ExternalRef = { element: 'script', destination: 'script', rel: 'script', url: src, tag }
@@ -229,12 +239,41 @@ export function recordMeta(scan: Scan, tag: Tag, inHead: boolean): boolean {
 }
 
 /** The elements {@link resourceRefs} reads: HTML ones, and SVG's `<image>`. */
-export const RESOURCE_ELEMENTS = ['img', 'source', 'iframe', 'frame', 'video', 'audio', 'track', 'form', 'button', 'input', 'object', 'embed', 'link', 'base', 'image'] as const
+export const RESOURCE_ELEMENTS = [
+  'img',
+  'source',
+  'iframe',
+  'frame',
+  'video',
+  'audio',
+  'track',
+  'form',
+  'button',
+  'input',
+  'object',
+  'embed',
+  'link',
+  'base',
+  'image',
+] as const
 
 /** `<link rel>` values that fetch under a directive of their own (stylesheets and scripts are {@link linkRef}'s). */
-const LINK_RESOURCES: Record<string, ResourceDirective> = { icon: 'img-src', 'apple-touch-icon': 'img-src', 'apple-touch-icon-precomposed': 'img-src', 'mask-icon': 'img-src', manifest: 'manifest-src' }
+const LINK_RESOURCES: Record<string, ResourceDirective> = {
+  icon: 'img-src',
+  'apple-touch-icon': 'img-src',
+  'apple-touch-icon-precomposed': 'img-src',
+  'mask-icon': 'img-src',
+  manifest: 'manifest-src',
+}
 /** `<link rel=preload as=…>` destinations and their directives. */
-const PRELOAD_AS: Record<string, ResourceDirective> = { font: 'font-src', image: 'img-src', fetch: 'connect-src', audio: 'media-src', video: 'media-src', track: 'media-src' }
+const PRELOAD_AS: Record<string, ResourceDirective> = {
+  font: 'font-src',
+  image: 'img-src',
+  fetch: 'connect-src',
+  audio: 'media-src',
+  video: 'media-src',
+  track: 'media-src',
+}
 
 /** The URLs of a `srcset` (or `imagesrcset`): each candidate's URL, without its width or density descriptor. */
 export function srcsetUrls(srcset: string): string[] {
@@ -371,8 +410,11 @@ export function isJavascriptUrl(value: string): boolean {
   const c = value.charCodeAt(i)
   if (c !== 106 && c !== 74) return false
   // URL parsing strips leading/trailing C0 controls and spaces and removes tabs and newlines anywhere.
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/^[\0- ]+|[\0- ]+$/g, '').replace(/[\t\n\r]/g, '').toLowerCase().startsWith('javascript:')
+  return value
+    .replace(/^[\0- ]+|[\0- ]+$/g, '')
+    .replace(/[\t\n\r]/g, '')
+    .toLowerCase()
+    .startsWith('javascript:')
 }
 
 /**
@@ -381,7 +423,18 @@ export function isJavascriptUrl(value: string): boolean {
  * off (noscript content) its scripts never run either. Returns the number of scripts and styles it adds.
  */
 export function recordSrcdoc(scan: Scan, inner: Scan, iframe: Tag, scripting: boolean): number {
-  const tag: Tag = { name: iframe.name, start: iframe.start, end: iframe.end, nameEnd: iframe.nameEnd, attrInsert: iframe.attrInsert, line: iframe.line, column: iframe.column, attrs: iframe.attrs, context: 'srcdoc', editable: false }
+  const tag: Tag = {
+    name: iframe.name,
+    start: iframe.start,
+    end: iframe.end,
+    nameEnd: iframe.nameEnd,
+    attrInsert: iframe.attrInsert,
+    line: iframe.line,
+    column: iframe.column,
+    attrs: iframe.attrs,
+    context: 'srcdoc',
+    editable: false,
+  }
   const relocate = <T extends { tag: Tag }>(item: T): T => ({ ...item, tag })
   let added = 0
   for (const code of inner.inline) {

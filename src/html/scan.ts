@@ -1,5 +1,20 @@
 import { html as H, InsertionMode, Parser, type DefaultTreeAdapterMap, type ParserOptions, type Token } from 'parse5'
-import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, RESOURCE_ELEMENTS, resourceRefs, scriptReport, type Context, type Namespace, type Scan, type Tag } from './rules.js'
+import {
+  attributeKind,
+  emptyScan,
+  linkRef,
+  neverRunsReported,
+  recordAttribute,
+  recordMeta,
+  recordSrcdoc,
+  RESOURCE_ELEMENTS,
+  resourceRefs,
+  scriptReport,
+  type Context,
+  type Namespace,
+  type Scan,
+  type Tag,
+} from './rules.js'
 
 // The scan's shapes, defined with the rules: callers of scanHtml import them from here.
 export type { Context, CspMeta, ExternalRef, InlineAttribute, InlineCode, NeverRuns, ResourceDirective, ResourceRef, Scan, ScriptType, Tag } from './rules.js'
@@ -101,7 +116,12 @@ class BrowserParser extends Parser<DefaultTreeAdapterMap> {
         stack.popUntilTagNamePopped($.SELECT)
         return this._startTagOutsideForeignContent(token)
       case $.OPTION:
-        while (stack.currentTagId !== $.OPTGROUP && IMPLIED_END.has(stack.currentTagId!) && this.treeAdapter.getNamespaceURI(stack.current as Element) === H.NS.HTML) stack.pop()
+        while (
+          stack.currentTagId !== $.OPTGROUP &&
+          IMPLIED_END.has(stack.currentTagId!) &&
+          this.treeAdapter.getNamespaceURI(stack.current as Element) === H.NS.HTML
+        )
+          stack.pop()
         break
       case $.HR:
         if (stack.hasInButtonScope($.P)) this._closePElement()
@@ -125,17 +145,48 @@ class BrowserParser extends Parser<DefaultTreeAdapterMap> {
     const node = context ? this.fragmentContext : stack.items[i]
     if (node && this.treeAdapter.getNamespaceURI(node as Element) === H.NS.HTML) {
       switch (tag) {
-        case $.TR: this.insertionMode = InsertionMode.IN_ROW; return
-        case $.TBODY: case $.THEAD: case $.TFOOT: this.insertionMode = InsertionMode.IN_TABLE_BODY; return
-        case $.CAPTION: this.insertionMode = InsertionMode.IN_CAPTION; return
-        case $.COLGROUP: this.insertionMode = InsertionMode.IN_COLUMN_GROUP; return
-        case $.TABLE: this.insertionMode = InsertionMode.IN_TABLE; return
-        case $.BODY: this.insertionMode = InsertionMode.IN_BODY; return
-        case $.FRAMESET: this.insertionMode = InsertionMode.IN_FRAMESET; return
-        case $.TEMPLATE: this.insertionMode = this.tmplInsertionModeStack[this.tmplInsertionModeStack.length - 1]!; return
-        case $.HTML: this.insertionMode = this.headElement ? InsertionMode.AFTER_HEAD : InsertionMode.BEFORE_HEAD; return
-        case $.TD: case $.TH: if (i > 0) { this.insertionMode = InsertionMode.IN_CELL; return } break
-        case $.HEAD: if (i > 0) { this.insertionMode = InsertionMode.IN_HEAD; return } break
+        case $.TR:
+          this.insertionMode = InsertionMode.IN_ROW
+          return
+        case $.TBODY:
+        case $.THEAD:
+        case $.TFOOT:
+          this.insertionMode = InsertionMode.IN_TABLE_BODY
+          return
+        case $.CAPTION:
+          this.insertionMode = InsertionMode.IN_CAPTION
+          return
+        case $.COLGROUP:
+          this.insertionMode = InsertionMode.IN_COLUMN_GROUP
+          return
+        case $.TABLE:
+          this.insertionMode = InsertionMode.IN_TABLE
+          return
+        case $.BODY:
+          this.insertionMode = InsertionMode.IN_BODY
+          return
+        case $.FRAMESET:
+          this.insertionMode = InsertionMode.IN_FRAMESET
+          return
+        case $.TEMPLATE:
+          this.insertionMode = this.tmplInsertionModeStack[this.tmplInsertionModeStack.length - 1]!
+          return
+        case $.HTML:
+          this.insertionMode = this.headElement ? InsertionMode.AFTER_HEAD : InsertionMode.BEFORE_HEAD
+          return
+        case $.TD:
+        case $.TH:
+          if (i > 0) {
+            this.insertionMode = InsertionMode.IN_CELL
+            return
+          }
+          break
+        case $.HEAD:
+          if (i > 0) {
+            this.insertionMode = InsertionMode.IN_HEAD
+            return
+          }
+          break
       }
     }
     this.insertionMode = InsertionMode.IN_BODY
@@ -156,7 +207,11 @@ function parseFragment(html: string, options: ParserOptions<DefaultTreeAdapterMa
   return parser.getFragment()
 }
 
-const NAMESPACES = new Map<string, Namespace>([[H.NS.HTML, 'html'], [H.NS.SVG, 'svg'], [H.NS.MATHML, 'mathml']])
+const NAMESPACES = new Map<string, Namespace>([
+  [H.NS.HTML, 'html'],
+  [H.NS.SVG, 'svg'],
+  [H.NS.MATHML, 'mathml'],
+])
 
 /**
  * Scans a document (already stripped of a UTF-8 BOM) for everything a CSP governs, with exact offsets
@@ -176,7 +231,16 @@ export function scanHtml(html: string, scripting = true): Scan {
 
   // Depth-first in document order with an explicit stack: pages nested 100,000 deep must not overflow the call stack.
   // `scripting`: whether this tree was parsed with scripting on (the page) or off (`<noscript>` content).
-  interface Frame { parent: ParentNode; index: number; context: Context; offsetBase: number; editable: boolean; inHead: boolean; scripting: boolean; done?: () => void }
+  interface Frame {
+    parent: ParentNode
+    index: number
+    context: Context
+    offsetBase: number
+    editable: boolean
+    inHead: boolean
+    scripting: boolean
+    done?: () => void
+  }
   const stack: Frame[] = []
   const visit = (parent: ParentNode, context: Context, offsetBase: number, editable: boolean, inHead: boolean, scripting: boolean, done?: () => void) => {
     stack.push({ parent, index: 0, context, offsetBase, editable, inHead, scripting, done })
@@ -251,7 +315,7 @@ export function scanHtml(html: string, scripting = true): Scan {
   // and styles there must still be allowed. Parse that text as the fragment a browser would build.
   const visitNoscript = (node: Element, context: Context, offsetBase: number, editable: boolean, inHead: boolean, scripting: boolean) => {
     // With scripting off (a <noscript> inside <noscript> content) its content is already parsed as HTML.
-    const textNode = scripting ? node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined : undefined
+    const textNode = scripting ? (node.childNodes.find((child) => child.nodeName === '#text') as DefaultTreeAdapterMap['textNode'] | undefined) : undefined
     if (!textNode) return visit(node, context, offsetBase, editable, inHead, scripting)
     const loc = textNode.sourceCodeLocation
     const start = loc ? loc.startOffset + offsetBase : 0
@@ -297,7 +361,8 @@ function tagOf(node: Element, context: Context, offsetBase: number, editable: bo
   }
   if (!loc) {
     // Implied elements (no start tag in the source) carry nothing to edit.
-    if (node.tagName === 'html' || node.tagName === 'head' || node.tagName === 'body' || node.tagName === 'tbody' || node.tagName === 'colgroup') return undefined
+    if (node.tagName === 'html' || node.tagName === 'head' || node.tagName === 'body' || node.tagName === 'tbody' || node.tagName === 'colgroup')
+      return undefined
     return { name: node.tagName, start: 0, end: 0, nameEnd: 0, attrInsert: 0, line: 0, column: 0, attrs, context, editable: false }
   }
   const start = loc.startOffset + offsetBase

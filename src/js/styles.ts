@@ -1,5 +1,5 @@
 import { parse, type Node as AcornNode, type Options } from 'acorn'
-import { ancestor } from 'acorn-walk'
+import { ancestor, type AncestorVisitors } from 'acorn-walk'
 import { parseFragment } from 'parse5'
 import type { DefaultTreeAdapterMap } from 'parse5'
 
@@ -33,6 +33,8 @@ export interface RuntimeStyles {
 
 export type RuntimeStylesResult = ({ parsed: true } & RuntimeStyles) | { parsed: false; message: string }
 
+// acorn's node types do not carry each node type's fields: the walkers read them by name.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Node = AcornNode & Record<string, any>
 
 const PARSE_OPTIONS: Options = { ecmaVersion: 'latest', allowHashBang: true, allowAwaitOutsideFunction: true, allowReturnOutsideFunction: false }
@@ -84,7 +86,7 @@ export function findRuntimeStyles(source: string): RuntimeStylesResult {
     Class(node: Node, _state: unknown, ancestors: Node[]) {
       if (node.type === 'ClassDeclaration' && node.id) scopes.declare(blockScope(ancestors), node.id.name, undefined)
     },
-  } as any)
+  } as unknown as AncestorVisitors<unknown>)
   const resolve = (node: Node, ancestors: readonly Node[]): string | undefined => {
     const literal = staticString(node)
     if (literal !== undefined) return literal
@@ -150,12 +152,21 @@ export function findRuntimeStyles(source: string): RuntimeStylesResult {
         }
       } else if ((method === 'appendChild' || method === 'append') && isStyleElement(callee.object, ancestors)) {
         for (const arg of method === 'append' ? args : args.slice(0, 1)) {
-          const text = arg.type === 'CallExpression' && arg.callee.type === 'MemberExpression' && memberName(arg.callee) === 'createTextNode' && arg.arguments.length >= 1
-            ? resolve(arg.arguments[0], ancestors)
-            : method === 'append' ? resolve(arg, ancestors) : undefined
+          const text =
+            arg.type === 'CallExpression' && arg.callee.type === 'MemberExpression' && memberName(arg.callee) === 'createTextNode' && arg.arguments.length >= 1
+              ? resolve(arg.arguments[0], ancestors)
+              : method === 'append'
+                ? resolve(arg, ancestors)
+                : undefined
           if (text !== undefined) found.styles.add(text)
         }
-      } else if (method === 'assign' && callee.object.type === 'Identifier' && callee.object.name === 'Object' && args.length >= 2 && isStyleElementCreation(args[0]!)) {
+      } else if (
+        method === 'assign' &&
+        callee.object.type === 'Identifier' &&
+        callee.object.name === 'Object' &&
+        args.length >= 2 &&
+        isStyleElementCreation(args[0]!)
+      ) {
         for (const source of args.slice(1)) {
           if (source.type !== 'ObjectExpression') continue
           for (const property of source.properties as Node[]) {
@@ -168,7 +179,7 @@ export function findRuntimeStyles(source: string): RuntimeStylesResult {
         }
       }
     },
-  } as any)
+  } as unknown as AncestorVisitors<unknown>)
   return { parsed: true, ...found }
 }
 
@@ -213,8 +224,13 @@ function staticString(node: Node): string | undefined {
 
 /** `x.createElement('style')` (any receiver: `document`, `ownerDocument`, a variable holding one). */
 function isStyleElementCreation(node: Node): boolean {
-  return node.type === 'CallExpression' && node.callee.type === 'MemberExpression' && memberName(node.callee) === 'createElement' &&
-    node.arguments.length >= 1 && staticString(node.arguments[0])?.toLowerCase() === 'style'
+  return (
+    node.type === 'CallExpression' &&
+    node.callee.type === 'MemberExpression' &&
+    memberName(node.callee) === 'createElement' &&
+    node.arguments.length >= 1 &&
+    staticString(node.arguments[0])?.toLowerCase() === 'style'
+  )
 }
 
 function memberName(member: Node): string | undefined {
@@ -230,12 +246,18 @@ function propertyName(property: Node): string | undefined {
 
 function patternNames(pattern: Node): string[] {
   switch (pattern.type) {
-    case 'Identifier': return [pattern.name]
-    case 'ObjectPattern': return (pattern.properties as Node[]).flatMap((p) => patternNames(p.type === 'RestElement' ? p.argument : p.value))
-    case 'ArrayPattern': return (pattern.elements as Array<Node | null>).flatMap((e) => (e ? patternNames(e) : []))
-    case 'RestElement': return patternNames(pattern.argument)
-    case 'AssignmentPattern': return patternNames(pattern.left)
-    default: return []
+    case 'Identifier':
+      return [pattern.name]
+    case 'ObjectPattern':
+      return (pattern.properties as Node[]).flatMap((p) => patternNames(p.type === 'RestElement' ? p.argument : p.value))
+    case 'ArrayPattern':
+      return (pattern.elements as Array<Node | null>).flatMap((e) => (e ? patternNames(e) : []))
+    case 'RestElement':
+      return patternNames(pattern.argument)
+    case 'AssignmentPattern':
+      return patternNames(pattern.left)
+    default:
+      return []
   }
 }
 

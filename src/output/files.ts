@@ -17,8 +17,15 @@ export function siteFileWriters(config: ResolvedConfig, files: readonly string[]
  * The manifest and header files for a set of sealed pages, as [site-relative path, content]. Files that
  * users may also write by hand (`_headers`, `vercel.json`) are merged with their existing content.
  */
-export async function siteFiles(pages: ReadonlyArray<[string, ManifestPage]>, config: ResolvedConfig, readExisting: ExistingReader): Promise<Array<[string, string]>> {
+export async function siteFiles(
+  pages: ReadonlyArray<[string, ManifestPage]>,
+  config: ResolvedConfig,
+  readExisting: ExistingReader,
+): Promise<Array<[string, string]>> {
   const sorted = [...pages].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  const writers = siteFileWriters(config, sorted.map(([file]) => file))
+  const writers = siteFileWriters(
+    config,
+    sorted.map(([file]) => file),
+  )
   return Promise.all(writers.map(async ([file, writer]): Promise<[string, string]> => [file, writeAll(writer, sorted, await readExisting(file))]))
 }

@@ -72,7 +72,9 @@ export class SiteHeaders {
     const headers: Record<string, string> = {}
     for (const [name, merged] of this.policies) {
       // 'none' next to other sources is ignored by browsers; left out so the merged list reads as it acts.
-      headers[name] = serializePolicy(new Map([...merged].map(([directive, set]) => [directive, set.size > 1 ? [...set].filter((s) => s !== "'none'") : [...set]])))
+      headers[name] = serializePolicy(
+        new Map([...merged].map(([directive, set]) => [directive, set.size > 1 ? [...set].filter((s) => s !== "'none'") : [...set]])),
+      )
     }
     for (const [name, value] of this.others) headers[name] = value
     return headers
@@ -94,8 +96,18 @@ export const HOST_RULE_LIMITS = { cloudflare: 100, vercel: 1024, vercelConfig: 2
 function tooManyRules(format: 'netlify' | 'vercel', rules: number): Problem[] {
   const limit = format === 'netlify' ? HOST_RULE_LIMITS.cloudflare : HOST_RULE_LIMITS.vercel
   if (rules <= limit) return []
-  const host = format === 'netlify' ? `Cloudflare Pages reads at most ${limit} rules from _headers (Netlify reads them all)` : `Vercel accepts at most ${limit} routes (and ${HOST_RULE_LIMITS.vercelConfig} rules in all of vercel.json)`
-  return [{ code: 'header-file-too-large', file: HEADER_FILES[format], message: `${HEADER_FILES[format]} holds ${rules} rules, one per page URL; ${host}, so pages past the limit would be served without their policy header`, fix: 'seal with --scope site (one rule for every path), or send the headers with the server runtime (csp-seal serve, or csp-seal/server)' }]
+  const host =
+    format === 'netlify'
+      ? `Cloudflare Pages reads at most ${limit} rules from _headers (Netlify reads them all)`
+      : `Vercel accepts at most ${limit} routes (and ${HOST_RULE_LIMITS.vercelConfig} rules in all of vercel.json)`
+  return [
+    {
+      code: 'header-file-too-large',
+      file: HEADER_FILES[format],
+      message: `${HEADER_FILES[format]} holds ${rules} rules, one per page URL; ${host}, so pages past the limit would be served without their policy header`,
+      fix: 'seal with --scope site (one rule for every path), or send the headers with the server runtime (csp-seal serve, or csp-seal/server)',
+    },
+  ]
 }
 
 /**
@@ -103,7 +115,12 @@ function tooManyRules(format: 'netlify' | 'vercel', rules: number): Problem[] {
  * carry (checked before anything is written). `encode` turns a decoded URL path into the format's route text,
  * or returns why it cannot.
  */
-function routesFor(format: HeaderFormat, base: string, files: readonly string[], encode: (path: string) => string | { refused: string }): Map<string, Array<{ route: string; redirect?: string }>> {
+function routesFor(
+  format: HeaderFormat,
+  base: string,
+  files: readonly string[],
+  encode: (path: string) => string | { refused: string },
+): Map<string, Array<{ route: string; redirect?: string }>> {
   const pages = new Set(files)
   const routes = new Map<string, Array<{ route: string; redirect?: string }>>()
   const problems: Problem[] = []
@@ -115,7 +132,13 @@ function routesFor(format: HeaderFormat, base: string, files: readonly string[],
       if (typeof text === 'string') encoded.push({ ...answer, route: text })
       else refused.add(text.refused)
     }
-    if (refused.size) problems.push({ code: 'unsafe-route', file, message: `${HEADER_FILES[format]} cannot name this page safely: ${[...refused].join('; ')}`, fix: 'rename the file (plain letters, digits, "-", "_", "." and "/" are safe everywhere), or drop this header format' })
+    if (refused.size)
+      problems.push({
+        code: 'unsafe-route',
+        file,
+        message: `${HEADER_FILES[format]} cannot name this page safely: ${[...refused].join('; ')}`,
+        fix: 'rename the file (plain letters, digits, "-", "_", "." and "/" are safe everywhere), or drop this header format',
+      })
     routes.set(file, encoded)
   }
   if (problems.length) throw new SealError(problems)
@@ -149,7 +172,13 @@ export function netlifyWriter(base: string, files: readonly string[] = [], optio
     for (const { route } of list) {
       const key = route.toLowerCase().replace(/\/+$/, '')
       const owner = owners.get(key)
-      if (owner !== undefined && owner !== file) clashes.push({ code: 'unsafe-route', file, message: `_headers cannot tell its URL ${route} from one of ${owner} (Netlify matches paths ignoring case and a trailing slash)`, fix: 'rename one of the two pages, or drop the netlify header format' })
+      if (owner !== undefined && owner !== file)
+        clashes.push({
+          code: 'unsafe-route',
+          file,
+          message: `_headers cannot tell its URL ${route} from one of ${owner} (Netlify matches paths ignoring case and a trailing slash)`,
+          fix: 'rename one of the two pages, or drop the netlify header format',
+        })
       owners.set(key, file)
     }
   }
@@ -159,7 +188,9 @@ export function netlifyWriter(base: string, files: readonly string[] = [], optio
     warnings: tooManyRules('netlify', [...routes.values()].reduce((n, list) => n + list.length, 0) + DOCUMENT_EXTENSIONS.length),
     begin: block.begin,
     entry(file, page) {
-      const headers = Object.entries(page.headers).map(([name, value]) => `  ${name}: ${value}\n`).join('')
+      const headers = Object.entries(page.headers)
+        .map(([name, value]) => `  ${name}: ${value}\n`)
+        .join('')
       return (routes.get(file) ?? []).map(({ route }) => `${route}\n${headers}`).join('')
     },
     end: block.end,
@@ -176,7 +207,10 @@ function netlifySiteWriter(base: string): SiteFileWriter {
       site.add(page.headers)
       return ''
     },
-    end: () => `${encodeUrlPath(base)}*\n${Object.entries(site.headers()).map(([name, value]) => `  ${name}: ${value}\n`).join('')}${block.end()}`,
+    end: () =>
+      `${encodeUrlPath(base)}*\n${Object.entries(site.headers())
+        .map(([name, value]) => `  ${name}: ${value}\n`)
+        .join('')}${block.end()}`,
   }
 }
 
@@ -240,7 +274,14 @@ export function vercelWriter(base: string, files: readonly string[] = [], option
         try {
           config = JSON.parse(existing)
         } catch (error) {
-          throw new SealError([{ code: 'invalid-vercel-json', message: `the existing vercel.json is not valid JSON (${(error as Error).message})`, file: 'vercel.json', fix: 'fix or delete it, then run csp-seal again' }])
+          throw new SealError([
+            {
+              code: 'invalid-vercel-json',
+              message: `the existing vercel.json is not valid JSON (${(error as Error).message})`,
+              file: 'vercel.json',
+              fix: 'fix or delete it, then run csp-seal again',
+            },
+          ])
         }
       }
       const kept = (config.headers ?? []).filter((entry) => !ours.has(entry.source))
@@ -257,7 +298,13 @@ export function vercelWriter(base: string, files: readonly string[] = [], option
       }
       return (routes.get(file) ?? []).map(({ route }) => item(route, headers)).join('')
     },
-    end: () => (site && !site.empty ? item(vercelSiteSource(base), Object.entries(site.headers()).map(([key, value]) => ({ key, value }))) : '') + after,
+    end: () =>
+      (site && !site.empty
+        ? item(
+            vercelSiteSource(base),
+            Object.entries(site.headers()).map(([key, value]) => ({ key, value })),
+          )
+        : '') + after,
     warnings: site ? [] : tooManyRules('vercel', ours.size),
   }
 }
@@ -268,7 +315,13 @@ const nginxEscape = (value: string) => value.replace(/["\\]/g, '\\$&')
 /** A value in double quotes for nginx; `$` would be read as a variable, so it is refused. */
 function nginxQuote(value: string, what: string): string {
   if (value.includes('$')) {
-    throw new SealError([{ code: 'nginx-dollar', message: `${what} contains "$", which nginx would read as a variable: ${value}`, fix: 'percent-encode "$" in the URL (%24), or drop the nginx header format' }])
+    throw new SealError([
+      {
+        code: 'nginx-dollar',
+        message: `${what} contains "$", which nginx would read as a variable: ${value}`,
+        fix: 'percent-encode "$" in the URL (%24), or drop the nginx header format',
+      },
+    ])
   }
   return `"${nginxEscape(value)}"`
 }
@@ -317,7 +370,10 @@ function nginxSiteWriter(base: string, options: HeaderWriterOptions): SiteFileWr
       site.add(page.headers)
       return ''
     },
-    end: () => Object.entries(site.headers()).map(([name, value]) => `add_header ${name} ${nginxQuote(value, `the ${name} header`)} always;\n`).join(''),
+    end: () =>
+      Object.entries(site.headers())
+        .map(([name, value]) => `add_header ${name} ${nginxQuote(value, `the ${name} header`)} always;\n`)
+        .join(''),
   }
 }
 
@@ -346,7 +402,13 @@ export function nginxSiteRules(base: string, manifest: string | false = 'csp-sea
  * `root`, the web root unless given), a redirect (query kept) where the rule redirects. `extra` goes into
  * the page locations (nginx nonce mode adds its `sub_filter` lines).
  */
-export function nginxPageLocations(file: string, routes: ReadonlyArray<{ route: string; redirect?: string }>, headers: Record<string, string>, extra: string[] = [], root?: string): string {
+export function nginxPageLocations(
+  file: string,
+  routes: ReadonlyArray<{ route: string; redirect?: string }>,
+  headers: Record<string, string>,
+  extra: string[] = [],
+  root?: string,
+): string {
   const lines = [
     ...(root === undefined ? [] : [`    root ${nginxQuote(root, 'the template folder')};`]),
     ...Object.entries(headers).map(([name, value]) => `    add_header ${name} ${nginxQuote(value, `the ${name} header`)} always;`),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { recordedOptions, type CspSealConfig, type ResolvedConfig } from '../config.js'
-import { serializePolicy, type Policy } from '../csp/policy.js'
+import { serializePolicy } from '../csp/policy.js'
 import type { Problem } from '../problems.js'
 import type { PageHashes, PageRecord } from '../seal/page.js'
 
@@ -70,7 +70,8 @@ export function manifestPage(page: PageRecord, config: ResolvedConfig, digest = 
 export function manifestWriter(config: ResolvedConfig): SiteFileWriter {
   let first = true
   return {
-    begin: () => `{\n  "version": ${MANIFEST_VERSION},\n  "base": ${JSON.stringify(config.base)},\n  "options": ${JSON.stringify(recordedOptions(config))},\n  "pages": {`,
+    begin: () =>
+      `{\n  "version": ${MANIFEST_VERSION},\n  "base": ${JSON.stringify(config.base)},\n  "options": ${JSON.stringify(recordedOptions(config))},\n  "pages": {`,
     entry(file, page) {
       const text = `${first ? '' : ','}\n    ${JSON.stringify(file)}: ${JSON.stringify(page, null, 2).replace(/\n/g, '\n    ')}`
       first = false

@@ -79,7 +79,12 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
       continue
     }
     if (target.kind === 'remote' && target.url.protocol === 'http:' && !config.remote.allowHttp && !isLoopback(target.url.hostname)) {
-      plan.errors.push({ code: 'remote-http', message: `${excerpt(target.url.href, 80)} is loaded over plain HTTP: anyone on the network path can change it, at build time and in the browser, and its origin would go into the policy`, ...where, fix: 'load it over https://, or self-host the file; if this origin is trusted (an intranet), set remote: { allowHttp: true }' })
+      plan.errors.push({
+        code: 'remote-http',
+        message: `${excerpt(target.url.href, 80)} is loaded over plain HTTP: anyone on the network path can change it, at build time and in the browser, and its origin would go into the policy`,
+        ...where,
+        fix: 'load it over https://, or self-host the file; if this origin is trusted (an intranet), set remote: { allowHttp: true }',
+      })
       continue
     }
     if (target.kind === 'remote') remote.add(target.url.href)
@@ -93,10 +98,16 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
       // An SVG <script href> is fetched without CORS (no crossorigin), and browsers check its integrity: from another
       // origin that check can only fail (measured in Chromium). Allow it by origin and add nothing to the tag.
       const refused = ref.tag.attrs.has('integrity') ? '; its integrity attribute makes browsers refuse it' : ''
-      widen(origin, 'script', { code: 'svg-script-origin', message: `SVG <script href="${excerpt(ref.url, 60)}"> loads from another origin without CORS, so it cannot carry integrity${refused}`, ...where, fix: 'self-host the file, or load it with an HTML <script src>' })
+      widen(origin, 'script', {
+        code: 'svg-script-origin',
+        message: `SVG <script href="${excerpt(ref.url, 60)}"> loads from another origin without CORS, so it cannot carry integrity${refused}`,
+        ...where,
+        fix: 'self-host the file, or load it with an HTML <script src>',
+      })
       continue
     }
-    const found = target.kind === 'local' ? await localFile(ref, target.path, where, context, plan) : await remoteFile(ref, target.url.href, where, context, plan)
+    const found =
+      target.kind === 'local' ? await localFile(ref, target.path, where, context, plan) : await remoteFile(ref, target.url.href, where, context, plan)
     if (found === 'skip') continue
     const existing = ref.tag.attrs.get('integrity')?.value
     let integrity = existing
@@ -105,7 +116,12 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
       if (existing !== undefined) {
         const accepted = pinned.digests ? integrityAccepts(existing, pinned.digests) : existing.trim() === pinned.integrity
         if (accepted !== true) {
-          plan.errors.push({ code: 'integrity-mismatch', message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${pinned.what} (${pinned.integrity})`}; browsers would refuse to load it`, ...where, fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree' })
+          plan.errors.push({
+            code: 'integrity-mismatch',
+            message: `integrity="${excerpt(existing, 40)}" ${accepted === undefined ? 'is not a valid integrity value' : `does not match ${pinned.what} (${pinned.integrity})`}; browsers would refuse to load it`,
+            ...where,
+            fix: 'remove the integrity attribute and let csp-seal compute it, or rebuild so the page and file agree',
+          })
           continue
         }
       } else if (ref.tag.editable) {
@@ -113,7 +129,8 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
         integrity = pinned.integrity
       }
       // Integrity on a cross-origin file needs a CORS request, or the browser refuses the file.
-      if (origin && ref.tag.editable && !ref.tag.attrs.has('crossorigin')) plan.edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
+      if (origin && ref.tag.editable && !ref.tag.attrs.has('crossorigin'))
+        plan.edits.push({ start: ref.tag.attrInsert, end: ref.tag.attrInsert, text: ' crossorigin="anonymous"' })
     }
     if (integrity) plan.integrity[ref.url] = integrity
     // Why a file has no checked integrity: the warning that already says so, or the reason.
@@ -123,8 +140,22 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
       // Stylesheets cannot be allowed by hash: by origin ('self' for the site's own).
       if (origin) widen(origin, 'style', said)
     } else if (origin && (!pinned || !integrity || config.remote.allow === 'origin')) {
-      const why = typeof unpinned === 'string' ? `has no integrity csp-seal checked (${unpinned})` : !integrity ? 'has no integrity' : "is allowed by its origin (remote.allow: 'origin')"
-      widen(origin, 'script', said ?? { code: 'script-origin', message: `${excerpt(ref.url, 80)} ${why}`, ...where, fix: "allow it by its integrity hash (remote.allow: 'integrity', the default), or self-host the file" })
+      const why =
+        typeof unpinned === 'string'
+          ? `has no integrity csp-seal checked (${unpinned})`
+          : !integrity
+            ? 'has no integrity'
+            : "is allowed by its origin (remote.allow: 'origin')"
+      widen(
+        origin,
+        'script',
+        said ?? {
+          code: 'script-origin',
+          message: `${excerpt(ref.url, 80)} ${why}`,
+          ...where,
+          fix: "allow it by its integrity hash (remote.allow: 'integrity', the default), or self-host the file",
+        },
+      )
     } else if (integrity && (origin || !allowsSelf(context.policy, 'script-src-elem'))) {
       // Allowed by its own hash (CSP3): nothing else on that origin can run, and 'strict-dynamic' lets it load.
       for (const hash of integritySources(integrity)) plan.scriptHashes.set(hash, origin)
@@ -132,7 +163,12 @@ export async function planExternals(scan: Scan, context: ExternalContext): Promi
   }
   plan.remote = [...remote]
   if (!allowsSelf(context.policy, 'style-src-elem') && scan.external.some((r) => r.destination === 'style' && r.tag.context !== 'srcdoc')) {
-    plan.warnings.push({ code: 'stylesheet-not-allowed', message: 'the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash', file, fix: "add 'self' to style-src (or style-src-elem)" })
+    plan.warnings.push({
+      code: 'stylesheet-not-allowed',
+      message: 'the policy does not allow same-origin stylesheets, and stylesheets cannot be allowed by hash',
+      file,
+      fix: "add 'self' to style-src (or style-src-elem)",
+    })
   }
   return plan
 }
@@ -146,14 +182,29 @@ async function localFile(ref: ExternalRef, path: string, where: Where, { config,
   } catch (error) {
     if (!(error instanceof RefusedFile)) throw error
     if (error.reason === 'outside-site') {
-      plan.warnings.push({ code: 'outside-site', message: `${ref.url} resolves to "${path}", which leads outside the site folder (it ${error.message}); it was not read and gets no integrity`, ...where, fix: 'copy the file into the build output instead of linking to it' })
+      plan.warnings.push({
+        code: 'outside-site',
+        message: `${ref.url} resolves to "${path}", which leads outside the site folder (it ${error.message}); it was not read and gets no integrity`,
+        ...where,
+        fix: 'copy the file into the build output instead of linking to it',
+      })
     } else {
-      plan.errors.push({ code: error.reason === 'too-large' ? 'asset-too-large' : error.reason === 'not-a-file' ? 'asset-not-a-file' : 'asset-unreadable', message: `${ref.url} resolves to "${path}", which ${error.message}; csp-seal reads only regular files of the site, within the size limit`, ...where, fix: error.reason === 'too-large' ? 'raise maxPageBytes if the file is really meant to be this large' : 'make it a regular, readable file of the site' })
+      plan.errors.push({
+        code: error.reason === 'too-large' ? 'asset-too-large' : error.reason === 'not-a-file' ? 'asset-not-a-file' : 'asset-unreadable',
+        message: `${ref.url} resolves to "${path}", which ${error.message}; csp-seal reads only regular files of the site, within the size limit`,
+        ...where,
+        fix: error.reason === 'too-large' ? 'raise maxPageBytes if the file is really meant to be this large' : 'make it a regular, readable file of the site',
+      })
     }
     return 'skip'
   }
   if (asset === undefined) {
-    plan.errors.push({ code: 'missing-asset', message: `${ref.url} resolves to "${path}" in the site folder, and there is no such file`, ...where, fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}` })
+    plan.errors.push({
+      code: 'missing-asset',
+      message: `${ref.url} resolves to "${path}" in the site folder, and there is no such file`,
+      ...where,
+      fix: `check that the build emitted it${config.base !== '/' ? ` and that base (${config.base}) is right` : ' (or set base if the site is served under a sub-path)'}`,
+    })
     return 'skip'
   }
   return { integrity: `${config.integrityAlgorithm}-${asset[config.integrityAlgorithm]}`, digests: asset, what: path }
@@ -163,27 +214,52 @@ async function localFile(ref: ExternalRef, path: string, where: Where, { config,
 async function remoteFile(ref: ExternalRef, href: string, where: Where, { config, remote }: ExternalContext, plan: ExternalPlan): Promise<Found> {
   const outcome: RemoteOutcome = remote ? await remote(href) : { kind: 'off' }
   if (outcome.kind === 'changed') {
-    plan.errors.push({ code: 'remote-changed', message: `${href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`, ...where, fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file' })
+    plan.errors.push({
+      code: 'remote-changed',
+      message: `${href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`,
+      ...where,
+      fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file',
+    })
     return 'skip'
   }
   if (outcome.kind === 'failed') {
-    const problem: Problem = { code: 'remote-fetch', message: `${href} ${outcome.reason}, so its integrity cannot be computed`, ...where, fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is' }
+    const problem: Problem = {
+      code: 'remote-fetch',
+      message: `${href} ${outcome.reason}, so its integrity cannot be computed`,
+      ...where,
+      fix: 'check the URL and the network, pin it in the lock file, or set remote.onFetchError: "warn" (--remote-errors warn) to leave the tag as it is',
+    }
     if (config.remote.onFetchError === 'error') {
       plan.errors.push(problem)
       return 'skip'
     }
-    const warning: Problem = { ...problem, message: `${problem.message}; its tag was left as it is`, fix: 'check the URL and the network, or pin it in the lock file' }
+    const warning: Problem = {
+      ...problem,
+      message: `${problem.message}; its tag was left as it is`,
+      fix: 'check the URL and the network, or pin it in the lock file',
+    }
     plan.warnings.push(warning)
     return { unknown: warning }
   }
   if (outcome.kind === 'off') {
     if (ref.tag.attrs.has('integrity')) return { unknown: "remote.mode is 'off'" }
-    const warning: Problem = { code: 'remote-without-integrity', message: `${href} is loaded from another origin without integrity`, ...where, fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file' }
+    const warning: Problem = {
+      code: 'remote-without-integrity',
+      message: `${href} is loaded from another origin without integrity`,
+      ...where,
+      fix: 'let csp-seal pin it (remote.mode "fetch"), or self-host the file',
+    }
     plan.warnings.push(warning)
     return { unknown: warning }
   }
   if (outcome.unverified) plan.warnings.push({ code: 'remote-unverified', message: `${href} ${outcome.unverified}`, ...where })
-  if (outcome.noCors) plan.warnings.push({ code: 'remote-no-cors', message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`, ...where, fix: 'use a CDN that sends CORS headers, or self-host the file' })
+  if (outcome.noCors)
+    plan.warnings.push({
+      code: 'remote-no-cors',
+      message: `${href} was served without Access-Control-Allow-Origin; browsers refuse a cross-origin file with integrity unless its server allows CORS`,
+      ...where,
+      fix: 'use a CDN that sends CORS headers, or self-host the file',
+    })
   return { integrity: outcome.integrity, digests: outcome.digests, what: `the bytes ${href} serves` }
 }
 

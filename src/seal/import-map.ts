@@ -51,7 +51,12 @@ export interface BlockedDynamicImport {
 }
 
 /** What the inline module scripts of a page need preloaded, and the dynamic imports that will not load. */
-export function findModulePreloads(scan: Scan, policy: Policy, file: string, config: ResolvedConfig): { preloads: ModulePreload[]; dynamic: BlockedDynamicImport[] } {
+export function findModulePreloads(
+  scan: Scan,
+  policy: Policy,
+  file: string,
+  config: ResolvedConfig,
+): { preloads: ModulePreload[]; dynamic: BlockedDynamicImport[] } {
   const preloads: ModulePreload[] = []
   const dynamic: BlockedDynamicImport[] = []
   if (!governingSources(policy, 'script-src-elem')?.includes("'strict-dynamic'")) return { preloads, dynamic }
@@ -138,7 +143,12 @@ export async function sealModulePreloads(scan: Scan, policy: Policy, context: Pr
   for (const preload of preloads) {
     const where = locate(preload.importer)
     const unpinned = (why: string) =>
-      out.warnings.push({ code: 'strict-dynamic-import', message: `"${preload.specifier}" (${preload.href}), imported by this inline module, ${why}, so Chromium and Firefox block it under 'strict-dynamic'`, ...where, fix: 'let csp-seal pin it (localIntegrity, remote.mode "fetch"), or import it from a module file the page preloads' })
+      out.warnings.push({
+        code: 'strict-dynamic-import',
+        message: `"${preload.specifier}" (${preload.href}), imported by this inline module, ${why}, so Chromium and Firefox block it under 'strict-dynamic'`,
+        ...where,
+        fix: 'let csp-seal pin it (localIntegrity, remote.mode "fetch"), or import it from a module file the page preloads',
+      })
     let integrity: string
     if (preload.target.kind === 'local') {
       if (!config.localIntegrity) {
@@ -147,14 +157,24 @@ export async function sealModulePreloads(scan: Scan, policy: Policy, context: Pr
       }
       const found = await digests(preload.target.path)
       if (!found) {
-        out.errors.push({ code: 'missing-asset', message: `"${preload.specifier}", imported by this inline module, resolves to "${preload.target.path}" in the site folder, and there is no such file`, ...where, fix: 'check that the build emitted it, and the import map' })
+        out.errors.push({
+          code: 'missing-asset',
+          message: `"${preload.specifier}", imported by this inline module, resolves to "${preload.target.path}" in the site folder, and there is no such file`,
+          ...where,
+          fix: 'check that the build emitted it, and the import map',
+        })
         continue
       }
       integrity = `${config.integrityAlgorithm}-${found[config.integrityAlgorithm]}`
     } else {
       const outcome: RemoteOutcome = remote ? await remote(preload.target.url.href) : { kind: 'off' }
       if (outcome.kind === 'changed') {
-        out.errors.push({ code: 'remote-changed', message: `${preload.href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`, ...where, fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file' })
+        out.errors.push({
+          code: 'remote-changed',
+          message: `${preload.href} no longer matches the lock file: pinned ${outcome.locked}, fetched ${outcome.fetched}. The CDN may have been tampered with, or the file was updated`,
+          ...where,
+          fix: 'if the change is expected, run again with --update-lock (remote.updateLock) and commit the lock file',
+        })
         continue
       }
       if (outcome.kind !== 'pinned') {
@@ -164,7 +184,11 @@ export async function sealModulePreloads(scan: Scan, policy: Policy, context: Pr
       integrity = outcome.integrity
     }
     const crossOrigin = preload.target.kind === 'remote' || preload.target.crossOrigin ? ' crossorigin="anonymous"' : ''
-    out.edits.push({ start: preload.importer.start, end: preload.importer.start, text: `<link rel="modulepreload" href="${escapeAttribute(preload.href)}" integrity="${integrity}"${crossOrigin}>` })
+    out.edits.push({
+      start: preload.importer.start,
+      end: preload.importer.start,
+      text: `<link rel="modulepreload" href="${escapeAttribute(preload.href)}" integrity="${integrity}"${crossOrigin}>`,
+    })
     out.scriptHashes.push(...integritySources(integrity))
   }
   return out

@@ -42,19 +42,41 @@ export function pagePolicies(scan: Scan, config: ResolvedConfig, at: (tag: Tag) 
       continue
     }
     if (meta.reportOnly) {
-      result.warnings.push({ code: 'report-only-meta', message: "browsers ignore a report-only policy in a meta tag; csp-seal left it in the page as it is and did not move it to a header (its reports would go to an address csp-seal's config does not name)", ...at(meta.tag), fix: 'to collect reports, set report: { uri } (and reportOnly if you want) in the config, and serve the headers csp-seal writes; then remove this meta' })
+      result.warnings.push({
+        code: 'report-only-meta',
+        message:
+          "browsers ignore a report-only policy in a meta tag; csp-seal left it in the page as it is and did not move it to a header (its reports would go to an address csp-seal's config does not name)",
+        ...at(meta.tag),
+        fix: 'to collect reports, set report: { uri } (and reportOnly if you want) in the config, and serve the headers csp-seal writes; then remove this meta',
+      })
       continue
     }
     const policy = parseOwn(meta, at, result.errors)
     if (!policy) continue
     result.own.push({ policy, from: meta.end, line: meta.tag.line, text: meta.content })
-    result.warnings.push({ code: 'page-policy-kept', message: "the page has a Content-Security-Policy meta of its own; browsers enforce it next to csp-seal's policy (code runs only if both allow it), so it was kept as it is, and csp-seal adds no hash for code it blocks", ...at(meta.tag), fix: "to have one policy, move its directives into csp-seal's policy (the config) and remove the meta from the page" })
+    result.warnings.push({
+      code: 'page-policy-kept',
+      message:
+        "the page has a Content-Security-Policy meta of its own; browsers enforce it next to csp-seal's policy (code runs only if both allow it), so it was kept as it is, and csp-seal adds no hash for code it blocks",
+      ...at(meta.tag),
+      fix: "to have one policy, move its directives into csp-seal's policy (the config) and remove the meta from the page",
+    })
     const ignored = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name))
     if (ignored.length) {
-      result.warnings.push({ code: 'meta-ignored-directive', message: `the page's own policy meta sets ${ignored.join(', ')}, which browsers ignore in a meta tag; csp-seal did not move ${ignored.length === 1 ? 'it' : 'them'} to the headers`, ...at(meta.tag), fix: `if the site needs ${ignored.length === 1 ? 'it' : 'them'}, put ${ignored.length === 1 ? 'it' : 'them'} in csp-seal's policy (the config): csp-seal sends that in the headers` })
+      result.warnings.push({
+        code: 'meta-ignored-directive',
+        message: `the page's own policy meta sets ${ignored.join(', ')}, which browsers ignore in a meta tag; csp-seal did not move ${ignored.length === 1 ? 'it' : 'them'} to the headers`,
+        ...at(meta.tag),
+        fix: `if the site needs ${ignored.length === 1 ? 'it' : 'them'}, put ${ignored.length === 1 ? 'it' : 'them'} in csp-seal's policy (the config): csp-seal sends that in the headers`,
+      })
     }
     if (config.reportOnly) {
-      result.warnings.push({ code: 'page-policy-enforced', message: "reportOnly applies to csp-seal's policy only: the page's own policy meta stays enforced", ...at(meta.tag), fix: 'remove the meta from the page if it should only report' })
+      result.warnings.push({
+        code: 'page-policy-enforced',
+        message: "reportOnly applies to csp-seal's policy only: the page's own policy meta stays enforced",
+        ...at(meta.tag),
+        fix: 'remove the meta from the page if it should only report',
+      })
     }
   }
   return result

@@ -59,7 +59,10 @@ const PRESCAN_BYTES = 1024
  */
 export async function planPage(html: string, scan: Scan, context: PlanContext): Promise<Plan> {
   const { file, config } = context
-  const at = (tag: Tag): Where => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: tag.context === 'srcdoc' ? 'iframe srcdoc' : `<${tag.name}>` })
+  const at = (tag: Tag): Where =>
+    tag.editable
+      ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) }
+      : { file, element: tag.context === 'srcdoc' ? 'iframe srcdoc' : `<${tag.name}>` }
   const own = pagePolicies(scan, config, at)
   const encoding = planEncoding(html, scan, context, at)
   const inline = planInline(scan, config, own.own, at)
@@ -73,7 +76,8 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
   const meta = planMeta(policy, config, scan, file)
   // Checked against the policy the page ends up with, as the browser will check it.
   const blocked = preflight(scan, policy, config, file, at)
-  for (const code of scan.inline) if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) externals.slots.push(code.tag.nameEnd)
+  for (const code of scan.inline)
+    if (code.tag.editable && code.tag.context === 'document' && code.element === 'style' && !optedOut(code.tag)) externals.slots.push(code.tag.nameEnd)
   return {
     policy,
     metaPolicy: meta.metaPolicy,
@@ -90,7 +94,16 @@ export async function planPage(html: string, scan: Scan, context: PlanContext): 
     slots: externals.slots,
     rootSlots: rootSlotsOf(html, context.angularRoots),
     errors: [...own.errors, ...encoding.errors, ...externals.errors, ...preloads.errors],
-    warnings: [...own.warnings, ...encoding.warnings, ...inline.warnings, ...externals.warnings, ...preloads.warnings, ...merged.warnings, ...meta.warnings, ...blocked],
+    warnings: [
+      ...own.warnings,
+      ...encoding.warnings,
+      ...inline.warnings,
+      ...externals.warnings,
+      ...preloads.warnings,
+      ...merged.warnings,
+      ...meta.warnings,
+      ...blocked,
+    ],
   }
 }
 
@@ -112,13 +125,29 @@ function planEncoding(html: string, scan: Scan, { file, bom }: PlanContext, at: 
   const edits: Edit[] = []
   const charset = scan.charset?.value
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    errors.push({ code: 'charset', message: `the page declares charset "${charset}"; CSP hashes are computed over UTF-8 text, so csp-seal only seals UTF-8 pages`, ...at(scan.charset!.tag), fix: 'save the page as UTF-8 and declare <meta charset="utf-8">' })
+    errors.push({
+      code: 'charset',
+      message: `the page declares charset "${charset}"; CSP hashes are computed over UTF-8 text, so csp-seal only seals UTF-8 pages`,
+      ...at(scan.charset!.tag),
+      fix: 'save the page as UTF-8 and declare <meta charset="utf-8">',
+    })
   } else if (charset === undefined && !bom) {
     if (Buffer.byteLength(html.slice(0, scan.metaInsert), 'utf8') + CHARSET_META.length <= PRESCAN_BYTES) {
       edits.push({ start: scan.metaInsert, end: scan.metaInsert, text: CHARSET_META })
-      warnings.push({ code: 'charset-added', message: 'the page declared no charset, so csp-seal added <meta charset="utf-8"> (a browser that gets no charset from the server would read it as windows-1252, and block inline code with non-ASCII text)', file, fix: 'declare <meta charset="utf-8"> first in <head> in the page sources' })
+      warnings.push({
+        code: 'charset-added',
+        message:
+          'the page declared no charset, so csp-seal added <meta charset="utf-8"> (a browser that gets no charset from the server would read it as windows-1252, and block inline code with non-ASCII text)',
+        file,
+        fix: 'declare <meta charset="utf-8"> first in <head> in the page sources',
+      })
     } else if (/[^\0-\x7f]/.test(html)) {
-      warnings.push({ code: 'charset-missing', message: `the page declares no charset and holds non-ASCII text, and <head> starts too late for a <meta charset> to be seen (browsers look at the first ${PRESCAN_BYTES} bytes): a browser that gets no charset from the server reads it as windows-1252 and blocks its non-ASCII inline code`, file, fix: 'declare <meta charset="utf-8"> in the first 1024 bytes, or serve the page with Content-Type: text/html; charset=utf-8' })
+      warnings.push({
+        code: 'charset-missing',
+        message: `the page declares no charset and holds non-ASCII text, and <head> starts too late for a <meta charset> to be seen (browsers look at the first ${PRESCAN_BYTES} bytes): a browser that gets no charset from the server reads it as windows-1252 and blocks its non-ASCII inline code`,
+        file,
+        fix: 'declare <meta charset="utf-8"> in the first 1024 bytes, or serve the page with Content-Type: text/html; charset=utf-8',
+      })
     }
   }
   return { errors, warnings, edits }
@@ -140,26 +169,48 @@ function planInline(scan: Scan, config: ResolvedConfig, own: readonly PagePolicy
     if (own.length === 0) return true
     const blocking = blockingPolicy(own, directive, text, tag)
     if (!blocking) return true
-    plan.warnings.push({ code: 'blocked-by-page-policy', message: `${what} is blocked by the page's own Content-Security-Policy meta (line ${blocking.line}), so it did not run before sealing and does not run now; csp-seal added no hash for it`, ...at(tag), fix: 'if it should run, allow it in that meta (or remove the meta and give its policy to csp-seal in the config); otherwise remove it' })
+    plan.warnings.push({
+      code: 'blocked-by-page-policy',
+      message: `${what} is blocked by the page's own Content-Security-Policy meta (line ${blocking.line}), so it did not run before sealing and does not run now; csp-seal added no hash for it`,
+      ...at(tag),
+      fix: 'if it should run, allow it in that meta (or remove the meta and give its policy to csp-seal in the config); otherwise remove it',
+    })
     return false
   }
   for (const code of scan.inline) {
     if (optedOut(code.tag)) continue
     const directive = code.element === 'script' ? 'script-src-elem' : 'style-src-elem'
-    if (runs(directive, code.text, code.tag, `this inline <${code.element}>`)) (code.element === 'script' ? plan.scriptHashes : plan.styleHashes).add(cspHash(code.text, config.hashAlgorithm))
+    if (runs(directive, code.text, code.tag, `this inline <${code.element}>`))
+      (code.element === 'script' ? plan.scriptHashes : plan.styleHashes).add(cspHash(code.text, config.hashAlgorithm))
   }
   for (const tag of scan.templatesWithCode) {
-    plan.warnings.push({ code: 'template-code', message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs', ...at(tag) })
+    plan.warnings.push({
+      code: 'template-code',
+      message: '<template> content holds scripts or styles: inert until script clones it; they were hashed so a clone runs',
+      ...at(tag),
+    })
   }
   for (const attr of scan.attributes) {
     if (optedOut(attr.tag)) continue
     if (attr.kind === 'style') {
-      if (config.styleAttributes === 'hash' && runs('style-src-attr', attr.value, attr.tag, 'this style attribute')) plan.styleAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
+      if (config.styleAttributes === 'hash' && runs('style-src-attr', attr.value, attr.tag, 'this style attribute'))
+        plan.styleAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
     } else if (attr.kind === 'handler') {
-      if (config.eventHandlers !== 'hash') plan.warnings.push({ code: 'event-handler', message: `inline event handler ${attr.name}= is blocked by the policy`, ...at(attr.tag), fix: 'move it into a script with addEventListener, or set eventHandlers: "hash" to allow it by hash' })
+      if (config.eventHandlers !== 'hash')
+        plan.warnings.push({
+          code: 'event-handler',
+          message: `inline event handler ${attr.name}= is blocked by the policy`,
+          ...at(attr.tag),
+          fix: 'move it into a script with addEventListener, or set eventHandlers: "hash" to allow it by hash',
+        })
       else if (runs('script-src-attr', attr.value, attr.tag, `the ${attr.name}= handler`)) plan.scriptAttrHashes.add(cspHash(attr.value, config.hashAlgorithm))
     } else {
-      plan.warnings.push({ code: 'javascript-url', message: `${attr.name}="javascript:…" is blocked by the policy`, ...at(attr.tag), fix: 'use a button with an event listener attached from a script' })
+      plan.warnings.push({
+        code: 'javascript-url',
+        message: `${attr.name}="javascript:…" is blocked by the policy`,
+        ...at(attr.tag),
+        fix: 'use a button with an event listener attached from a script',
+      })
     }
   }
   return plan
@@ -192,7 +243,12 @@ function mergeSources(policy: Policy, inline: InlinePlan, externals: ExternalPla
     const fallback = [...new Set([...externals.scriptHashes.values()].filter((origin): origin is string => origin !== undefined))]
     const { directive } = allow(policy, 'script', 'elem', fallback)
     for (const origin of fallback) {
-      const warning: Problem = { code: 'script-origin', message: `scripts from ${origin} cannot be allowed by their integrity hash, since ${scripts.keptUnsafeInline} keeps 'unsafe-inline'`, file, fix: "remove 'unsafe-inline' from it: csp-seal hashes every inline script" }
+      const warning: Problem = {
+        code: 'script-origin',
+        message: `scripts from ${origin} cannot be allowed by their integrity hash, since ${scripts.keptUnsafeInline} keeps 'unsafe-inline'`,
+        file,
+        fix: "remove 'unsafe-inline' from it: csp-seal hashes every inline script",
+      }
       warnings.push(warning)
       widened.push({ origin, family: 'script', warning, into: directive })
     }
@@ -203,12 +259,20 @@ function mergeSources(policy: Policy, inline: InlinePlan, externals: ExternalPla
   if (inline.styleAttrHashes.size) record(allow(policy, 'style', 'attr', ["'unsafe-hashes'", ...inline.styleAttrHashes]))
   for (const { origin, family, warning, into } of widened) {
     const directive = family === 'script' ? into : styles.directive
-    if (warning && directive) warning.message += `; ${directive} allows its whole origin ${origin}, so any ${family === 'script' ? 'script' : 'stylesheet'} that origin serves can load`
+    if (warning && directive)
+      warning.message += `; ${directive} allows its whole origin ${origin}, so any ${family === 'script' ? 'script' : 'stylesheet'} that origin serves can load`
   }
   // 'unsafe-inline' in style-src-attr next to a strict style-src-elem is the split recommended for run-time styles.
   weak.delete('style-src-attr')
   for (const directive of weak) {
-    warnings.push({ code: 'unsafe-inline-kept', message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`, file, fix: directive.startsWith('style') ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem" : "remove 'unsafe-inline' from it: csp-seal hashes every inline script" })
+    warnings.push({
+      code: 'unsafe-inline-kept',
+      message: `${directive} keeps 'unsafe-inline', so csp-seal added no hashes to it (a hash would switch 'unsafe-inline' off) and inline code there is not protected`,
+      file,
+      fix: directive.startsWith('style')
+        ? "if only run-time styles need it, keep 'unsafe-inline' in style-src-attr and remove it from style-src / style-src-elem"
+        : "remove 'unsafe-inline' from it: csp-seal hashes every inline script",
+    })
   }
   return { warnings }
 }
@@ -226,7 +290,12 @@ function planMeta(policy: Policy, config: ResolvedConfig, scan: Scan, file: stri
   const stripped = [...policy.keys()].filter((name) => HEADER_ONLY_DIRECTIVES.includes(name) && !config.policySource.fromDefault.includes(name))
   // Worth saying only when no header file will carry them (servers can still read them from the manifest).
   if (stripped.length && config.headers.length === 0) {
-    warnings.push({ code: 'header-only-directive', message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`, file, fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime' })
+    warnings.push({
+      code: 'header-only-directive',
+      message: `${stripped.join(', ')} cannot be set by a meta tag, so the meta tag leaves ${stripped.length === 1 ? 'it' : 'them'} out; only response headers can carry ${stripped.length === 1 ? 'it' : 'them'}`,
+      file,
+      fix: 'send the headers from csp-seal.json: write header files (--headers netlify,vercel,nginx) or use the server runtime',
+    })
   }
   const edit: Edit = { start: scan.metaInsert, end: scan.metaInsert, text: policyMetaTag(policy, { sealed: true }), meta: true }
   return { edit, metaPolicy: metaPolicyOf(policy), warnings }

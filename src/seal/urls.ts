@@ -2,9 +2,7 @@ const SITE = 'https://csp-seal.invalid'
 
 export type UrlTarget =
   /** A file of the site; `crossOrigin` is set when it is served from another origin (see `localUrls`). */
-  | { kind: 'local'; path: string; crossOrigin?: string }
-  | { kind: 'remote'; url: URL }
-  | { kind: 'unsupported'; reason: string }
+  { kind: 'local'; path: string; crossOrigin?: string } | { kind: 'remote'; url: URL } | { kind: 'unsupported'; reason: string }
 
 /**
  * Resolves a URL written in `page` (a site-relative path) the way the browser will: against the page's

@@ -30,13 +30,14 @@ export async function verifyHtml(source: string, { file, config, digests, policy
   const html = source.startsWith('\uFEFF') ? source.slice(1) : source
   const scan = fastScanHtml(html)
   const problems: Problem[] = []
-  const at = (tag: Tag): Where => (tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: `<${tag.name}>` })
+  const at = (tag: Tag): Where =>
+    tag.editable ? { file, line: tag.line, column: tag.column, element: excerpt(html.slice(tag.start, tag.end)) } : { file, element: `<${tag.name}>` }
   const own = pagePolicies(scan, config, at)
   if (own.errors.length) return own.errors
   let sealed = policy
   if (!sealed) {
     const meta = scan.metas.find((m) => isSealMeta(m.tag.attrs) && !m.reportOnly)
-    if (!meta) return [{ code: 'unsealed', file, message: "the page has no Content-Security-Policy meta tag written by csp-seal", fix: 'run csp-seal on it' }]
+    if (!meta) return [{ code: 'unsealed', file, message: 'the page has no Content-Security-Policy meta tag written by csp-seal', fix: 'run csp-seal on it' }]
     try {
       sealed = parsePolicy(meta.content, 'policy meta tag')
     } catch (error) {
@@ -45,17 +46,29 @@ export async function verifyHtml(source: string, { file, config, digests, policy
     }
   }
   /** Code csp-seal's policy blocks though the page's own policies let it run. */
-  const drifted = (directive: InlineDirective, text: string, tag: Tag) => !allowsInline(sealed, directive, text) && !blockingPolicy(own.own, directive, text, tag)
+  const drifted = (directive: InlineDirective, text: string, tag: Tag) =>
+    !allowsInline(sealed, directive, text) && !blockingPolicy(own.own, directive, text, tag)
   for (const code of scan.inline) {
     if (optedOut(code.tag)) continue
     if (drifted(code.element === 'script' ? 'script-src-elem' : 'style-src-elem', code.text, code.tag)) {
-      problems.push({ code: 'hash-drift', message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`, ...at(code.tag), element: excerpt(`${html.slice(code.tag.start, code.tag.end)}${code.text}`), fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again' })
+      problems.push({
+        code: 'hash-drift',
+        message: `this inline <${code.element}> is not allowed by the page's policy: it changed after sealing, or was never sealed; browsers will block it`,
+        ...at(code.tag),
+        element: excerpt(`${html.slice(code.tag.start, code.tag.end)}${code.text}`),
+        fix: 'make csp-seal run after every plugin or step that rewrites HTML, then seal again',
+      })
     }
   }
   for (const attr of scan.attributes) {
     const hashed = attr.kind === 'style' ? config.styleAttributes === 'hash' : attr.kind === 'handler' && config.eventHandlers === 'hash'
     if (hashed && !optedOut(attr.tag) && drifted(attr.kind === 'style' ? 'style-src-attr' : 'script-src-attr', attr.value, attr.tag)) {
-      problems.push({ code: 'hash-drift', message: `this ${attr.kind === 'style' ? 'style attribute' : `${attr.name}= handler`} is not allowed by the page's policy: it changed after sealing`, ...at(attr.tag), fix: 'seal again after the step that rewrites HTML' })
+      problems.push({
+        code: 'hash-drift',
+        message: `this ${attr.kind === 'style' ? 'style attribute' : `${attr.name}= handler`} is not allowed by the page's policy: it changed after sealing`,
+        ...at(attr.tag),
+        fix: 'seal again after the step that rewrites HTML',
+      })
     }
   }
   for (const ref of scan.external) {
@@ -65,7 +78,12 @@ export async function verifyHtml(source: string, { file, config, digests, policy
     if (target.kind !== 'local') continue
     const actual = await digests(target.path).catch(() => undefined)
     if (!actual || integrityAccepts(written, actual) !== true) {
-      problems.push({ code: 'integrity-drift', message: `integrity of ${ref.url} no longer matches ${target.path}${actual ? '' : ' (the file is missing)'}: browsers will refuse to load it`, ...at(ref.tag), fix: 'something changed the file after sealing (a minifier, compression or copy step): run csp-seal last' })
+      problems.push({
+        code: 'integrity-drift',
+        message: `integrity of ${ref.url} no longer matches ${target.path}${actual ? '' : ' (the file is missing)'}: browsers will refuse to load it`,
+        ...at(ref.tag),
+        fix: 'something changed the file after sealing (a minifier, compression or copy step): run csp-seal last',
+      })
     }
   }
   return problems

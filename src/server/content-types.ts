@@ -20,4 +20,3 @@ export function isCompressible(type: string): boolean {
   const bare = type.split(';')[0]!
   return isText(bare) || bare === 'image/svg+xml' || bare === 'application/wasm' || bare === 'image/x-icon'
 }
-

@@ -8,7 +8,7 @@ export function parseManifest(json: string, path: string): Manifest {
   try {
     manifest = JSON.parse(json) as Manifest
   } catch (error) {
-    throw new Error(`${path} is not valid JSON (${(error as Error).message})`)
+    throw new Error(`${path} is not valid JSON (${(error as Error).message})`, { cause: error })
   }
   if (!manifest || manifest.version !== MANIFEST_VERSION || typeof manifest.pages !== 'object' || manifest.pages === null) {
     throw new Error(`${path} is not a csp-seal manifest of version ${MANIFEST_VERSION}: seal the site again with this version of csp-seal`)

@@ -41,7 +41,10 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
   const root = await realpath(resolve(options.root))
   const manifest = await readManifest(manifestPath(root, options.manifest))
   const insideRoot = (path: string) => [root, resolve(options.root)].some((web) => path === web || isInside(web, path))
-  const refuse = () => new Error(`--out ${options.out} is inside the web root ${options.root}: the templates hold the placeholder and must never be served as files; choose a folder outside it`)
+  const refuse = () =>
+    new Error(
+      `--out ${options.out} is inside the web root ${options.root}: the templates hold the placeholder and must never be served as files; choose a folder outside it`,
+    )
   if (insideRoot(resolve(options.out))) throw refuse()
   const created = await mkdir(resolve(options.out), { recursive: true })
   const out = await realpath(resolve(options.out))
@@ -50,7 +53,8 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
     if (created) await rm(created, { recursive: true, force: true })
     throw refuse()
   }
-  for (const path of [out, root]) if (/[$"\\]/.test(path)) throw new Error(`${path}: nginx would read "$", '"' or "\\" in a path as syntax; use a path without them`)
+  for (const path of [out, root])
+    if (/[$"\\]/.test(path)) throw new Error(`${path}: nginx would read "$", '"' or "\\" in a path as syntax; use a path without them`)
 
   // Hex keeps it a valid nonce for the checks in applyNonce and a plain string for sub_filter.
   const placeholder = `cspseal${randomBytes(16).toString('hex')}`
@@ -70,7 +74,9 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
       const bytes = await readFile(join(root, ...file.split('/')))
       const templated = applyNonce(bytes, page, placeholder)
       if (templated.fallback) {
-        problems.push(`${file}: ${templated.fallback === 'digest-mismatch' ? 'the file changed after sealing' : 'the nonce slots do not fit the file'}; run csp-seal on the folder again`)
+        problems.push(
+          `${file}: ${templated.fallback === 'digest-mismatch' ? 'the file changed after sealing' : 'the nonce slots do not fit the file'}; run csp-seal on the folder again`,
+        )
         continue
       }
       const target = join(build, ...file.split('/'))
@@ -82,7 +88,13 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
         else headers[name] = templated.headers[name]!.split(placeholder).join('\0')
       }
       // $request_id is written after quoting: the page's own values hold no "$" (checked above).
-      const text = nginxPageLocations(file, routes.get(file) ?? [], headers, [`    sub_filter "${placeholder}" "$request_id";`, '    sub_filter_once off;', '    etag off;', '    add_header Cache-Control "no-store" always;'], build)
+      const text = nginxPageLocations(
+        file,
+        routes.get(file) ?? [],
+        headers,
+        [`    sub_filter "${placeholder}" "$request_id";`, '    sub_filter_once off;', '    etag off;', '    add_header Cache-Control "no-store" always;'],
+        build,
+      )
       blocks.push(text.replaceAll('\0', '$request_id').trimEnd())
     }
     if (problems.length) throw new Error(`nginx nonce templates not written:\n  ${problems.join('\n  ')}`)
@@ -118,8 +130,4 @@ export async function writeNginxNonceTemplates(options: NginxNonceOptions): Prom
 async function currentBuild(include: string): Promise<string | undefined> {
   const text = await readFile(include, 'utf8').catch(() => '')
   return /^# build: (.+)$/m.exec(text)?.[1]
-}
-
-function quote(value: string): string {
-  return `"${value.replace(/["\\]/g, '\\$&')}"`
 }

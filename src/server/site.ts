@@ -125,11 +125,20 @@ export function createCore(options: ServerOptions): SiteCore {
       rootPromise = undefined
       throw new Error(`the site folder ${options.root} cannot be read (${(error as Error).message})`)
     }))
-  const source = new ManifestSource(manifestPath(absoluteRoot, options.manifest), (manifest) => siteOf(manifest, options), `seal the site first (npx csp-seal ${options.root})`)
+  const source = new ManifestSource(
+    manifestPath(absoluteRoot, options.manifest),
+    (manifest) => siteOf(manifest, options),
+    `seal the site first (npx csp-seal ${options.root})`,
+  )
 
   const reply = async (request: ReplyRequest): Promise<Reply> => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      return { status: 405, headers: { Allow: 'GET, HEAD', 'Content-Type': TEXT, 'X-Content-Type-Options': 'nosniff' }, body: text('Method Not Allowed\n'), passOn: true }
+      return {
+        status: 405,
+        headers: { Allow: 'GET, HEAD', 'Content-Type': TEXT, 'X-Content-Type-Options': 'nosniff' },
+        body: text('Method Not Allowed\n'),
+        passOn: true,
+      }
     }
     const [root, site] = await Promise.all([realRoot(), source.get()])
     const query = request.path.includes('?') ? request.path.slice(request.path.indexOf('?')) : ''
@@ -151,7 +160,8 @@ export function createCore(options: ServerOptions): SiteCore {
   /** A page: with a fresh nonce when the manifest describes it, else with the site's default policy. */
   const servePage = async (site: LoadedSite, found: Found, request: ReplyRequest): Promise<Reply> => {
     const bytes = await readWhole(found.real)
-    if (bytes === undefined) return { status: 404, headers: { 'Content-Type': TEXT, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }, body: text('Not Found\n') }
+    if (bytes === undefined)
+      return { status: 404, headers: { 'Content-Type': TEXT, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }, body: text('Not Found\n') }
     const { rel } = found
     const page: ManifestPage | undefined = Object.hasOwn(site.manifest.pages, rel) ? site.manifest.pages[rel] : undefined
     let headers: Record<string, string>
@@ -167,7 +177,8 @@ export function createCore(options: ServerOptions): SiteCore {
     } else {
       const result = applyNonce(bytes, page, generateNonce())
       if (result.fallback === 'digest-mismatch') warnOnce(rel, digestOf(bytes), mismatchMessage(rel))
-      if (result.fallback === 'bad-slots') warnOnce(rel, 'bad-slots', `${rel}: the manifest's nonce slots do not point at script, style or link tags; the hash-only page was served`)
+      if (result.fallback === 'bad-slots')
+        warnOnce(rel, 'bad-slots', `${rel}: the manifest's nonce slots do not point at script, style or link tags; the hash-only page was served`)
       headers = result.headers
       body = result.body
     }
@@ -258,7 +269,11 @@ export function createCore(options: ServerOptions): SiteCore {
       } catch (error) {
         const message = (error as Error).message
         warnOnce('\0error', message, message)
-        return { status: 500, headers: { 'Content-Type': TEXT, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' }, body: text('Internal Server Error\n') }
+        return {
+          status: 500,
+          headers: { 'Content-Type': TEXT, 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' },
+          body: text('Internal Server Error\n'),
+        }
       }
     },
     async warm() {
@@ -282,16 +297,29 @@ function siteOf(manifest: Manifest, options: ServerOptions): LoadedSite {
   const isPage = (file: string) => Object.hasOwn(pages, file)
   const root = resolve(options.root)
   const manifestFile = manifestPath(root, options.manifest)
-  const hidden = new Set(privateFiles(isInside(root, manifestFile) ? relative(root, manifestFile).split(sep).join('/') : false).map((file) => file.toLowerCase()))
+  const hidden = new Set(
+    privateFiles(isInside(root, manifestFile) ? relative(root, manifestFile).split(sep).join('/') : false).map((file) => file.toLowerCase()),
+  )
   let fallback = options.fallback
   if (fallback === undefined) fallback = isPage('200.html') ? '200.html' : false
   const fallbacks: Array<[string, string]> =
-    fallback === false ? [] : typeof fallback === 'string' ? [['', fallback]] : Object.entries(fallback).map(([prefix, file]) => [prefix.replace(/^\/+/, ''), file])
+    fallback === false
+      ? []
+      : typeof fallback === 'string'
+        ? [['', fallback]]
+        : Object.entries(fallback).map(([prefix, file]) => [prefix.replace(/^\/+/, ''), file])
   for (const [, file] of fallbacks) {
     if (!isPage(file)) throw new Error(`the fallback page ${file} is not a sealed page of this site (run csp-seal on the folder, or fix the fallback)`)
   }
   fallbacks.sort(([a], [b]) => b.length - a.length)
-  return { manifest, base, assetHeaders: options.assetHeaders ?? sharedHeaders(manifest), hidden, fallbacks, notFoundPage: isPage('404.html') ? '404.html' : undefined }
+  return {
+    manifest,
+    base,
+    assetHeaders: options.assetHeaders ?? sharedHeaders(manifest),
+    hidden,
+    fallbacks,
+    notFoundPage: isPage('404.html') ? '404.html' : undefined,
+  }
 }
 
 /**
@@ -421,7 +449,6 @@ function rangeStillValid(ifRange: string | undefined, etag: string, lastModified
   if (ifRange.includes('"')) return !etag.startsWith('W/') && ifRange.trim() === etag
   return Date.parse(ifRange) === Date.parse(lastModified)
 }
-
 
 function mismatchMessage(rel: string): string {
   return `${rel} does not match the digest in the manifest (changed after sealing?): served the hash-only page without nonces; run csp-seal on the folder again`

@@ -41,7 +41,13 @@ export function componentSelectors(source: string): string[] {
       if (window.length > 5) window.shift()
       if (window.length < 5 || token.type !== tokTypes.string) continue
       const [name, colon, outer, inner] = window
-      if (name!.type === tokTypes.name && name!.value === 'selectors' && colon!.type === tokTypes.colon && outer!.type === tokTypes.bracketL && inner!.type === tokTypes.bracketL) {
+      if (
+        name!.type === tokTypes.name &&
+        name!.value === 'selectors' &&
+        colon!.type === tokTypes.colon &&
+        outer!.type === tokTypes.bracketL &&
+        inner!.type === tokTypes.bracketL
+      ) {
         const selector = String((token as { value?: unknown }).value)
         // A custom element name: what an app's root component is (an attribute selector starts with "").
         if (/^[a-z][a-z0-9._]*-[a-z0-9._-]*$/.test(selector)) found.push(selector)

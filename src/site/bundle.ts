@@ -70,10 +70,21 @@ export async function sealBundle(pages: Iterable<{ file: string; html: string }>
   if (errors.length) throw new SealError(errors)
   await remoteIntegrity.save()
   sealed.sort((a, b) => (a.file < b.file ? -1 : 1))
-  const files = await siteFiles(sealed.map((page) => [page.file, manifestPage(page, config)]), config, options.readExisting ?? (async () => undefined))
-  const warnings = [...(runtime?.warnings ?? []), ...sealed.flatMap((page) => page.warnings), ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy)))]
+  const files = await siteFiles(
+    sealed.map((page) => [page.file, manifestPage(page, config)]),
+    config,
+    options.readExisting ?? (async () => undefined),
+  )
+  const warnings = [
+    ...(runtime?.warnings ?? []),
+    ...sealed.flatMap((page) => page.warnings),
+    ...evaluatorWarnings(sealed.map((page) => serializePolicy(page.policy))),
+  ]
   return {
-    config, pages: sealed, files, warnings,
+    config,
+    pages: sealed,
+    files,
+    warnings,
     ...(runtime ? { runtimeStyles: runtime.counts } : {}),
     ...(learned ? { learned: { file: learned.file, styles: learned.styles, scripts: learned.scripts, scriptsLeftOut: learned.scriptsLeftOut } } : {}),
   }
@@ -95,9 +106,20 @@ export async function verifyBundle(result: BundleResult, readWritten: AssetReade
     }
     const changed = digestOf(bytes) !== digestOf(page.bytes)
     if (!changed && Object.keys(page.integrity).length === 0) continue
-    const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), { file: page.file, config: result.config, digests, policy: page.metaPolicy ?? page.policy })
+    const found = await verifyHtml(Buffer.from(bytes).toString('utf8'), {
+      file: page.file,
+      config: result.config,
+      digests,
+      policy: page.metaPolicy ?? page.policy,
+    })
     if (found.length) problems.push(...found)
-    else if (changed) problems.push({ code: 'drift', file: page.file, message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches', fix: 'run csp-seal after the step that rewrites it' })
+    else if (changed)
+      problems.push({
+        code: 'drift',
+        file: page.file,
+        message: 'the page changed after sealing (its manifest digest is stale), though every hash still matches',
+        fix: 'run csp-seal after the step that rewrites it',
+      })
   }
   return problems
 }

@@ -123,7 +123,11 @@ export class SiteCollector {
   }
 
   async begin(): Promise<void> {
-    for (const [file, writer] of siteFileWriters(this.config, this.sitePages.map((page) => page.file), this.siteScope.scope)) {
+    for (const [file, writer] of siteFileWriters(
+      this.config,
+      this.sitePages.map((page) => page.file),
+      this.siteScope.scope,
+    )) {
       const { path, existing } = siteOutput(this.root, file, this.config.maxPageBytes)
       const output: Output = { file, path, writer, hash: createHash('sha256'), existing, pending: [], pendingLength: 0 }
       this.note(writer.warnings ?? [])
@@ -235,11 +239,26 @@ export class SiteCollector {
       const unchanged = output.existing !== undefined && digestOf(output.existing) === `sha256-${output.hash.digest('base64')}`
       if (unchanged) continue
       changedOutputs.push({ file: output.file, path: output.path })
-      if (this.mode === 'check' && !pagesDrifted) this.problems.push({ code: 'stale-output', file: output.file, message: output.existing === undefined ? 'is missing' : 'differs from what csp-seal writes for these pages (edited by hand, or left by an older run)', fix: 'run csp-seal on the folder again' })
+      if (this.mode === 'check' && !pagesDrifted)
+        this.problems.push({
+          code: 'stale-output',
+          file: output.file,
+          message: output.existing === undefined ? 'is missing' : 'differs from what csp-seal writes for these pages (edited by hand, or left by an older run)',
+          fix: 'run csp-seal on the folder again',
+        })
     }
     for (const warning of evaluatorWarnings(this.policies)) this.warn(warning)
     const unsealed = [...this.pages.filter((p) => p.changed).map((p) => p.file), ...this.failed].sort()
-    const result: SiteResult = { root: this.root, pages: this.pages, written: [], unsealed, warnings: [...this.warnings.values()], problems: this.mode === 'check' ? this.problems : [], excluded: this.excluded, siteScope: this.siteScope }
+    const result: SiteResult = {
+      root: this.root,
+      pages: this.pages,
+      written: [],
+      unsealed,
+      warnings: [...this.warnings.values()],
+      problems: this.mode === 'check' ? this.problems : [],
+      excluded: this.excluded,
+      siteScope: this.siteScope,
+    }
     return { result, errors: this.errors, pages: this.staged, changedOutputs }
   }
 

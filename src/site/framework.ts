@@ -33,21 +33,28 @@ interface Rule {
 type Marker = [label: string, test: string | RegExp]
 
 /** The label of the first marker found in `html`, or undefined. */
-const has = (...markers: Marker[]) => (html: string): string | undefined => {
-  for (const [label, test] of markers) if (typeof test === 'string' ? html.includes(test) : test.test(html)) return label
-  return undefined
-}
-/** Every group must match (a marker of each); the labels joined. */
-const all = (...groups: Array<(html: string) => string | undefined>) => (html: string): string | undefined => {
-  const labels: string[] = []
-  for (const group of groups) {
-    const label = group(html)
-    if (label === undefined) return undefined
-    labels.push(label)
+const has =
+  (...markers: Marker[]) =>
+  (html: string): string | undefined => {
+    for (const [label, test] of markers) if (typeof test === 'string' ? html.includes(test) : test.test(html)) return label
+    return undefined
   }
-  return labels.join(' with ')
-}
-const generator = (name: string): Marker => [`generator meta "${name}"`, new RegExp(`<meta\\s[^>]*name=["']?generator["']?\\s[^>]*content=["']?${name}[\\s"'>]`, 'i')]
+/** Every group must match (a marker of each); the labels joined. */
+const all =
+  (...groups: Array<(html: string) => string | undefined>) =>
+  (html: string): string | undefined => {
+    const labels: string[] = []
+    for (const group of groups) {
+      const label = group(html)
+      if (label === undefined) return undefined
+      labels.push(label)
+    }
+    return labels.join(' with ')
+  }
+const generator = (name: string): Marker => [
+  `generator meta "${name}"`,
+  new RegExp(`<meta\\s[^>]*name=["']?generator["']?\\s[^>]*content=["']?${name}[\\s"'>]`, 'i'),
+]
 const always = () => true
 
 /**
@@ -58,21 +65,41 @@ const RULES: readonly Rule[] = [
   // VitePress writes its page-hash map into every page and a generator meta; its router renders every page in place.
   { framework: 'VitePress', match: has(['__VP_HASH_MAP__', '__VP_HASH_MAP__'], generator('VitePress')), clientRouter: always },
   // SvelteKit's start script is an inline module that sets a `__sveltekit_…` global and imports from _app/immutable.
-  { framework: 'SvelteKit', match: has(['__sveltekit_ global', /__sveltekit_[a-z0-9]+\s*=/], ['_app/immutable/entry', /["']\/?(?:[^"']*\/)?_app\/immutable\/entry\//]), clientRouter: always },
+  {
+    framework: 'SvelteKit',
+    match: has(['__sveltekit_ global', /__sveltekit_[a-z0-9]+\s*=/], ['_app/immutable/entry', /["']\/?(?:[^"']*\/)?_app\/immutable\/entry\//]),
+    clientRouter: always,
+  },
   // Nuxt: its payload global or data attribute, with its build folder.
-  { framework: 'Nuxt', match: all(has(['/_nuxt/', '/_nuxt/']), has(['__NUXT__', '__NUXT__'], ['data-nuxt', 'data-nuxt'], ['#__nuxt', 'id="__nuxt"'])), clientRouter: always },
+  {
+    framework: 'Nuxt',
+    match: all(has(['/_nuxt/', '/_nuxt/']), has(['__NUXT__', '__NUXT__'], ['data-nuxt', 'data-nuxt'], ['#__nuxt', 'id="__nuxt"'])),
+    clientRouter: always,
+  },
   // Next.js: the App Router streams its flight data through self.__next_f, the Pages Router through __NEXT_DATA__.
-  { framework: 'Next.js', match: all(has(['/_next/static/', '/_next/static/']), has(['self.__next_f', 'self.__next_f'], ['__NEXT_DATA__', 'id="__NEXT_DATA__"'])), clientRouter: always },
+  {
+    framework: 'Next.js',
+    match: all(has(['/_next/static/', '/_next/static/']), has(['self.__next_f', 'self.__next_f'], ['__NEXT_DATA__', 'id="__NEXT_DATA__"'])),
+    clientRouter: always,
+  },
   // Docusaurus: its root element and generator meta.
   { framework: 'Docusaurus', match: has(['#__docusaurus', /id=["']?__docusaurus["'\s>]/], generator('Docusaurus')), clientRouter: always },
   // Gatsby: its root element.
   { framework: 'Gatsby', match: has(['#___gatsby', /id=["']?___gatsby["'\s>]/]), clientRouter: always },
   // Astro is a multi-page generator; only its ClientRouter (formerly ViewTransitions) swaps pages in place, and
   // that writes the astro-view-transitions-enabled meta into every page.
-  { framework: 'Astro', match: has(generator('Astro'), ['/_astro/ assets', /["'(]\/?(?:[^"'()]*\/)?_astro\//]), clientRouter: (html) => html.includes('astro-view-transitions-enabled') },
+  {
+    framework: 'Astro',
+    match: has(generator('Astro'), ['/_astro/ assets', /["'(]\/?(?:[^"'()]*\/)?_astro\//]),
+    clientRouter: (html) => html.includes('astro-view-transitions-enabled'),
+  },
   // Angular: a prerendered page carries ng-version; a browser build its root component and main bundle. A
   // prerendered page with a <router-outlet> routes on the client; a browser build is one page (see below).
-  { framework: 'Angular', match: has(['ng-version', /\sng-version=/], ['<app-root> with main.js', /<app-root[\s>][\s\S]*\bmain(?:-[A-Z0-9]{8})?\.js\b/]), clientRouter: (html) => html.includes('<router-outlet') },
+  {
+    framework: 'Angular',
+    match: has(['ng-version', /\sng-version=/], ['<app-root> with main.js', /<app-root[\s>][\s\S]*\bmain(?:-[A-Z0-9]{8})?\.js\b/]),
+    clientRouter: (html) => html.includes('<router-outlet'),
+  },
   // Eleventy: a plain multi-page generator.
   { framework: 'Eleventy', match: has(generator('Eleventy')), clientRouter: () => false },
 ]

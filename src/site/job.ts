@@ -8,7 +8,7 @@ import { fileSystemProblem, SealError, type Problem } from '../problems.js'
 import { readRegularFile, RefusedFile } from '../safe-fs.js'
 import type { Digests } from '../sri/integrity.js'
 import type { RemoteOutcome } from '../sri/remote.js'
-import { sealPage, type SealedPage } from '../seal/page.js'
+import { sealPage } from '../seal/page.js'
 import type { SitePage } from './site-fs.js'
 import { verifyHtml } from '../seal/verify.js'
 
@@ -40,12 +40,22 @@ export interface PageStats {
   attributeHashes: number
   integrity: number
   remote: string[]
-  /** Why the page was scanned from the tree, when the fast model did not follow it ({@link SealedPage.treeScan}). */
+  /** Why the page was scanned from the tree, when the fast model did not follow it (the sealed page's `treeScan`). */
   treeScan?: string[]
 }
 
 export type FileOutcome =
-  | { file: string; ok: true; changed: boolean; manifest: ManifestPage; stats: PageStats; warnings: Problem[]; drift: Problem[]; staged?: string; hashes?: Required<ExtraHashes> }
+  | {
+      file: string
+      ok: true
+      changed: boolean
+      manifest: ManifestPage
+      stats: PageStats
+      warnings: Problem[]
+      drift: Problem[]
+      staged?: string
+      hashes?: Required<ExtraHashes>
+    }
   | { file: string; ok: false; problems: Problem[] }
 
 /**
@@ -93,12 +103,33 @@ async function planFile({ file, path }: SitePage, context: FileJobContext): Prom
     // An unchanged page's bytes are the ones read.
     const sealed = page.changed ? page.bytes : bytes
     const manifest = manifestPage(page, config, digestOf(sealed))
-    const stats = { scriptHashes: page.scriptHashes.length, styleHashes: page.styleHashes.length, attributeHashes: page.attributeHashes.length, integrity: Object.keys(page.integrity).length, remote: page.remote, ...(page.treeScan.length ? { treeScan: page.treeScan } : {}) }
-    const hashes = context.collectHashes ? { scripts: page.scriptHashes, styles: page.styleHashes, scriptAttributes: page.scriptAttributeHashes, styleAttributes: page.styleAttributeHashes } : undefined
-    return { outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, ...(hashes ? { hashes } : {}) }, write: mode === 'write' && page.changed ? sealed : undefined }
+    const stats = {
+      scriptHashes: page.scriptHashes.length,
+      styleHashes: page.styleHashes.length,
+      attributeHashes: page.attributeHashes.length,
+      integrity: Object.keys(page.integrity).length,
+      remote: page.remote,
+      ...(page.treeScan.length ? { treeScan: page.treeScan } : {}),
+    }
+    const hashes = context.collectHashes
+      ? { scripts: page.scriptHashes, styles: page.styleHashes, scriptAttributes: page.scriptAttributeHashes, styleAttributes: page.styleAttributeHashes }
+      : undefined
+    return {
+      outcome: { file, ok: true, changed: page.changed, manifest, stats, warnings: page.warnings, drift, ...(hashes ? { hashes } : {}) },
+      write: mode === 'write' && page.changed ? sealed : undefined,
+    }
   } catch (error) {
     // Anything else is a defect of csp-seal: named with the page, so the run still lists every problem.
-    const found: Problem[] = error instanceof SealError ? error.problems : [{ code: 'internal-error', message: `csp-seal failed on this page: ${(error as Error).message}`, fix: 'this is a defect of csp-seal, not of the page: please report it, with the page' }]
+    const found: Problem[] =
+      error instanceof SealError
+        ? error.problems
+        : [
+            {
+              code: 'internal-error',
+              message: `csp-seal failed on this page: ${(error as Error).message}`,
+              fix: 'this is a defect of csp-seal, not of the page: please report it, with the page',
+            },
+          ]
     const problems = found.map((p) => ({ file, ...p }))
     // A check reports what it finds element by element; a seal refuses to write anything.
     if (mode === 'check' && source !== undefined) return { outcome: { file, ok: false, problems: await driftIn(source, file, context, problems) } }
@@ -119,7 +150,16 @@ async function driftIn(source: string, file: string, { config, digests }: FileJo
   const drift = await verifyHtml(source, { file, config, digests })
   const other = planProblems.filter((p) => p.code !== 'integrity-mismatch' || drift.length === 0)
   const found = [...drift, ...other]
-  return found.length ? found : [{ code: 'unsealed', file, message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)', fix: 'run csp-seal on the folder again' }]
+  return found.length
+    ? found
+    : [
+        {
+          code: 'unsealed',
+          file,
+          message: 'sealing would change the page (a tag lacks integrity, or the policy lacks a source)',
+          fix: 'run csp-seal on the folder again',
+        },
+      ]
 }
 
 /** A page's bytes: only a regular file, refused above `limit` (checked on the open file, so nothing is read past it). */
@@ -128,7 +168,8 @@ function readPage(path: string, file: string, limit: number): Uint8Array {
     return readRegularFile(path, limit)
   } catch (error) {
     if (error instanceof RefusedFile) {
-      const fix = error.reason === 'too-large' ? 'raise maxPageBytes if the page is really meant to be this large' : 'replace it with a regular file, or remove it'
+      const fix =
+        error.reason === 'too-large' ? 'raise maxPageBytes if the page is really meant to be this large' : 'replace it with a regular file, or remove it'
       throw new SealError([{ code: error.reason === 'too-large' ? 'page-too-large' : 'not-a-file', file, message: `the page ${error.message}`, fix }])
     }
     const problem = fileSystemProblem(error, file, 'reading the page')
@@ -140,7 +181,14 @@ function readPage(path: string, file: string, limit: number): Uint8Array {
 function decodeUtf8(bytes: Uint8Array, file: string): string {
   // isUtf8 then toString: both run at memory speed, several times faster than a fatal TextDecoder.
   if (!isUtf8(bytes)) {
-    throw new SealError([{ code: 'not-utf8', file, message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text', fix: 'save the page as UTF-8 with <meta charset="utf-8">' }])
+    throw new SealError([
+      {
+        code: 'not-utf8',
+        file,
+        message: 'the page is not valid UTF-8; CSP hashes are computed over UTF-8 text',
+        fix: 'save the page as UTF-8 with <meta charset="utf-8">',
+      },
+    ])
   }
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
 }

@@ -64,8 +64,10 @@ export function parseLearned(text: string, file: string): LearnedFile {
     return fail(`not a csp-seal learned file of version ${LEARNED_VERSION}`)
   }
   learned.hashes.forEach((entry, i) => {
-    if (!entry || typeof entry.hash !== 'string' || !HASH.test(entry.hash)) fail(`entry ${i + 1}: hash must be a quoted hash source like 'sha256-…', not ${JSON.stringify(entry?.hash)}`)
-    if (!DIRECTIVES.includes(entry.directive)) fail(`entry ${i + 1} (${entry.hash}): directive must be one of ${DIRECTIVES.join(', ')}, not ${JSON.stringify(entry.directive)}`)
+    if (!entry || typeof entry.hash !== 'string' || !HASH.test(entry.hash))
+      fail(`entry ${i + 1}: hash must be a quoted hash source like 'sha256-…', not ${JSON.stringify(entry?.hash)}`)
+    if (!DIRECTIVES.includes(entry.directive))
+      fail(`entry ${i + 1} (${entry.hash}): directive must be one of ${DIRECTIVES.join(', ')}, not ${JSON.stringify(entry.directive)}`)
     if (!Array.isArray(entry.seen)) fail(`entry ${i + 1} (${entry.hash}): seen must be a list of where the crawl saw it`)
   })
   return learned as LearnedFile
@@ -85,7 +87,14 @@ export function readLearnedHashes(config: Pick<ResolvedConfig, 'learned'>, cwd =
     text = readFileSync(file, 'utf8')
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT' && learned.file === undefined) return undefined
-    throw new SealError([{ code: 'invalid-learned', file, message: `cannot read the learned file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, fix: 'run csp-seal crawl --learn to write it, or correct learned.file' }])
+    throw new SealError([
+      {
+        code: 'invalid-learned',
+        file,
+        message: `cannot read the learned file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        fix: 'run csp-seal crawl --learn to write it, or correct learned.file',
+      },
+    ])
   }
   return learnedHashes(parseLearned(text, file), file, learned.scripts)
 }

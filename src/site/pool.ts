@@ -32,7 +32,17 @@ export async function runInWorkers(count: number, pages: readonly SitePage[], co
   const workers = Array.from({ length: Math.min(count, pages.length) }, (_, n) => {
     const staging = join(context.staging, `worker-${n}`)
     if (context.mode === 'write') mkdirSync(staging)
-    return new Worker(workerUrl(), { workerData: { root: context.root, staging, config: context.config, mode: context.mode, extraHashes: context.extraHashes, collectHashes: context.collectHashes, angularRoots: context.angularRoots } satisfies WorkerInit })
+    return new Worker(workerUrl(), {
+      workerData: {
+        root: context.root,
+        staging,
+        config: context.config,
+        mode: context.mode,
+        extraHashes: context.extraHashes,
+        collectHashes: context.collectHashes,
+        angularRoots: context.angularRoots,
+      } satisfies WorkerInit,
+    })
   })
   let next = 0
   let finished = 0
@@ -51,14 +61,20 @@ export async function runInWorkers(count: number, pages: readonly SitePage[], co
             const answer = message.what === 'digests' ? context.digests(message.key) : context.remote(message.key)
             answer.then(
               (value) => worker.postMessage({ type: 'answer', id: message.id, value } satisfies ToWorker),
-              (error) => (error instanceof RefusedFile ? worker.postMessage({ type: 'answer', id: message.id, refused: { reason: error.reason, message: error.message } } satisfies ToWorker) : rejectAll(error)),
+              (error) =>
+                error instanceof RefusedFile
+                  ? worker.postMessage({ type: 'answer', id: message.id, refused: { reason: error.reason, message: error.message } } satisfies ToWorker)
+                  : rejectAll(error),
             )
             return
           }
-          collector.add(message.index, message.outcome).then(() => {
-            if (++finished === pages.length) resolveAll()
-            else return feed(worker)
-          }).catch(rejectAll)
+          collector
+            .add(message.index, message.outcome)
+            .then(() => {
+              if (++finished === pages.length) resolveAll()
+              else return feed(worker)
+            })
+            .catch(rejectAll)
         })
         // A few pages per worker in flight, so reading files overlaps with parsing.
         for (let i = 0; i < 4; i++) void feed(worker).catch(rejectAll)

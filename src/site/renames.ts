@@ -34,5 +34,10 @@ export async function renameAll(count: number, move: (i: number) => [string, str
  */
 export function driftOf(path: string, file: string, digest: string): Problem | undefined {
   if (digestOf(readFileSync(path)) === digest) return undefined
-  return { code: 'drift', file, message: 'the file changed after csp-seal wrote it; its hashes no longer match', fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again' }
+  return {
+    code: 'drift',
+    file,
+    message: 'the file changed after csp-seal wrote it; its hashes no longer match',
+    fix: 'make sure nothing else writes to the folder while csp-seal runs, then run it again',
+  }
 }

@@ -43,19 +43,28 @@ export function acquireRunLock(root: string): RunLock {
       if (held === undefined) continue // removed in between: try again
       const owner = held.info
       if (owner && owner.host === mine.host && !alive(owner.pid)) {
-        if (takeOver(path, held.text)) note = { code: 'stale-lock', file: RUN_LOCK, message: `a run of csp-seal (pid ${owner.pid}, started ${owner.started}) ended without releasing the site folder; this run took over`, fix: 'nothing to do: its staging folder was cleaned up' }
+        if (takeOver(path, held.text))
+          note = {
+            code: 'stale-lock',
+            file: RUN_LOCK,
+            message: `a run of csp-seal (pid ${owner.pid}, started ${owner.started}) ended without releasing the site folder; this run took over`,
+            fix: 'nothing to do: its staging folder was cleaned up',
+          }
         continue
       }
-      throw new SealError([{
-        code: 'site-locked',
-        file: RUN_LOCK,
-        message: owner
-          ? `another csp-seal run is sealing this folder (pid ${owner.pid} on ${owner.host}, started ${owner.started}); two runs at once would undo each other's work`
-          : 'another csp-seal run holds this folder (its lock file is being written, or a run died while writing it)',
-        fix: owner && owner.host === mine.host
-          ? `wait for it to finish (or stop it) and run again; if pid ${owner.pid} is not csp-seal, delete ${path}`
-          : `wait for it to finish and run again; if no run is going on, delete ${path}`,
-      }])
+      throw new SealError([
+        {
+          code: 'site-locked',
+          file: RUN_LOCK,
+          message: owner
+            ? `another csp-seal run is sealing this folder (pid ${owner.pid} on ${owner.host}, started ${owner.started}); two runs at once would undo each other's work`
+            : 'another csp-seal run holds this folder (its lock file is being written, or a run died while writing it)',
+          fix:
+            owner && owner.host === mine.host
+              ? `wait for it to finish (or stop it) and run again; if pid ${owner.pid} is not csp-seal, delete ${path}`
+              : `wait for it to finish and run again; if no run is going on, delete ${path}`,
+        },
+      ])
     }
     try {
       writeSync(fd, text)
@@ -74,7 +83,14 @@ export function acquireRunLock(root: string): RunLock {
       },
     }
   }
-  throw new SealError([{ code: 'site-locked', file: RUN_LOCK, message: 'the site folder\'s lock file keeps changing: other csp-seal runs are starting on it', fix: 'run csp-seal once at a time on a folder' }])
+  throw new SealError([
+    {
+      code: 'site-locked',
+      file: RUN_LOCK,
+      message: "the site folder's lock file keeps changing: other csp-seal runs are starting on it",
+      fix: 'run csp-seal once at a time on a folder',
+    },
+  ])
 }
 
 function readLock(path: string): { text: string; info?: LockInfo } | undefined {

@@ -36,7 +36,10 @@ export function isScriptFile(name: string): boolean {
  * the inline styles it can insert at run time ({@link runtimeStylesOf}).
  */
 export function siteRuntimeStyles(root: string, config: ResolvedConfig): SiteRuntimeStyles {
-  return runtimeStylesOf(siteScripts(root).map((file) => ({ file, read: () => readRegularFile(join(root, file), config.maxPageBytes).toString('utf8') })), config)
+  return runtimeStylesOf(
+    siteScripts(root).map((file) => ({ file, read: () => readRegularFile(join(root, file), config.maxPageBytes).toString('utf8') })),
+    config,
+  )
 }
 
 /** A script of the site or of a bundle: its path and how to read its text (reading may throw). */
@@ -62,13 +65,26 @@ export function runtimeStylesOf(scripts: Iterable<ScriptSource>, config: Resolve
       source = read()
     } catch (error) {
       const why = error instanceof RefusedFile ? error.message : `cannot be read: ${describeFileSystemError(error) ?? String(error)}`
-      warnings.push({ code: 'script-not-read', file, message: `${why}; the inline styles it inserts at run time are not allowed`, fix: error instanceof RefusedFile && error.reason === 'too-large' ? 'raise maxPageBytes, or allow its styles in your policy' : 'make the file readable, or allow its styles in your policy' })
+      warnings.push({
+        code: 'script-not-read',
+        file,
+        message: `${why}; the inline styles it inserts at run time are not allowed`,
+        fix:
+          error instanceof RefusedFile && error.reason === 'too-large'
+            ? 'raise maxPageBytes, or allow its styles in your policy'
+            : 'make the file readable, or allow its styles in your policy',
+      })
       continue
     }
     files++
     const found = findRuntimeStyles(source)
     if (!found.parsed) {
-      warnings.push({ code: 'script-not-read', file, message: `is not JavaScript csp-seal can parse (${found.message}); the inline styles it inserts at run time are not allowed`, fix: 'if browsers run it, allow its styles in your policy; if it is not a script, rename it' })
+      warnings.push({
+        code: 'script-not-read',
+        file,
+        message: `is not JavaScript csp-seal can parse (${found.message}); the inline styles it inserts at run time are not allowed`,
+        fix: 'if browsers run it, allow its styles in your policy; if it is not a script, rename it',
+      })
       continue
     }
     for (const text of found.styles) styles.add(text)

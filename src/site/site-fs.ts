@@ -72,19 +72,35 @@ export function findPages(root: string): { pages: SitePage[]; warnings: Problem[
       stats = statSync(real)
     } catch (error) {
       // A dangling link serves nothing; a loop of links is worth a word.
-      if ((error as NodeJS.ErrnoException).code === 'ELOOP') warnings.push({ code: 'link-loop', file: link.file, message: 'is a symbolic link that loops; csp-seal does not follow it', fix: 'remove the looping link' })
+      if ((error as NodeJS.ErrnoException).code === 'ELOOP')
+        warnings.push({
+          code: 'link-loop',
+          file: link.file,
+          message: 'is a symbolic link that loops; csp-seal does not follow it',
+          fix: 'remove the looping link',
+        })
       continue
     }
     if (real !== root && !isInside(root, real)) {
       if (PAGE_NAME.test(link.name) || stats.isDirectory()) {
-        warnings.push({ code: 'outside-site', file: link.file, message: `is a symbolic link to ${real}, outside the site folder: csp-seal does not follow it (nothing there is read or sealed)`, fix: 'copy what it links to into the site folder, or remove the link' })
+        warnings.push({
+          code: 'outside-site',
+          file: link.file,
+          message: `is a symbolic link to ${real}, outside the site folder: csp-seal does not follow it (nothing there is read or sealed)`,
+          fix: 'copy what it links to into the site folder, or remove the link',
+        })
       }
       continue
     }
     const target = relative(root, real).split(sep).join('/')
     if (target.split('/').some(skipped)) continue
     if (stats.isDirectory()) {
-      warnings.push({ code: 'linked-folder', file: link.file, message: `is a symbolic link to ${target ? `the folder ${target}` : 'the site folder itself'}: the pages in it are sealed once, under ${target ? `${target}/` : 'their own paths'} (header files name only those paths)`, fix: 'if servers serve them under both paths, give each path a copy of its own' })
+      warnings.push({
+        code: 'linked-folder',
+        file: link.file,
+        message: `is a symbolic link to ${target ? `the folder ${target}` : 'the site folder itself'}: the pages in it are sealed once, under ${target ? `${target}/` : 'their own paths'} (header files name only those paths)`,
+        fix: 'if servers serve them under both paths, give each path a copy of its own',
+      })
     } else if (PAGE_NAME.test(link.name)) {
       if (stats.isFile()) found.push({ file: link.file, path: real })
       else warnings.push(notRegular(link.file))
@@ -95,14 +111,25 @@ export function findPages(root: string): { pages: SitePage[]; warnings: Problem[
   for (const page of found) {
     const first = byPath.get(page.path)
     if (!first) byPath.set(page.path, page)
-    else warnings.push({ code: 'page-alias', file: page.file, message: `is the same file as ${first.file} (through a symbolic link); it is sealed once, as ${first.file}`, fix: 'if servers serve it under both paths, give each path a copy of its own' })
+    else
+      warnings.push({
+        code: 'page-alias',
+        file: page.file,
+        message: `is the same file as ${first.file} (through a symbolic link); it is sealed once, as ${first.file}`,
+        fix: 'if servers serve it under both paths, give each path a copy of its own',
+      })
   }
   const pages = [...byPath.values()].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))
   return { pages, warnings }
 }
 
 function notRegular(file: string): Problem {
-  return { code: 'not-a-file', file, message: 'has a page\'s name but is not a regular file (a FIFO, device or socket); csp-seal does not read it', fix: 'replace it with the page, or remove it' }
+  return {
+    code: 'not-a-file',
+    file,
+    message: "has a page's name but is not a regular file (a FIFO, device or socket); csp-seal does not read it",
+    fix: 'replace it with the page, or remove it',
+  }
 }
 
 /**
@@ -153,12 +180,22 @@ export function siteOutput(root: string, file: string, limit: number): { path: s
     throw error
   }
   if (!isInside(root, real)) {
-    throw new SealError([{ code: 'outside-site', file, message: `is a symbolic link to ${real}, outside the site folder; csp-seal neither reads nor replaces it`, fix: 'remove the link (csp-seal writes the file itself), or point it inside the site folder' }])
+    throw new SealError([
+      {
+        code: 'outside-site',
+        file,
+        message: `is a symbolic link to ${real}, outside the site folder; csp-seal neither reads nor replaces it`,
+        fix: 'remove the link (csp-seal writes the file itself), or point it inside the site folder',
+      },
+    ])
   }
   try {
     return { path: real, existing: readRegularFile(real, limit).toString('utf8') }
   } catch (error) {
-    if (error instanceof RefusedFile) throw new SealError([{ code: 'not-a-file', file, message: `csp-seal writes this file, and it ${error.message}`, fix: 'remove it; csp-seal writes it anew' }])
+    if (error instanceof RefusedFile)
+      throw new SealError([
+        { code: 'not-a-file', file, message: `csp-seal writes this file, and it ${error.message}`, fix: 'remove it; csp-seal writes it anew' },
+      ])
     throw error
   }
 }

@@ -72,9 +72,19 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
     const pages = found.filter((page) => included(page.file))
     // A wrong path must not pass: a folder with no page to seal is an error, and nothing is written.
     if (pages.length === 0) {
-      throw new SealError([found.length
-        ? { code: 'no-pages', message: `every page in ${root} is excluded (${found.length} by the exclude globs ${config.exclude.join(', ')})`, fix: 'check the exclude globs' }
-        : { code: 'no-pages', message: `${root} holds no .html or .htm page`, fix: 'give the folder your build writes its pages to (e.g. dist), and run csp-seal after the build' }])
+      throw new SealError([
+        found.length
+          ? {
+              code: 'no-pages',
+              message: `every page in ${root} is excluded (${found.length} by the exclude globs ${config.exclude.join(', ')})`,
+              fix: 'check the exclude globs',
+            }
+          : {
+              code: 'no-pages',
+              message: `${root} holds no .html or .htm page`,
+              fix: 'give the folder your build writes its pages to (e.g. dist), and run csp-seal after the build',
+            },
+      ])
     }
     // Hashes every page gets beyond its own inline code: the styles the site's scripts insert at run time (any
     // page may load any script) and what a crawl learned and the user committed. At site scope the union of every
@@ -89,7 +99,11 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
     // Angular takes the nonce for its run-time styles from its app root, which gets a slot the server runtime fills.
     const angularRoots = angularComponentSelectors(root, config.maxPageBytes)
     const context: FileJobContext = {
-      root, staging, config, mode, angularRoots,
+      root,
+      staging,
+      config,
+      mode,
+      angularRoots,
       digests: cachedDigests(siteFileReader(root, config.maxPageBytes)),
       remote: (url) => remote.resolve(url),
       extraHashes: runtime || learned ? union.hashes() : undefined,
@@ -111,7 +125,10 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
     if (mode === 'write') mkdirSync(staging)
     await collector.begin()
     const run = workers > 1 ? runInWorkers(workers, pages, context, collector) : runHere(pages, context, collector)
-    await run.then(() => undefined, (error) => collector!.fail(error))
+    await run.then(
+      () => undefined,
+      (error) => collector!.fail(error),
+    )
     const done = await collector.end()
     if (done.errors.length) throw new SealError(done.errors)
     if (runtime) done.result.runtimeStyles = runtime.counts
@@ -121,10 +138,14 @@ async function sealRoot(root: string, config: ResolvedConfig, mode: SiteMode, op
     // is in place, while the next renames run.
     const staged = done.pages
     const drift: Problem[] = []
-    await renameAll(staged.files.length, (i) => [staged.staged[i]!, staged.targets[i]!], (i) => {
-      const problem = driftOf(staged.targets[i]!, staged.files[i]!, staged.digests[i]!)
-      if (problem) drift.push(problem)
-    }).catch((error) => {
+    await renameAll(
+      staged.files.length,
+      (i) => [staged.staged[i]!, staged.targets[i]!],
+      (i) => {
+        const problem = driftOf(staged.targets[i]!, staged.files[i]!, staged.digests[i]!)
+        if (problem) drift.push(problem)
+      },
+    ).catch((error) => {
       throw interruptedRenames(error, root)
     })
     const outputs = done.changedOutputs
@@ -157,7 +178,9 @@ function lockSite(root: string) {
 function interruptedRenames(error: unknown, root: string): unknown {
   const problem = fileSystemProblem(error, siteRelative(root, error), 'moving the sealed files into place')
   if (!problem) return error
-  return new SealError([{ ...problem, message: `${problem.message}; the files moved before it are sealed, the others are as they were, and the next run finishes the job` }])
+  return new SealError([
+    { ...problem, message: `${problem.message}; the files moved before it are sealed, the others are as they were, and the next run finishes the job` },
+  ])
 }
 
 /** The site-relative path a file system error names (its destination, for a rename), if it is in the site. */

@@ -30,7 +30,12 @@ export class HashUnion implements OutcomeSink {
 
   /** The union, each list sorted (the same policy text whatever order the pages were planned in). */
   hashes(): Required<ExtraHashes> {
-    return { scripts: [...this.scripts].sort(), styles: [...this.styles].sort(), scriptAttributes: [...this.scriptAttributes].sort(), styleAttributes: [...this.styleAttributes].sort() }
+    return {
+      scripts: [...this.scripts].sort(),
+      styles: [...this.styles].sort(),
+      scriptAttributes: [...this.scriptAttributes].sort(),
+      styleAttributes: [...this.styleAttributes].sort(),
+    }
   }
 }
 
@@ -45,9 +50,11 @@ export function largeUnionWarnings(union: Required<ExtraHashes>, pages: number):
   const hashes = [...union.scripts, ...union.styles, ...union.scriptAttributes, ...union.styleAttributes]
   const bytes = hashes.reduce((sum, hash) => sum + hash.length + 1, 0)
   if (bytes <= LARGE_UNION_BYTES) return []
-  return [{
-    code: 'site-policy-large',
-    message: `at site scope every page's policy carries the inline hashes of all ${pages} pages: ${hashes.length} hashes, ${Math.ceil(bytes / 1024)} KiB; a policy header that large is refused or cut by many hosts and proxies (8 KiB is a common limit), and every page is sent it`,
-    fix: "move inline scripts and styles that differ from page to page into files, or seal with --scope page if the site's client-side navigation never brings one page's inline code into another page's document",
-  }]
+  return [
+    {
+      code: 'site-policy-large',
+      message: `at site scope every page's policy carries the inline hashes of all ${pages} pages: ${hashes.length} hashes, ${Math.ceil(bytes / 1024)} KiB; a policy header that large is refused or cut by many hosts and proxies (8 KiB is a common limit), and every page is sent it`,
+      fix: "move inline scripts and styles that differ from page to page into files, or seal with --scope page if the site's client-side navigation never brings one page's inline code into another page's document",
+    },
+  ]
 }

@@ -9,11 +9,8 @@ import type { SitePage } from './site-fs.js'
 
 /** Messages between the site sealer and its workers. */
 export type ToWorker =
-  | { type: 'page'; index: number; page: SitePage }
-  | { type: 'answer'; id: number; value?: unknown; refused?: { reason: RefusalReason; message: string } }
-export type FromWorker =
-  | { type: 'done'; index: number; outcome: FileOutcome }
-  | { type: 'ask'; id: number; what: 'digests' | 'remote'; key: string }
+  { type: 'page'; index: number; page: SitePage } | { type: 'answer'; id: number; value?: unknown; refused?: { reason: RefusalReason; message: string } }
+export type FromWorker = { type: 'done'; index: number; outcome: FileOutcome } | { type: 'ask'; id: number; what: 'digests' | 'remote'; key: string }
 
 export interface WorkerInit {
   root: string
@@ -35,7 +32,9 @@ if (parentPort) {
   const ask = <T>(what: 'digests' | 'remote', key: string) =>
     new Promise<T>((resolve, reject) => {
       const id = nextId++
-      waiting.set(id, (answer) => (answer.refused === undefined ? resolve(answer.value as T) : reject(new RefusedFile(answer.refused.reason, answer.refused.message))))
+      waiting.set(id, (answer) =>
+        answer.refused === undefined ? resolve(answer.value as T) : reject(new RefusedFile(answer.refused.reason, answer.refused.message)),
+      )
       port.postMessage({ type: 'ask', id, what, key } satisfies FromWorker)
     })
   // Each answer is asked once per worker: every page of a site names the same few assets.

@@ -47,7 +47,11 @@ export class RemoteIntegrity {
   private readonly lockPath: string
   private readonly cacheDir: string
 
-  constructor(private readonly config: ResolvedConfig, cwd = process.cwd(), private readonly offline = false) {
+  constructor(
+    private readonly config: ResolvedConfig,
+    cwd = process.cwd(),
+    private readonly offline = false,
+  ) {
     this.lockPath = resolve(cwd, config.remote.lockFile)
     this.cacheDir = resolve(cwd, config.remote.cacheDir)
   }
@@ -79,7 +83,8 @@ export class RemoteIntegrity {
     const fetched = await this.limited(() => fetchBytes(url, this.config.remote.timeout, this.config.remote.maxBytes))
     if (!fetched.ok) {
       // With a pin, a failed re-check is not fatal: the lock still says what the bytes must be.
-      if (locked) return { kind: 'pinned', integrity: locked.integrity, unverified: `could not be re-checked (${fetched.reason}); the lock file's integrity was used` }
+      if (locked)
+        return { kind: 'pinned', integrity: locked.integrity, unverified: `could not be re-checked (${fetched.reason}); the lock file's integrity was used` }
       return { kind: 'failed', reason: fetched.reason }
     }
     const digests = digestsOf(fetched.bytes)
@@ -127,7 +132,14 @@ export class RemoteIntegrity {
       if (lock.version !== LOCK_VERSION || typeof lock.resources !== 'object') throw new Error(`unknown lock version ${lock.version}`)
       this.lock = lock
     } catch (error) {
-      throw new SealError([{ code: 'invalid-lock', file: this.lockPath, message: `the lock file cannot be read: ${(error as Error).message}`, fix: 'restore it from version control, or delete it to pin every remote file again' }])
+      throw new SealError([
+        {
+          code: 'invalid-lock',
+          file: this.lockPath,
+          message: `the lock file cannot be read: ${(error as Error).message}`,
+          fix: 'restore it from version control, or delete it to pin every remote file again',
+        },
+      ])
     }
   }
 

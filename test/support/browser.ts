@@ -22,23 +22,15 @@
  *   `badResponses` (HTTP status >= 400).
  * - `ran`: the page's `window.__ran` array (fixture scripts push a unique id into it when they run).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
-import {
-  chromium,
-  type Browser,
-  type BrowserContext,
-  type BrowserContextOptions,
-  type Frame,
-  type Page,
-  type Response,
-} from 'playwright-core';
+import { existsSync, readFileSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import path from 'node:path'
+import { afterAll, beforeAll } from 'vitest'
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Frame, type Page, type Response } from 'playwright-core'
 
-export type { Browser, Page, Frame } from 'playwright-core';
+export type { Browser, Page, Frame } from 'playwright-core'
 
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+export const CHROMIUM_PATH = '/usr/bin/chromium'
 
 export const CHROMIUM_ARGS: readonly string[] = [
   '--headless',
@@ -49,15 +41,12 @@ export const CHROMIUM_ARGS: readonly string[] = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-];
+]
 
 /** Launch Debian's Chromium headless. Call once per test file and close it in `afterAll`. */
 export async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(
-      `${CHROMIUM_PATH} not found. Install Debian's Chromium (npm run setup installs it); ` +
-        'the tests never download a browser.',
-    );
+    throw new Error(`${CHROMIUM_PATH} not found. Install Debian's Chromium (npm run setup installs it); ` + 'the tests never download a browser.')
   }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
@@ -65,7 +54,7 @@ export async function launchBrowser(): Promise<Browser> {
     args: [...CHROMIUM_ARGS],
     // Chromium's own flags only; do not let playwright-core look for a bundled browser.
     chromiumSandbox: false,
-  });
+  })
 }
 
 /**
@@ -74,99 +63,99 @@ export async function launchBrowser(): Promise<Browser> {
  * `chromium.track(dir)` for each folder.
  */
 export function useChromium(): { browser(): Browser; track<T extends string>(dir: T): T } {
-  let browser: Browser | undefined;
-  const dirs: string[] = [];
+  let browser: Browser | undefined
+  const dirs: string[] = []
   beforeAll(async () => {
-    browser = await launchBrowser();
-  });
+    browser = await launchBrowser()
+  })
   afterAll(async () => {
-    await browser?.close();
-    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
-  });
+    await browser?.close()
+    await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })))
+  })
   return {
     browser() {
-      if (!browser) throw new Error('Chromium is not running (call browser() in hooks and tests, not while declaring them)');
-      return browser;
+      if (!browser) throw new Error('Chromium is not running (call browser() in hooks and tests, not while declaring them)')
+      return browser
     },
     track(dir) {
-      dirs.push(dir);
-      return dir;
+      dirs.push(dir)
+      return dir
     },
-  };
+  }
 }
 
 export interface CspViolation {
-  blockedURI: string;
-  violatedDirective: string;
-  effectiveDirective: string;
+  blockedURI: string
+  violatedDirective: string
+  effectiveDirective: string
   /** First 40 characters of the blocked inline script/style/attribute (only when the policy has 'report-sample'). */
-  sample: string;
-  sourceFile: string;
-  lineNumber: number;
-  columnNumber: number;
+  sample: string
+  sourceFile: string
+  lineNumber: number
+  columnNumber: number
   /** 'enforce' or 'report'. */
-  disposition: string;
-  originalPolicy: string;
+  disposition: string
+  originalPolicy: string
   /** As reported by Chromium: for an iframe srcdoc it is just `about` (use `frameUrl`). */
-  documentURI: string;
+  documentURI: string
   /** `location.href` of the document where the event fired (`about:srcdoc` for an iframe srcdoc). */
-  frameUrl: string;
+  frameUrl: string
   /** True when the event fired in a child frame, not the top document. */
-  inFrame: boolean;
+  inFrame: boolean
 }
 
 export interface ConsoleEntry {
   /** 'log', 'error', 'warning', … */
-  type: string;
-  text: string;
-  url: string;
-  lineNumber: number;
+  type: string
+  text: string
+  url: string
+  lineNumber: number
 }
 
 export interface FailedRequest {
-  url: string;
-  failure: string;
+  url: string
+  failure: string
 }
 
 export interface BadResponse {
-  url: string;
-  status: number;
+  url: string
+  status: number
 }
 
 export interface VisitOptions {
   /** Extra milliseconds to wait after load and network idle, before collecting. Default 50. */
-  waitFor?: number;
+  waitFor?: number
   /** Options for the fresh browser context (e.g. `{ javaScriptEnabled: false }`). */
-  context?: BrowserContextOptions;
+  context?: BrowserContextOptions
 }
 
 export interface Visit {
-  page: Page;
-  context: BrowserContext;
+  page: Page
+  context: BrowserContext
   /** The main navigation response (null for about:blank and the like). */
-  response: Response | null;
-  violations: CspViolation[];
+  response: Response | null
+  violations: CspViolation[]
   /** Console messages about CSP (blocks, and directives ignored in a meta policy). */
-  cspConsoleErrors: string[];
+  cspConsoleErrors: string[]
   /** Console messages that report a Subresource Integrity block. */
-  integrityErrors: string[];
-  consoleMessages: ConsoleEntry[];
-  pageErrors: string[];
-  failedRequests: FailedRequest[];
-  badResponses: BadResponse[];
+  integrityErrors: string[]
+  consoleMessages: ConsoleEntry[]
+  pageErrors: string[]
+  failedRequests: FailedRequest[]
+  badResponses: BadResponse[]
   /** The page's `window.__ran` (ids pushed by the scripts that ran), as of the last `collect()`. */
-  ran: string[];
+  ran: string[]
   /** Re-read `ran` and the in-page violation lists (after clicking, waiting, …). Updates this object in place. */
-  collect(): Promise<Visit>;
-  close(): Promise<void>;
+  collect(): Promise<Visit>
+  close(): Promise<void>
 }
 
 interface RawViolation extends CspViolation {
-  doc: string;
-  seq: number;
+  doc: string
+  seq: number
 }
 
-const BINDING = '__cspSealReportViolation';
+const BINDING = '__cspSealReportViolation'
 
 /**
  * Runs in every document (top and frames) before any of its scripts. Must be self-contained: it is
@@ -174,17 +163,17 @@ const BINDING = '__cspSealReportViolation';
  * and, when available, to the Node side through the binding.
  */
 export function installViolationRecorder(binding: string): void {
-  const w = window as unknown as Record<string, unknown>;
-  if (Object.prototype.hasOwnProperty.call(w, '__cspViolations')) return;
-  const list: unknown[] = [];
-  Object.defineProperty(w, '__cspViolations', { value: list, writable: false, configurable: false, enumerable: false });
-  const doc = Math.random().toString(36).slice(2) + Date.now().toString(36);
-  let seq = 0;
-  let inFrame = true;
+  const w = window as unknown as Record<string, unknown>
+  if (Object.prototype.hasOwnProperty.call(w, '__cspViolations')) return
+  const list: unknown[] = []
+  Object.defineProperty(w, '__cspViolations', { value: list, writable: false, configurable: false, enumerable: false })
+  const doc = Math.random().toString(36).slice(2) + Date.now().toString(36)
+  let seq = 0
+  let inFrame = true
   try {
-    inFrame = window.top !== window;
+    inFrame = window.top !== window
   } catch {
-    inFrame = true;
+    inFrame = true
   }
   const onViolation = (e: SecurityPolicyViolationEvent) => {
     const v = {
@@ -202,46 +191,46 @@ export function installViolationRecorder(binding: string): void {
       documentURI: String(e.documentURI ?? ''),
       frameUrl: String(location.href),
       inFrame,
-    };
-    list.push(v);
-    const report = w[binding];
+    }
+    list.push(v)
+    const report = w[binding]
     if (typeof report === 'function') {
       try {
-        void (report as (v: unknown) => Promise<unknown>)(v)?.catch?.(() => undefined);
+        void (report as (v: unknown) => Promise<unknown>)(v)?.catch?.(() => undefined)
       } catch {
         /* the page may have gone away */
       }
     }
-  };
+  }
   // Capture phase on the document: the event is dispatched at the element (or the document) and bubbles.
-  document.addEventListener('securitypolicyviolation', onViolation, true);
+  document.addEventListener('securitypolicyviolation', onViolation, true)
 }
 
 function isCspConsoleText(text: string): boolean {
-  return /^Refused to /i.test(text) || /Content[- ]Security[- ]Policy/i.test(text);
+  return /^Refused to /i.test(text) || /Content[- ]Security[- ]Policy/i.test(text)
 }
 
 function isIntegrityConsoleText(text: string): boolean {
-  return /\bintegrity\b/i.test(text) && /(digest|blocked|integrity metadata)/i.test(text);
+  return /\bintegrity\b/i.test(text) && /(digest|blocked|integrity metadata)/i.test(text)
 }
 
 async function readViolations(frame: Frame): Promise<RawViolation[]> {
   try {
     return await frame.evaluate(() => {
-      const list = (window as unknown as { __cspViolations?: unknown }).__cspViolations;
-      return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as RawViolation[]) : [];
-    });
+      const list = (window as unknown as { __cspViolations?: unknown }).__cspViolations
+      return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as RawViolation[]) : []
+    })
   } catch {
-    return []; // detached or navigating frame
+    return [] // detached or navigating frame
   }
 }
 
 /** Read the page's `window.__ran` (as strings). */
 export async function readRan(page: Page | Frame): Promise<string[]> {
   return page.evaluate(() => {
-    const ran = (window as unknown as { __ran?: unknown }).__ran;
-    return Array.isArray(ran) ? ran.map((x) => String(x)) : [];
-  });
+    const ran = (window as unknown as { __ran?: unknown }).__ran
+    return Array.isArray(ran) ? ran.map((x) => String(x)) : []
+  })
 }
 
 /**
@@ -249,46 +238,46 @@ export async function readRan(page: Page | Frame): Promise<string[]> {
  * collect everything the page reported. Always `close()` the visit (the browser stays open).
  */
 export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
-  const context = await browser.newContext(opts.context);
-  const seen = new Map<string, RawViolation>();
+  const context = await browser.newContext(opts.context)
+  const seen = new Map<string, RawViolation>()
   const record = (v: RawViolation) => {
-    const key = `${v.doc}#${v.seq}`;
-    if (!seen.has(key)) seen.set(key, v);
-  };
-  const consoleMessages: ConsoleEntry[] = [];
-  const pageErrors: string[] = [];
-  const failedRequests: FailedRequest[] = [];
-  const badResponses: BadResponse[] = [];
+    const key = `${v.doc}#${v.seq}`
+    if (!seen.has(key)) seen.set(key, v)
+  }
+  const consoleMessages: ConsoleEntry[] = []
+  const pageErrors: string[] = []
+  const failedRequests: FailedRequest[] = []
+  const badResponses: BadResponse[] = []
 
   try {
     await context.exposeBinding(BINDING, (_source, v: RawViolation) => {
-      if (v && typeof v === 'object' && typeof v.doc === 'string') record(v);
-    });
-    await context.addInitScript(installViolationRecorder, BINDING);
+      if (v && typeof v === 'object' && typeof v.doc === 'string') record(v)
+    })
+    await context.addInitScript(installViolationRecorder, BINDING)
   } catch (err) {
-    await context.close().catch(() => undefined);
-    throw err;
+    await context.close().catch(() => undefined)
+    throw err
   }
 
-  const page = await context.newPage();
+  const page = await context.newPage()
   page.on('console', (msg) => {
-    const loc = msg.location();
-    consoleMessages.push({ type: msg.type(), text: msg.text(), url: loc.url, lineNumber: loc.lineNumber });
-  });
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('requestfailed', (req) => failedRequests.push({ url: req.url(), failure: req.failure()?.errorText ?? 'failed' }));
+    const loc = msg.location()
+    consoleMessages.push({ type: msg.type(), text: msg.text(), url: loc.url, lineNumber: loc.lineNumber })
+  })
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  page.on('requestfailed', (req) => failedRequests.push({ url: req.url(), failure: req.failure()?.errorText ?? 'failed' }))
   page.on('response', (res) => {
-    if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() });
-  });
+    if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() })
+  })
 
-  let response: Response | null;
+  let response: Response | null
   try {
-    response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
-    await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined);
-    await page.waitForTimeout(opts.waitFor ?? 50);
+    response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 })
+    await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
+    await page.waitForTimeout(opts.waitFor ?? 50)
   } catch (err) {
-    await context.close().catch(() => undefined);
-    throw err;
+    await context.close().catch(() => undefined)
+    throw err
   }
 
   const result: Visit = {
@@ -305,25 +294,25 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
     ran: [],
     async collect() {
       for (const frame of page.frames()) {
-        for (const v of await readViolations(frame)) record(v);
+        for (const v of await readViolations(frame)) record(v)
       }
       // Map order = first arrival order (binding or in-page list), which is per-document event order.
-      result.violations = [...seen.values()].map(({ doc: _doc, seq: _seq, ...v }) => v);
-      result.cspConsoleErrors = consoleMessages.filter((m) => isCspConsoleText(m.text)).map((m) => m.text);
-      result.integrityErrors = consoleMessages.filter((m) => isIntegrityConsoleText(m.text)).map((m) => m.text);
+      result.violations = [...seen.values()].map(({ doc: _doc, seq: _seq, ...v }) => v)
+      result.cspConsoleErrors = consoleMessages.filter((m) => isCspConsoleText(m.text)).map((m) => m.text)
+      result.integrityErrors = consoleMessages.filter((m) => isIntegrityConsoleText(m.text)).map((m) => m.text)
       try {
-        result.ran = await readRan(page);
+        result.ran = await readRan(page)
       } catch {
         /* page closed or navigating: keep the last value */
       }
-      return result;
+      return result
     },
     async close() {
-      await context.close().catch(() => undefined);
+      await context.close().catch(() => undefined)
     },
-  };
-  await result.collect();
-  return result;
+  }
+  await result.collect()
+  return result
 }
 
 /**
@@ -333,13 +322,13 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
 export async function computedStyle(page: Page | Frame, selector: string, property: string): Promise<string> {
   const value = await page.evaluate(
     ([sel, prop]) => {
-      const el = document.querySelector(sel);
-      return el ? getComputedStyle(el).getPropertyValue(prop) : null;
+      const el = document.querySelector(sel)
+      return el ? getComputedStyle(el).getPropertyValue(prop) : null
     },
     [selector, property] as const,
-  );
-  if (value === null) throw new Error(`computedStyle: no element matches ${JSON.stringify(selector)} on ${page.url()}`);
-  return value;
+  )
+  if (value === null) throw new Error(`computedStyle: no element matches ${JSON.stringify(selector)} on ${page.url()}`)
+  return value
 }
 
 /** A one-line summary of what a visit saw, for assertion messages. */
@@ -357,30 +346,30 @@ export function describeVisit(v: Visit): string {
     },
     null,
     2,
-  );
+  )
 }
 
 /** One page of a fixture's EXPECTED.json (see fixtures/example-site/EXPECTED.json for the meaning). */
 export interface ExpectedPage {
   /** HTML file relative to the site root, posix separators. */
-  path: string;
+  path: string
   /** Exactly the ids in `window.__ran` after load (order not significant). */
-  ran: string[];
+  ran: string[]
   /** Ids present in the page that must never be in `window.__ran`. */
-  inert: string[];
+  inert: string[]
   /** [selector, CSS property, expected computed value]. */
-  styles: [selector: string, property: string, value: string][];
+  styles: [selector: string, property: string, value: string][]
   /** What the page exercises (tags listed in the file's $comment). */
-  exercises: string[];
+  exercises: string[]
 }
 
 export interface ExpectedSite {
-  pages: ExpectedPage[];
+  pages: ExpectedPage[]
 }
 
 /** Read `<siteDir>/EXPECTED.json`. */
 export function readExpected(siteDir: string): ExpectedSite {
-  const data = JSON.parse(readFileSync(path.join(siteDir, 'EXPECTED.json'), 'utf8')) as ExpectedSite;
-  if (!Array.isArray(data.pages)) throw new Error(`${siteDir}/EXPECTED.json: "pages" is not an array`);
-  return data;
+  const data = JSON.parse(readFileSync(path.join(siteDir, 'EXPECTED.json'), 'utf8')) as ExpectedSite
+  if (!Array.isArray(data.pages)) throw new Error(`${siteDir}/EXPECTED.json: "pages" is not an array`)
+  return data
 }

@@ -12,7 +12,6 @@ export interface CliRun {
 export async function cli(args: string[], { cwd = process.cwd(), tty = false } = {}): Promise<CliRun> {
   let out = ''
   let err = ''
-  // eslint-disable-next-line no-control-regex
   const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '')
   const code = await main(args, { out: (text) => (out += plain(text)), err: (text) => (err += plain(text)), isTTY: tty, cwd })
   return { code, out, err }

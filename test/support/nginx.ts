@@ -69,8 +69,15 @@ export async function startNginx(servers: string[]): Promise<RunningNginx> {
   }
   for (const origin of origins) {
     for (let i = 0; ; i++) {
-      if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}):\n${output}\n${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`)
-      if (await fetch(`${origin}/`).then(() => true, () => false)) break
+      if (child.exitCode !== null)
+        throw new Error(`nginx exited (${child.exitCode}):\n${output}\n${await readFile(join(work, 'error.log'), 'utf8').catch(() => '')}`)
+      if (
+        await fetch(`${origin}/`).then(
+          () => true,
+          () => false,
+        )
+      )
+        break
       if (i > 600) {
         await stop()
         throw new Error(`nginx did not listen on ${origin}:\n${output}`)

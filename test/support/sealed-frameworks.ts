@@ -3,45 +3,44 @@
  * that drive the sealed fixtures (test/frameworks.test.ts in Chromium, test/engines-frameworks.test.ts in Firefox
  * and WebKit). A fixture is sealed by the command a user runs, `csp-seal <folder>`, plus only what its row says.
  */
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { copyFixtureSite, serveSite, serveWithNonces, type FrameworkFixture, type SiteServer } from './frameworks.js';
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { copyFixtureSite, serveSite, serveWithNonces, type FrameworkFixture, type SiteServer } from './frameworks.js'
 
-export const BIN = new URL('../../dist/src/cli/bin.js', import.meta.url).pathname;
+export const BIN = new URL('../../dist/src/cli/bin.js', import.meta.url).pathname
 
 /** A violation as `csp-seal crawl` reports it. */
 export interface CrawlViolation {
-  directive: string;
-  blocked: string;
-  page: string;
+  directive: string
+  blocked: string
+  page: string
 }
-
 
 /** How a fixture is sealed and served, and what its summary names: the rows of the README's framework table. */
 export interface SealedCase {
-  framework: string;
-  scope: 'page' | 'site';
+  framework: string
+  scope: 'page' | 'site'
   /** What the user adds to `csp-seal <folder>`, given what `csp-seal <folder>` alone printed. */
-  args?: (printed: string) => string[];
+  args?: (printed: string) => string[]
   /** Served by csp-seal's Node middleware with a fresh nonce per response, instead of a static host. */
-  nonces?: boolean;
+  nonces?: boolean
   /**
    * A violation the framework itself causes and that no policy short of a weaker one removes, matched against
    * `describeProblems` lines; the README's table names it. Nothing else may appear.
    */
-  known?: RegExp;
+  known?: RegExp
   /** The violation a framework causes, as `csp-seal crawl` reports it (the crawl opens pages the harness does not). */
-  crawlKnown?: (violation: CrawlViolation) => boolean;
+  crawlKnown?: (violation: CrawlViolation) => boolean
 }
 
 /** The `--policy` value of the pre-flight's printed fix, exactly as printed. */
 export function printedPolicyFix(printed: string): string[] {
-  const fix = /fix: allow \S+ in [a-z-]+: --policy "([^"]+)"/.exec(printed);
-  if (!fix) throw new Error(`no --policy fix printed:\n${printed}`);
-  return ['--policy', fix[1]!];
+  const fix = /fix: allow \S+ in [a-z-]+: --policy "([^"]+)"/.exec(printed)
+  if (!fix) throw new Error(`no --policy fix printed:\n${printed}`)
+  return ['--policy', fix[1]!]
 }
 
 /**
@@ -54,13 +53,13 @@ const ANGULAR: SealedCase = {
   scope: 'site',
   nonces: true,
   args: () => ['--config', ANGULAR_CONFIG],
-};
+}
 /** The config file those options go in: written when this module loads, in a folder of its own ({@link removeCaseConfigs}). */
-const CONFIG_DIR = mkdtempSync(path.join(os.tmpdir(), 'csp-seal-cases-'));
-export const ANGULAR_CONFIG = path.join(CONFIG_DIR, 'angular.json');
+const CONFIG_DIR = mkdtempSync(path.join(os.tmpdir(), 'csp-seal-cases-'))
+export const ANGULAR_CONFIG = path.join(CONFIG_DIR, 'angular.json')
 // `nonce: true` changes nothing in the sealed pages; it tells `csp-seal crawl` (like `csp-seal serve`) to serve nonces.
-const ANGULAR_OPTIONS = { eventHandlers: 'hash', policy: { 'style-src-attr': "'unsafe-inline'" }, nonce: true };
-writeFileSync(ANGULAR_CONFIG, JSON.stringify(ANGULAR_OPTIONS));
+const ANGULAR_OPTIONS = { eventHandlers: 'hash', policy: { 'style-src-attr': "'unsafe-inline'" }, nonce: true }
+writeFileSync(ANGULAR_CONFIG, JSON.stringify(ANGULAR_OPTIONS))
 
 export const SEALED: Record<string, SealedCase> = {
   'vite-react': { framework: 'no framework recognised', scope: 'site' },
@@ -84,52 +83,53 @@ export const SEALED: Record<string, SealedCase> = {
     framework: 'Astro',
     scope: 'site',
     crawlKnown: (v) => v.directive === 'script-src-elem' && v.blocked === 'data',
-    known: /^astro navigate [^:]+: (CSP script-src-elem blocked data \(http:\/\/127\.0\.0\.1:\d+\/_astro\/ClientRouter\.[^)]*\) |console error Loading the script 'data:application\/javascript,' violates )/,
+    known:
+      /^astro navigate [^:]+: (CSP script-src-elem blocked data \(http:\/\/127\.0\.0\.1:\d+\/_astro\/ClientRouter\.[^)]*\) |console error Loading the script 'data:application\/javascript,' violates )/,
   },
   eleventy: { framework: 'Eleventy', scope: 'page' },
   angular: ANGULAR,
   // With Angular's own autoCsp its policy meta stays in the page, enforced beside csp-seal's.
   'angular-autocsp': ANGULAR,
-};
+}
 
 /** Removes the case config files this module wrote. */
 export function removeCaseConfigs(): void {
-  rmSync(CONFIG_DIR, { recursive: true, force: true });
+  rmSync(CONFIG_DIR, { recursive: true, force: true })
 }
 
-const run = promisify(execFile);
+const run = promisify(execFile)
 
 /** Runs the CLI; what it printed (stdout and stderr). */
 export async function sealCli(args: string[]): Promise<string> {
-  const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
-  return stdout + stderr;
+  const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } })
+  return stdout + stderr
 }
 
 export interface SealedCopy {
   /** The sealed copy to serve. */
-  dir: string;
+  dir: string
   /** What `csp-seal <folder>` printed, and then what the run with the row's additions printed (the same without). */
-  printed: string;
-  summary: string;
+  printed: string
+  summary: string
   /** Every temp folder made (the caller removes them). */
-  temps: string[];
+  temps: string[]
 }
 
 /** A fresh copy of the fixture sealed as its row says: `csp-seal <copy>`, then, where the row adds flags, a second copy with them. */
 export async function sealAsTheRowSays(fixture: FrameworkFixture): Promise<SealedCopy> {
-  const how = SEALED[fixture.name];
-  if (!how) throw new Error(`${fixture.name} has no row in SEALED`);
-  const first = await copyFixtureSite(fixture);
-  const temps = [first];
-  const printed = await sealCli([first]);
-  if (!how.args) return { dir: first, printed, summary: printed, temps };
+  const how = SEALED[fixture.name]
+  if (!how) throw new Error(`${fixture.name} has no row in SEALED`)
+  const first = await copyFixtureSite(fixture)
+  const temps = [first]
+  const printed = await sealCli([first])
+  if (!how.args) return { dir: first, printed, summary: printed, temps }
   // The user's additions, on a fresh copy sealed once, as a user following the table would.
-  const dir = await copyFixtureSite(fixture);
-  temps.push(dir);
-  return { dir, printed, summary: await sealCli([dir, ...how.args(printed)]), temps };
+  const dir = await copyFixtureSite(fixture)
+  temps.push(dir)
+  return { dir, printed, summary: await sealCli([dir, ...how.args(printed)]), temps }
 }
 
 /** Serves a sealed copy as its row says: by a static host, or by csp-seal's Node middleware with nonces. */
 export function serveAsTheRowSays(dir: string, fixture: FrameworkFixture): Promise<SiteServer> {
-  return SEALED[fixture.name]?.nonces ? serveWithNonces(dir, fixture) : serveSite(dir, fixture);
+  return SEALED[fixture.name]?.nonces ? serveWithNonces(dir, fixture) : serveSite(dir, fixture)
 }

@@ -13,7 +13,9 @@ export const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname
  */
 export async function copyFixture(name: string): Promise<string> {
   if (existsSync(join(FIXTURES, name, 'csp-seal.json'))) {
-    throw new Error(`fixtures/${name} was sealed in place (it holds csp-seal.json); restore it with: git checkout -- fixtures/${name} && git clean -fd fixtures/${name}`)
+    throw new Error(
+      `fixtures/${name} was sealed in place (it holds csp-seal.json); restore it with: git checkout -- fixtures/${name} && git clean -fd fixtures/${name}`,
+    )
   }
   const dir = await mkdtemp(join(tmpdir(), `csp-seal-${name}-`))
   await cp(join(FIXTURES, name), dir, { recursive: true })

@@ -9,5 +9,7 @@ import list from '../../scripts/debian-packages.json' with { type: 'json' }
 export default function setup(): void {
   const missing = list.packages.filter((entry) => !existsSync(entry.program)).map((entry) => entry.package)
   if (missing.length === 0) return
-  throw new Error(`The tests need Debian packages that are missing: ${missing.join(', ')}. Install them with: npm run setup (or sudo apt-get update && sudo apt-get install -y ${missing.join(' ')})`)
+  throw new Error(
+    `The tests need Debian packages that are missing: ${missing.join(', ')}. Install them with: npm run setup (or sudo apt-get update && sudo apt-get install -y ${missing.join(' ')})`,
+  )
 }

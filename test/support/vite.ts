@@ -103,12 +103,18 @@ export const MPA_PAGES: PageExpectation[] = [
   {
     path: '',
     ran: ['mpa:home-inline', 'mpa:shared', 'mpa:home'],
-    styles: [['#shared-styled', 'color', 'rgb(11, 22, 33)'], ['#home-styled', 'margin-left', '13px']],
+    styles: [
+      ['#shared-styled', 'color', 'rgb(11, 22, 33)'],
+      ['#home-styled', 'margin-left', '13px'],
+    ],
   },
   {
     path: 'about/',
     ran: ['mpa:about-inline', 'mpa:shared', 'mpa:about'],
-    styles: [['#shared-styled', 'color', 'rgb(11, 22, 33)'], ['#attr-styled', 'padding-left', '5px']],
+    styles: [
+      ['#shared-styled', 'color', 'rgb(11, 22, 33)'],
+      ['#attr-styled', 'padding-left', '5px'],
+    ],
   },
 ]
 
@@ -133,7 +139,10 @@ export async function expectWorking(v: Visit, page: PageExpectation): Promise<vo
   expect(v.cspConsoleErrors, info).toEqual([])
   expect(v.integrityErrors, info).toEqual([])
   expect(v.pageErrors, info).toEqual([])
-  expect(v.consoleMessages.filter((m) => m.type === 'error'), info).toEqual([])
+  expect(
+    v.consoleMessages.filter((m) => m.type === 'error'),
+    info,
+  ).toEqual([])
   expect(v.failedRequests, info).toEqual([])
   expect(v.badResponses, info).toEqual([])
 }
@@ -184,17 +193,30 @@ export async function expectInjectionsBlocked(v: Visit, foreignScript: string, e
     [foreignScript, extra.nonce] as const,
   )
   const expected = 5 + (extra.nonce ? 1 : 0)
-  await v.page.waitForFunction((n) => ((window as unknown as { __cspViolations?: unknown[] }).__cspViolations ?? []).length >= n, before + expected, { timeout: 5_000 }).catch(() => undefined)
+  await v.page
+    .waitForFunction((n) => ((window as unknown as { __cspViolations?: unknown[] }).__cspViolations ?? []).length >= n, before + expected, { timeout: 5_000 })
+    .catch(() => undefined)
   await v.page.waitForTimeout(100)
   await v.collect()
   const info = describeVisit(v)
-  expect(v.ran.filter((id) => id.startsWith('evil:')), info).toEqual([])
+  expect(
+    v.ran.filter((id) => id.startsWith('evil:')),
+    info,
+  ).toEqual([])
   expect(await computedStyle(v.page, '#evil-styled', 'color'), info).not.toBe('rgb(255, 0, 1)')
   expect(await computedStyle(v.page, '#evil-attr', 'color'), info).not.toBe('rgb(255, 0, 2)')
   // A page served with both a header and a meta policy reports each block once per policy.
   const events = v.violations.slice(before)
   const seen = events.map((x) => `${x.effectiveDirective} ${x.blockedURI}`)
-  expect(seen, info).toEqual(expect.arrayContaining(['script-src-elem inline', 'script-src-attr inline', `script-src-elem ${foreignScript}`, 'style-src-elem inline', 'style-src-attr inline']))
+  expect(seen, info).toEqual(
+    expect.arrayContaining([
+      'script-src-elem inline',
+      'script-src-attr inline',
+      `script-src-elem ${foreignScript}`,
+      'style-src-elem inline',
+      'style-src-attr inline',
+    ]),
+  )
   expect(new Set(events.map((x) => `${x.effectiveDirective} ${x.blockedURI} ${x.lineNumber}:${x.columnNumber}`)).size, info).toBe(expected)
 }
 

@@ -70,11 +70,18 @@ export const PAGES = [
 export const EXPECTED: Record<string, { ran: string[]; colors: Array<[string, string]> }> = {
   'index.html': {
     ran: ['inline-index', 'cdn', 'main', 'lazy'],
-    colors: [['#inline-styled', 'rgb(255, 0, 0)'], ['#styled', 'rgb(0, 128, 0)'], ['#lazy-styled', 'rgb(0, 0, 255)']],
+    colors: [
+      ['#inline-styled', 'rgb(255, 0, 0)'],
+      ['#styled', 'rgb(0, 128, 0)'],
+      ['#lazy-styled', 'rgb(0, 0, 255)'],
+    ],
   },
   'about/index.html': {
     ran: ['inline-about', 'cdn', 'about'],
-    colors: [['#inline-styled', 'rgb(255, 0, 0)'], ['#styled', 'rgb(0, 128, 0)']],
+    colors: [
+      ['#inline-styled', 'rgb(255, 0, 0)'],
+      ['#styled', 'rgb(0, 128, 0)'],
+    ],
   },
   'static/plain.html': {
     ran: ['inline-static'],
@@ -132,7 +139,10 @@ function common(bundler: Bundler, options: AppOptions) {
 }
 
 export function webpackConfig(options: AppOptions): Configuration {
-  const html = PAGES.map(({ filename, chunk, title, page }) => new HtmlWebpackPlugin({ template: './src/template.html', filename, chunks: [chunk], templateParameters: { title, page, cdnOrigin: options.cdnOrigin } }))
+  const html = PAGES.map(
+    ({ filename, chunk, title, page }) =>
+      new HtmlWebpackPlugin({ template: './src/template.html', filename, chunks: [chunk], templateParameters: { title, page, cdnOrigin: options.cdnOrigin } }),
+  )
   return {
     ...common('webpack', options),
     plugins: [
@@ -146,13 +156,23 @@ export function webpackConfig(options: AppOptions): Configuration {
 }
 
 export function rspackConfig(options: AppOptions): RspackOptions {
-  const html = PAGES.map(({ filename, chunk, title, page }) => new rspack.HtmlRspackPlugin({ template: './src/template.html', filename, chunks: [chunk], templateParameters: { title, page, cdnOrigin: options.cdnOrigin } }))
+  const html = PAGES.map(
+    ({ filename, chunk, title, page }) =>
+      new rspack.HtmlRspackPlugin({
+        template: './src/template.html',
+        filename,
+        chunks: [chunk],
+        templateParameters: { title, page, cdnOrigin: options.cdnOrigin },
+      }),
+  )
   return {
     ...common('rspack', options),
     plugins: [
       ...html,
       ...(options.staticPage ? [new CopyStaticPagePlugin()] : []),
-      ...(options.styles === 'files' ? [new rspack.CssExtractRspackPlugin({ filename: '[name].[contenthash].css', chunkFilename: '[name].[contenthash].css' })] : []),
+      ...(options.styles === 'files'
+        ? [new rspack.CssExtractRspackPlugin({ filename: '[name].[contenthash].css', chunkFilename: '[name].[contenthash].css' })]
+        : []),
       ...(options.sri ? [new rspack.SubresourceIntegrityPlugin()] : []),
       new CspSealPlugin(sealOptions(options)),
       ...(options.after ?? []),
@@ -166,7 +186,12 @@ export interface BuildResult {
 }
 
 interface RunnableCompiler {
-  run(callback: (error: Error | null, stats?: { toJson(options: object): { errors?: Array<{ message: string }>; warnings?: Array<{ message: string }> } }) => void): void
+  run(
+    callback: (
+      error: Error | null,
+      stats?: { toJson(options: object): { errors?: Array<{ message: string }>; warnings?: Array<{ message: string }> } },
+    ) => void,
+  ): void
   close(callback: (error?: Error | null) => void): void
 }
 
@@ -200,7 +225,10 @@ export function buildRspack(config: RspackOptions): Promise<BuildResult> {
  * The per-response nonce runtime (csp-seal/server) serving a sealed output folder on 127.0.0.1. `tamper` may
  * replace the bytes of non-HTML files on the way out (a compromised host or CDN).
  */
-export async function startNonceServer(root: string, tamper?: (path: string) => string | undefined): Promise<{ origin: string; logged: string[]; close(): Promise<void> }> {
+export async function startNonceServer(
+  root: string,
+  tamper?: (path: string) => string | undefined,
+): Promise<{ origin: string; logged: string[]; close(): Promise<void> }> {
   const logged: string[] = []
   const middleware = createMiddleware({ root, log: (message) => logged.push(message) })
   const server = createServer((req, res) => {
@@ -283,7 +311,6 @@ export async function expectPayloadsBlocked(expect: Expect, v: Visit, options: {
   }
 }
 
-
 /** Opens `file` of a served build and checks {@link expectWorking} (after the lazy chunk has run, on the index). */
 export async function checkPage(expect: Expect, browser: Browser, origin: string, file: string): Promise<void> {
   const v = await visit(browser, `${origin}/${file}`)
@@ -297,7 +324,14 @@ export async function checkPage(expect: Expect, browser: Browser, origin: string
 }
 
 /** Opens the index of a served build, injects the payloads and checks they were all blocked. */
-export async function checkPayloads(expect: Expect, browser: Browser, origin: string, foreignOrigin: string, cdnOrigin: string, options = { styles: true }): Promise<void> {
+export async function checkPayloads(
+  expect: Expect,
+  browser: Browser,
+  origin: string,
+  foreignOrigin: string,
+  cdnOrigin: string,
+  options = { styles: true },
+): Promise<void> {
   const v = await visit(browser, `${origin}/`)
   try {
     await waitForRan(v.page, 'lazy')

@@ -70,5 +70,11 @@ export class FormattingElementList {
 
 /** Tag name and attributes: two entries with the same key are the same for Noah's Ark. */
 function arkKey(token: Token.TagToken): string {
-  return token.tagName + token.attrs.map(({ name, value }) => `\0${name}\0${value}`).sort().join('')
+  return (
+    token.tagName +
+    token.attrs
+      .map(({ name, value }) => `\0${name}\0${value}`)
+      .sort()
+      .join('')
+  )
 }

@@ -21,12 +21,35 @@ export const LIST_ITEM_SCOPE = 8
 export const BUTTON_SCOPE = 16
 export const TABLE_SCOPE = 32
 const KEY_CLASSES = new Uint8Array(768)
-for (const [namespace, offset] of [[H.NS.HTML, 0], [H.NS.SVG, 256], [H.NS.MATHML, 512]] as const) {
+for (const [namespace, offset] of [
+  [H.NS.HTML, 0],
+  [H.NS.SVG, 256],
+  [H.NS.MATHML, 512],
+] as const) {
   for (const tagID of H.SPECIAL_ELEMENTS[namespace]) {
     KEY_CLASSES[offset + tagID] = namespace === H.NS.HTML && (tagID === $.ADDRESS || tagID === $.DIV || tagID === $.P) ? SPECIAL : SPECIAL | LIST_ITEM_BOUNDARY
   }
 }
-for (const key of [$.APPLET, $.CAPTION, $.HTML, $.MARQUEE, $.OBJECT, $.TABLE, $.TD, $.TEMPLATE, $.TH, 256 + $.DESC, 256 + $.FOREIGN_OBJECT, 256 + $.TITLE, 512 + $.ANNOTATION_XML, 512 + $.MI, 512 + $.MN, 512 + $.MO, 512 + $.MS, 512 + $.MTEXT]) {
+for (const key of [
+  $.APPLET,
+  $.CAPTION,
+  $.HTML,
+  $.MARQUEE,
+  $.OBJECT,
+  $.TABLE,
+  $.TD,
+  $.TEMPLATE,
+  $.TH,
+  256 + $.DESC,
+  256 + $.FOREIGN_OBJECT,
+  256 + $.TITLE,
+  512 + $.ANNOTATION_XML,
+  512 + $.MI,
+  512 + $.MN,
+  512 + $.MO,
+  512 + $.MS,
+  512 + $.MTEXT,
+]) {
   KEY_CLASSES[key]! |= SCOPE | LIST_ITEM_SCOPE | BUTTON_SCOPE
 }
 // Customizable select: an open select ends the default, list item and button scopes (as scan.ts's BrowserParser has it).
@@ -44,7 +67,26 @@ export function tagSet(...tagIDs: number[]): Uint8Array {
   return set
 }
 const IMPLIED_END_TAGS = tagSet($.DD, $.DT, $.LI, $.OPTGROUP, $.OPTION, $.P, $.RB, $.RP, $.RT, $.RTC)
-const IMPLIED_END_TAGS_THOROUGHLY = tagSet($.DD, $.DT, $.LI, $.OPTGROUP, $.OPTION, $.P, $.RB, $.RP, $.RT, $.RTC, $.CAPTION, $.COLGROUP, $.TBODY, $.TD, $.TFOOT, $.TH, $.THEAD, $.TR)
+const IMPLIED_END_TAGS_THOROUGHLY = tagSet(
+  $.DD,
+  $.DT,
+  $.LI,
+  $.OPTGROUP,
+  $.OPTION,
+  $.P,
+  $.RB,
+  $.RP,
+  $.RT,
+  $.RTC,
+  $.CAPTION,
+  $.COLGROUP,
+  $.TBODY,
+  $.TD,
+  $.TFOOT,
+  $.TH,
+  $.THEAD,
+  $.TR,
+)
 
 /** Told when an element is pushed onto the stack or leaves it. */
 export interface StackHandler {
@@ -201,7 +243,8 @@ export class OpenElementStack {
 
   /** The standard's "generate implied end tags, except for" elements with this tag (the plain set; for `<option>` in a select). */
   generateImpliedEndTagsExcept(tagID: number): void {
-    for (let current = this.current(); current.tagID !== tagID && IMPLIED_END_TAGS[current.tagID] && current.namespace === HTML_NS; current = this.current()) this.pop()
+    for (let current = this.current(); current.tagID !== tagID && IMPLIED_END_TAGS[current.tagID] && current.namespace === HTML_NS; current = this.current())
+      this.pop()
   }
 
   generateImpliedEndTagsThoroughly(): void {
@@ -213,6 +256,11 @@ export class OpenElementStack {
    * does, where the standard pops the plain one: they differ only when a table element is the current node).
    */
   generateImpliedEndTagsWithExclusion(tagID: number): void {
-    for (let current = this.current(); current.tagID !== tagID && IMPLIED_END_TAGS_THOROUGHLY[current.tagID] && current.namespace === HTML_NS; current = this.current()) this.pop()
+    for (
+      let current = this.current();
+      current.tagID !== tagID && IMPLIED_END_TAGS_THOROUGHLY[current.tagID] && current.namespace === HTML_NS;
+      current = this.current()
+    )
+      this.pop()
   }
 }

@@ -1,5 +1,21 @@
 import { html as H, type Token } from 'parse5'
-import { attributeKind, emptyScan, linkRef, neverRunsReported, recordAttribute, recordMeta, recordSrcdoc, REPORTING_ELEMENTS, RESOURCE_ELEMENTS, resourceRefs, scriptReport, type Context, type Namespace, type Scan, type Tag } from '../rules.js'
+import {
+  attributeKind,
+  emptyScan,
+  linkRef,
+  neverRunsReported,
+  recordAttribute,
+  recordMeta,
+  recordSrcdoc,
+  REPORTING_ELEMENTS,
+  RESOURCE_ELEMENTS,
+  resourceRefs,
+  scriptReport,
+  type Context,
+  type Namespace,
+  type Scan,
+  type Tag,
+} from '../rules.js'
 import { LineIndex } from '../scan.js'
 import { tagSet } from './open-element-stack.js'
 import { HTML_NS, PendingReport, type OpenElement } from './open-element.js'
@@ -58,10 +74,11 @@ export class PageRecord {
     if (!REPORTING[tagID]) return
     const html = element.namespace === HTML_NS
     const document = context === 'document'
-    if (document && (tagID === $.SCRIPT || tagID === $.STYLE || tagID === $.LINK)) this.firstLoadingElement = Math.min(this.firstLoadingElement, token.location!.startOffset + offsetBase)
+    if (document && (tagID === $.SCRIPT || tagID === $.STYLE || tagID === $.LINK))
+      this.firstLoadingElement = Math.min(this.firstLoadingElement, token.location!.startOffset + offsetBase)
     switch (tagID) {
       case $.SCRIPT: {
-        const report = scriptReport(NAMESPACES[element.namespace]!, (tag ??= new TokenTag(token, context, offsetBase, this)), scripting)
+        const report = scriptReport(NAMESPACES[element.namespace]!, tag ?? new TokenTag(token, context, offsetBase, this), scripting)
         if (report?.kind === 'external') {
           scan.external.push(report.ref)
           this.code++
@@ -78,7 +95,7 @@ export class PageRecord {
         return
       }
       case $.STYLE: {
-        const code = { element: 'style' as const, text: '', tag: (tag ??= new TokenTag(token, context, offsetBase, this)) }
+        const code = { element: 'style' as const, text: '', tag: tag ?? new TokenTag(token, context, offsetBase, this) }
         scan.inline.push(code)
         this.code++
         element.report = new PendingReport('style', context)
@@ -87,7 +104,7 @@ export class PageRecord {
       }
       case $.LINK: {
         if (!html) return
-        const ref = linkRef((tag ??= new TokenTag(token, context, offsetBase, this)))
+        const ref = linkRef(tag ?? new TokenTag(token, context, offsetBase, this))
         if (ref) {
           scan.external.push(ref)
           this.code++
@@ -98,7 +115,7 @@ export class PageRecord {
         if (html && document && recordMeta(scan, (tag ??= new TokenTag(token, context, offsetBase, this)), inHead)) this.charsetEnd = tag.end
         return
       case $.BASE:
-        if (html && document && scan.baseHref === undefined) scan.baseHref = (tag ??= new TokenTag(token, context, offsetBase, this)).attrs.get('href')?.value
+        if (html && document && scan.baseHref === undefined) scan.baseHref = (tag ?? new TokenTag(token, context, offsetBase, this)).attrs.get('href')?.value
         return
       case $.IFRAME: {
         const srcdoc = (tag ??= new TokenTag(token, context, offsetBase, this)).attrs.get('srcdoc')
@@ -143,7 +160,10 @@ export class PageRecord {
       scan.neverRuns = scan.neverRuns.filter(neverRunsReported)
     }
     const charsetEnd = this.charsetEnd
-    scan.metaInsert = charsetEnd !== undefined && charsetEnd <= this.firstLoadingElement ? charsetEnd : this.headTagEnd ?? this.firstInHead ?? this.htmlTagEnd ?? this.doctypeEnd ?? 0
+    scan.metaInsert =
+      charsetEnd !== undefined && charsetEnd <= this.firstLoadingElement
+        ? charsetEnd
+        : (this.headTagEnd ?? this.firstInHead ?? this.htmlTagEnd ?? this.doctypeEnd ?? 0)
     return scan
   }
 }
@@ -163,7 +183,12 @@ class TokenTag implements Tag {
   readonly #page: PageRecord
   #attrs: Tag['attrs'] | undefined
 
-  constructor(token: Token.TagToken, readonly context: Context, base: number, page: PageRecord) {
+  constructor(
+    token: Token.TagToken,
+    readonly context: Context,
+    base: number,
+    page: PageRecord,
+  ) {
     const loc = token.location!
     this.name = token.tagName
     this.start = loc.startOffset + base
@@ -208,5 +233,16 @@ class TokenTag implements Tag {
 
 /** A tag as a plain object, every property computed (a copy of a tag read from a token keeps them). */
 export function plainTag(tag: Tag): Tag {
-  return { name: tag.name, start: tag.start, end: tag.end, nameEnd: tag.nameEnd, attrInsert: tag.attrInsert, line: tag.line, column: tag.column, attrs: tag.attrs, context: tag.context, editable: tag.editable }
+  return {
+    name: tag.name,
+    start: tag.start,
+    end: tag.end,
+    nameEnd: tag.nameEnd,
+    attrInsert: tag.attrInsert,
+    line: tag.line,
+    column: tag.column,
+    attrs: tag.attrs,
+    context: tag.context,
+    editable: tag.editable,
+  }
 }

@@ -3,7 +3,7 @@ import type { Context } from '../rules.js'
 import { RunTokenizer, type RunTokenHandler } from '../tokenizer.js'
 import { FormattingElementList } from './formatting-element-list.js'
 import { NotModelled } from './not-modelled.js'
-import { BUTTON_SCOPE, LIST_ITEM_BOUNDARY, LIST_ITEM_SCOPE, OpenElementStack, SCOPE, SPECIAL, TABLE_SCOPE, tagSet, type StackHandler } from './open-element-stack.js'
+import { LIST_ITEM_BOUNDARY, LIST_ITEM_SCOPE, OpenElementStack, SCOPE, SPECIAL, TABLE_SCOPE, tagSet, type StackHandler } from './open-element-stack.js'
 import { HTML_INTEGRATION_POINT, HTML_NS, MATHML_NS, MATHML_TEXT_INTEGRATION_POINT, OpenElement, SVG_NS, type PendingReport } from './open-element.js'
 import type { PageRecord } from './page-record.js'
 
@@ -30,9 +30,29 @@ const TT = Token.TokenType
 
 /** The insertion modes (HTML §13.2.4.1), numbered as parse5's. */
 const enum InsertionMode {
-  INITIAL, BEFORE_HTML, BEFORE_HEAD, IN_HEAD, IN_HEAD_NO_SCRIPT, AFTER_HEAD, IN_BODY, TEXT, IN_TABLE, IN_TABLE_TEXT,
-  IN_CAPTION, IN_COLUMN_GROUP, IN_TABLE_BODY, IN_ROW, IN_CELL, IN_SELECT, IN_SELECT_IN_TABLE, IN_TEMPLATE, AFTER_BODY,
-  IN_FRAMESET, AFTER_FRAMESET, AFTER_AFTER_BODY, AFTER_AFTER_FRAMESET,
+  INITIAL,
+  BEFORE_HTML,
+  BEFORE_HEAD,
+  IN_HEAD,
+  IN_HEAD_NO_SCRIPT,
+  AFTER_HEAD,
+  IN_BODY,
+  TEXT,
+  IN_TABLE,
+  IN_TABLE_TEXT,
+  IN_CAPTION,
+  IN_COLUMN_GROUP,
+  IN_TABLE_BODY,
+  IN_ROW,
+  IN_CELL,
+  IN_SELECT,
+  IN_SELECT_IN_TABLE,
+  IN_TEMPLATE,
+  AFTER_BODY,
+  IN_FRAMESET,
+  AFTER_FRAMESET,
+  AFTER_AFTER_BODY,
+  AFTER_AFTER_FRAMESET,
 }
 
 /** The document's quirks mode, as far as the model needs it: only a `<table>` start tag inside `<p>` depends on it. */
@@ -64,16 +84,75 @@ const HEAD_CONTENT_AFTER_HEAD = tagSet($.BASE, $.BASEFONT, $.BGSOUND, $.LINK, $.
 
 /** What a start tag does in the "in body" insertion mode: its rule in HTML §13.2.6.4.7, by tag ID. */
 const enum InBodyStartTag {
-  GENERIC, FORMATTING, A, HEADING, BLOCK, LIST_ITEM, VOID, HR, RB, RT, PRE, XMP, SVG, HTML, HEAD_CONTENT, BODY, FORM,
-  NOBR, MATH, TABLE, INPUT, PARAM, IMAGE, BUTTON, APPLET, IFRAME, SELECT, OPTION, RAWTEXT, FRAMESET, TEXTAREA, NOSCRIPT,
-  PLAINTEXT, IGNORE,
+  GENERIC,
+  FORMATTING,
+  A,
+  HEADING,
+  BLOCK,
+  LIST_ITEM,
+  VOID,
+  HR,
+  RB,
+  RT,
+  PRE,
+  XMP,
+  SVG,
+  HTML,
+  HEAD_CONTENT,
+  BODY,
+  FORM,
+  NOBR,
+  MATH,
+  TABLE,
+  INPUT,
+  PARAM,
+  IMAGE,
+  BUTTON,
+  APPLET,
+  IFRAME,
+  SELECT,
+  OPTION,
+  RAWTEXT,
+  FRAMESET,
+  TEXTAREA,
+  NOSCRIPT,
+  PLAINTEXT,
+  IGNORE,
 }
 const IN_BODY_START = new Uint8Array(256)
 const setRule = (table: Uint8Array, rule: number, ...tagIDs: number[]) => tagIDs.forEach((tagID) => (table[tagID] = rule))
 setRule(IN_BODY_START, InBodyStartTag.FORMATTING, $.I, $.S, $.B, $.U, $.EM, $.TT, $.BIG, $.CODE, $.FONT, $.SMALL, $.STRIKE, $.STRONG)
 setRule(IN_BODY_START, InBodyStartTag.A, $.A)
 setRule(IN_BODY_START, InBodyStartTag.HEADING, ...NUMBERED_HEADERS)
-setRule(IN_BODY_START, InBodyStartTag.BLOCK, $.P, $.DL, $.OL, $.UL, $.DIV, $.DIR, $.NAV, $.MAIN, $.MENU, $.ASIDE, $.CENTER, $.FIGURE, $.FOOTER, $.HEADER, $.HGROUP, $.DIALOG, $.DETAILS, $.ADDRESS, $.ARTICLE, $.SEARCH, $.SECTION, $.SUMMARY, $.FIELDSET, $.BLOCKQUOTE, $.FIGCAPTION)
+setRule(
+  IN_BODY_START,
+  InBodyStartTag.BLOCK,
+  $.P,
+  $.DL,
+  $.OL,
+  $.UL,
+  $.DIV,
+  $.DIR,
+  $.NAV,
+  $.MAIN,
+  $.MENU,
+  $.ASIDE,
+  $.CENTER,
+  $.FIGURE,
+  $.FOOTER,
+  $.HEADER,
+  $.HGROUP,
+  $.DIALOG,
+  $.DETAILS,
+  $.ADDRESS,
+  $.ARTICLE,
+  $.SEARCH,
+  $.SECTION,
+  $.SUMMARY,
+  $.FIELDSET,
+  $.BLOCKQUOTE,
+  $.FIGCAPTION,
+)
 setRule(IN_BODY_START, InBodyStartTag.LIST_ITEM, $.LI, $.DD, $.DT)
 setRule(IN_BODY_START, InBodyStartTag.VOID, $.BR, $.IMG, $.WBR, $.AREA, $.EMBED, $.KEYGEN)
 setRule(IN_BODY_START, InBodyStartTag.HR, $.HR)
@@ -105,11 +184,56 @@ setRule(IN_BODY_START, InBodyStartTag.PLAINTEXT, $.PLAINTEXT)
 setRule(IN_BODY_START, InBodyStartTag.IGNORE, $.COL, $.TH, $.TD, $.TR, $.HEAD, $.FRAME, $.TBODY, $.TFOOT, $.THEAD, $.CAPTION, $.COLGROUP)
 
 /** What an end tag does in the "in body" insertion mode, by tag ID. */
-const enum InBodyEndTag { GENERIC, FORMATTING, P, BLOCK, LI, DD, HEADING, BR, BODY, HTML, FORM, APPLET, TEMPLATE, SELECT }
+const enum InBodyEndTag {
+  GENERIC,
+  FORMATTING,
+  P,
+  BLOCK,
+  LI,
+  DD,
+  HEADING,
+  BR,
+  BODY,
+  HTML,
+  FORM,
+  APPLET,
+  TEMPLATE,
+  SELECT,
+}
 const IN_BODY_END = new Uint8Array(256)
 setRule(IN_BODY_END, InBodyEndTag.FORMATTING, $.A, $.B, $.I, $.S, $.U, $.EM, $.TT, $.BIG, $.CODE, $.FONT, $.NOBR, $.SMALL, $.STRIKE, $.STRONG)
 setRule(IN_BODY_END, InBodyEndTag.P, $.P)
-setRule(IN_BODY_END, InBodyEndTag.BLOCK, $.DL, $.UL, $.OL, $.DIR, $.DIV, $.NAV, $.PRE, $.MAIN, $.MENU, $.ASIDE, $.BUTTON, $.CENTER, $.FIGURE, $.FOOTER, $.HEADER, $.HGROUP, $.DIALOG, $.ADDRESS, $.ARTICLE, $.DETAILS, $.SEARCH, $.SECTION, $.SUMMARY, $.LISTING, $.FIELDSET, $.BLOCKQUOTE, $.FIGCAPTION)
+setRule(
+  IN_BODY_END,
+  InBodyEndTag.BLOCK,
+  $.DL,
+  $.UL,
+  $.OL,
+  $.DIR,
+  $.DIV,
+  $.NAV,
+  $.PRE,
+  $.MAIN,
+  $.MENU,
+  $.ASIDE,
+  $.BUTTON,
+  $.CENTER,
+  $.FIGURE,
+  $.FOOTER,
+  $.HEADER,
+  $.HGROUP,
+  $.DIALOG,
+  $.ADDRESS,
+  $.ARTICLE,
+  $.DETAILS,
+  $.SEARCH,
+  $.SECTION,
+  $.SUMMARY,
+  $.LISTING,
+  $.FIELDSET,
+  $.BLOCKQUOTE,
+  $.FIGCAPTION,
+)
 setRule(IN_BODY_END, InBodyEndTag.LI, $.LI)
 setRule(IN_BODY_END, InBodyEndTag.DD, $.DD, $.DT)
 setRule(IN_BODY_END, InBodyEndTag.HEADING, ...NUMBERED_HEADERS)
@@ -233,7 +357,8 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
     const items = this.openElements.items
     const head = this.headElement
     const openTemplate = this.openElements.templateCount > 0
-    if (!this.fragment && record.firstInHead === undefined && head !== null && items[items.length - 1] === head) record.firstInHead = token.location!.startOffset + this.offsetBase
+    if (!this.fragment && record.firstInHead === undefined && head !== null && items[items.length - 1] === head)
+      record.firstInHead = token.location!.startOffset + this.offsetBase
     const context: Context = openTemplate && this.context === 'document' ? 'template' : this.context
     record.elementInserted(element, token, context, this.scripting, this.offsetBase, head !== null && head.open)
     return element
@@ -301,7 +426,13 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
   joinsWhitespace(): boolean {
     if (this.textTarget !== null || this.tokenizer.inForeignNode) return true
     const mode = this.insertionMode
-    return mode === InsertionMode.IN_BODY || mode === InsertionMode.IN_CAPTION || mode === InsertionMode.IN_CELL || mode === InsertionMode.IN_TEMPLATE || mode === InsertionMode.TEXT
+    return (
+      mode === InsertionMode.IN_BODY ||
+      mode === InsertionMode.IN_CAPTION ||
+      mode === InsertionMode.IN_CELL ||
+      mode === InsertionMode.IN_TEMPLATE ||
+      mode === InsertionMode.TEXT
+    )
   }
 
   onCharacter(token: CharacterToken): void {
@@ -508,7 +639,8 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
   }
 
   popUntilHtmlOrIntegrationPoint(): void {
-    for (let current = this.openElements.current(); current.namespace !== HTML_NS && current.integrationPoint === 0; current = this.openElements.current()) this.openElements.pop()
+    for (let current = this.openElements.current(); current.namespace !== HTML_NS && current.integrationPoint === 0; current = this.openElements.current())
+      this.openElements.pop()
   }
 
   startTagInForeignContent(token: TagToken): void {
@@ -540,7 +672,10 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
     let i = items.length - 1
     for (; i >= 0; i--) {
       const element = items[i]!
-      if (element.namespace === MATHML_NS ? element.tagName === name : element.namespace === SVG_NS && (element.tagName === name || element.tagName === adjusted)) break
+      if (
+        element.namespace === MATHML_NS ? element.tagName === name : element.namespace === SVG_NS && (element.tagName === name || element.tagName === adjusted)
+      )
+        break
     }
     if (i > this.openElements.indexOfTopmostHtmlElement()) this.openElements.shortenToLength(i)
     else this.endTagOutsideForeignContent(token)
@@ -809,7 +944,10 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
         if (this.openElements.hasParagraphInButtonScope()) this.closePElement()
         return this.insertElement(token, HTML_NS)
       case InBodyStartTag.LIST_ITEM: {
-        const idx = token.tagID === $.LI ? this.openElements.indexOfTopmost($.LI) : Math.max(this.openElements.indexOfTopmost($.DD), this.openElements.indexOfTopmost($.DT))
+        const idx =
+          token.tagID === $.LI
+            ? this.openElements.indexOfTopmost($.LI)
+            : Math.max(this.openElements.indexOfTopmost($.DD), this.openElements.indexOfTopmost($.DT))
         if (idx !== -1 && !this.openElements.hasAbove(idx, LIST_ITEM_BOUNDARY)) {
           const tagID = this.openElements.items[idx]!.tagID
           this.openElements.generateImpliedEndTagsWithExclusion(tagID)
@@ -1028,7 +1166,11 @@ export class TreeBuilder implements RunTokenHandler, StackHandler {
     const tagID = token.tagID
     const current = this.openElements.current()
     // The usual case: it closes the current node (nothing above it, so no implied end tags either).
-    if (this.openElements.items.length > 1 && (tagID === $.UNKNOWN ? current.namespace === HTML_NS && current.tagName === token.tagName : current.key === tagID)) return this.openElements.pop()
+    if (
+      this.openElements.items.length > 1 &&
+      (tagID === $.UNKNOWN ? current.namespace === HTML_NS && current.tagName === token.tagName : current.key === tagID)
+    )
+      return this.openElements.pop()
     const i = tagID === $.UNKNOWN ? this.openElements.indexOfTopmostByName(token.tagName) : this.openElements.indexOfTopmost(tagID)
     if (i > 0 && !this.openElements.hasAbove(i, SPECIAL)) {
       this.openElements.generateImpliedEndTagsWithExclusion(tagID)

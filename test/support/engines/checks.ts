@@ -41,7 +41,14 @@ export function failedResponses(v: PageVisit): string[] {
  * harness's report-only sentinel, and not "Failed to load resource" (failed responses are checked from the proxy).
  */
 export function errorMessages(v: PageVisit): string[] {
-  return (v.messages ?? []).filter((m) => /^(error|pageerror):/.test(m) && !m.includes('/__csp-seal-test/') && !/favicon\.ico/.test(m) && !/Failed to load resource/.test(m) && !/\(Report-Only policy\)/.test(m))
+  return (v.messages ?? []).filter(
+    (m) =>
+      /^(error|pageerror):/.test(m) &&
+      !m.includes('/__csp-seal-test/') &&
+      !/favicon\.ico/.test(m) &&
+      !/Failed to load resource/.test(m) &&
+      !/\(Report-Only policy\)/.test(m),
+  )
 }
 
 /** Whether the page requested `path` through the proxy during the visit (and got it). */

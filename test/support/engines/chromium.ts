@@ -17,7 +17,8 @@ export async function launchChromium(): Promise<Engine> {
         page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
         page.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`))
         const tab: Tab = {
-          evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) => page.evaluate(`(${fn.toString()})(...${JSON.stringify(args)})`) as Promise<R>,
+          evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) =>
+            page.evaluate(`(${fn.toString()})(...${JSON.stringify(args)})`) as Promise<R>,
           async goto(to) {
             await page.goto(to, { waitUntil: 'load' })
           },

@@ -24,9 +24,12 @@ const PREFS = {
 }
 
 export async function launchFirefox(): Promise<Engine> {
-  if (!existsSync(FIREFOX_PATH)) throw new Error(`${FIREFOX_PATH} not found: install Debian's Firefox ESR (npm run setup installs it). The tests never download a browser.`)
+  if (!existsSync(FIREFOX_PATH))
+    throw new Error(`${FIREFOX_PATH} not found: install Debian's Firefox ESR (npm run setup installs it). The tests never download a browser.`)
   // "Mozilla Firefox 153.8.0esr": the release channel is part of what the tests cover.
-  const version = execFileSync(FIREFOX_PATH, ['--version'], { encoding: 'utf8' }).trim().replace(/^Mozilla\s+/, '')
+  const version = execFileSync(FIREFOX_PATH, ['--version'], { encoding: 'utf8' })
+    .trim()
+    .replace(/^Mozilla\s+/, '')
   const browser = await puppeteer.launch({ browser: 'firefox', executablePath: FIREFOX_PATH, headless: true, extraPrefsFirefox: PREFS })
   return {
     name: 'firefox',
@@ -41,7 +44,8 @@ export async function launchFirefox(): Promise<Engine> {
         // Firefox sends its CSP and integrity messages as errors of the page.
         page.on('pageerror', (error) => messages.push(`pageerror: ${error instanceof Error ? error.message : String(error)}`))
         const tab: Tab = {
-          evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) => page.evaluate(fn as (...params: unknown[]) => R | Promise<R>, ...args) as Promise<R>,
+          evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) =>
+            page.evaluate(fn as (...params: unknown[]) => R | Promise<R>, ...args) as Promise<R>,
           async goto(to) {
             await page.goto(to, { waitUntil: 'load' })
           },

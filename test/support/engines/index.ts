@@ -29,7 +29,9 @@ const LAUNCHERS: Record<EngineName, () => Promise<Engine>> = { chromium: launchC
 
 /** The engines this run covers: all three, or those named in CSP_SEAL_ENGINES. */
 export function selectedEngines(): EngineName[] {
-  const wanted = process.env.CSP_SEAL_ENGINES?.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)
+  const wanted = process.env.CSP_SEAL_ENGINES?.split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean)
   if (!wanted?.length) return [...ENGINE_NAMES]
   const unknown = wanted.filter((name) => !ENGINE_NAMES.includes(name as EngineName))
   if (unknown.length) throw new Error(`CSP_SEAL_ENGINES: unknown engine ${unknown.join(', ')} (use ${ENGINE_NAMES.join(', ')})`)

@@ -168,7 +168,10 @@ export async function startReportingProxy(upstream: string): Promise<ReportingPr
     async barrier(load) {
       const n = ++sentinelCount
       const arrived = new Promise<void>((resolve, reject) => {
-        const guard = setTimeout(() => reject(new Error(`no report came back for the sentinel image within ${BARRIER_GUARD_MS / 1000} s: is the page served through ${origin}?`)), BARRIER_GUARD_MS)
+        const guard = setTimeout(
+          () => reject(new Error(`no report came back for the sentinel image within ${BARRIER_GUARD_MS / 1000} s: is the page served through ${origin}?`)),
+          BARRIER_GUARD_MS,
+        )
         sentinels.set(n, () => {
           clearTimeout(guard)
           resolve()

@@ -31,32 +31,78 @@ export interface Feature {
 
 /** Every row of the table, in order. */
 export const FEATURES = {
-  'sealed-site': { title: 'Every page of the sealed example site: every script runs, every style applies, zero violations', test: 'test/browser-sealed.test.ts' },
-  'handlers-hash': { title: "Inline event handlers and `style=\"…\"` allowed by hash with `'unsafe-hashes'`: no violation", test: 'test/browser-sealed.test.ts' },
-  'handlers-reported': { title: 'Inline event handlers left out of the policy (the default): those blocked, nothing else', test: 'test/browser-sealed.test.ts' },
+  'sealed-site': {
+    title: 'Every page of the sealed example site: every script runs, every style applies, zero violations',
+    test: 'test/browser-sealed.test.ts',
+  },
+  'handlers-hash': {
+    title: 'Inline event handlers and `style="…"` allowed by hash with `\'unsafe-hashes\'`: no violation',
+    test: 'test/browser-sealed.test.ts',
+  },
+  'handlers-reported': {
+    title: 'Inline event handlers left out of the policy (the default): those blocked, nothing else',
+    test: 'test/browser-sealed.test.ts',
+  },
   'attack-inline': { title: 'Injected inline script, event handler, `<style>` and `style="…"`: blocked', test: 'test/browser-sealed.test.ts' },
   'attack-foreign': { title: 'Injected `<script src>` from another origin: blocked', test: 'test/browser-sealed.test.ts' },
   'attack-dom': { title: 'Inline script injected into the DOM at run time: blocked', test: 'test/browser-sealed.test.ts' },
   'sri-local': { title: 'A local script altered after sealing: refused by Subresource Integrity', test: 'test/browser-sealed.test.ts' },
-  'cdn-hash': { title: 'CDN script, module and stylesheet; scripts allowed only by the hash of their `integrity` (CSP3 external hashes)', test: 'test/browser-remote.test.ts' },
+  'cdn-hash': {
+    title: 'CDN script, module and stylesheet; scripts allowed only by the hash of their `integrity` (CSP3 external hashes)',
+    test: 'test/browser-remote.test.ts',
+  },
   'cdn-other-script': { title: 'Another script from the same CDN origin, CDN allowed by hash: blocked', test: 'test/browser-remote.test.ts' },
-  'cdn-origin': { title: 'CDN scripts allowed by origin (`remote.allow: \'origin\'`): they run, and so does any other script of that origin', test: 'test/browser-remote.test.ts' },
+  'cdn-origin': {
+    title: "CDN scripts allowed by origin (`remote.allow: 'origin'`): they run, and so does any other script of that origin",
+    test: 'test/browser-remote.test.ts',
+  },
   'cdn-tampered': { title: 'Altered CDN bytes (script, module, stylesheet): refused', test: 'test/browser-remote.test.ts' },
   'strict-dynamic-cdn': { title: "`'strict-dynamic'`: CDN files load by their integrity hashes", test: 'test/browser-remote.test.ts' },
-  'nonce-runtime': { title: 'Pages served by `csp-seal/server` with per-response nonces (styles and scripts injected with the `csp-nonce` meta): work, zero violations', test: 'test/server-browser.test.ts' },
-  'nonce-hidden': { title: 'Nonce attributes hidden from the page (`getAttribute(\'nonce\')` is empty, the `nonce` property holds it)', test: 'test/server-browser.test.ts' },
+  'nonce-runtime': {
+    title: 'Pages served by `csp-seal/server` with per-response nonces (styles and scripts injected with the `csp-nonce` meta): work, zero violations',
+    test: 'test/server-browser.test.ts',
+  },
+  'nonce-hidden': {
+    title: "Nonce attributes hidden from the page (`getAttribute('nonce')` is empty, the `nonce` property holds it)",
+    test: 'test/server-browser.test.ts',
+  },
   'nonce-attacks': { title: 'Guessed, replayed and copied nonces: run nothing', test: 'test/server-browser.test.ts' },
   'hash-only-fallback': { title: 'A page changed on disk, served hash-only: the change blocked, the rest works', test: 'test/server-browser.test.ts' },
-  'strict-dynamic-import-raw': { title: "`'strict-dynamic'`: a module imported by a hash-allowed inline module, without a preload", test: 'test/engines-import-map.test.ts' },
-  'strict-dynamic-import-sealed': { title: "`'strict-dynamic'`: the same page as csp-seal seals it (a `modulepreload` with `integrity` after the import map)", test: 'test/engines-import-map.test.ts' },
-  'strict-dynamic-dynamic-import': { title: "`'strict-dynamic'`: `import()` in a hash-allowed inline script (csp-seal warns)", test: 'test/engines-import-map.test.ts' },
-  'strict-dynamic-dynamic-import-preloaded': { title: "`'strict-dynamic'`: `import()` of a module the page preloads (a `modulepreload` csp-seal pins)", test: 'test/engines-import-map.test.ts' },
-  'hash-only-import': { title: "A hash-only `script-src` (no `'self'`, no `'strict-dynamic'`): an inline module's import, preloaded with `integrity`", test: 'test/engines-import-map.test.ts' },
+  'strict-dynamic-import-raw': {
+    title: "`'strict-dynamic'`: a module imported by a hash-allowed inline module, without a preload",
+    test: 'test/engines-import-map.test.ts',
+  },
+  'strict-dynamic-import-sealed': {
+    title: "`'strict-dynamic'`: the same page as csp-seal seals it (a `modulepreload` with `integrity` after the import map)",
+    test: 'test/engines-import-map.test.ts',
+  },
+  'strict-dynamic-dynamic-import': {
+    title: "`'strict-dynamic'`: `import()` in a hash-allowed inline script (csp-seal warns)",
+    test: 'test/engines-import-map.test.ts',
+  },
+  'strict-dynamic-dynamic-import-preloaded': {
+    title: "`'strict-dynamic'`: `import()` of a module the page preloads (a `modulepreload` csp-seal pins)",
+    test: 'test/engines-import-map.test.ts',
+  },
+  'hash-only-import': {
+    title: "A hash-only `script-src` (no `'self'`, no `'strict-dynamic'`): an inline module's import, preloaded with `integrity`",
+    test: 'test/engines-import-map.test.ts',
+  },
   'modulepreload-before-map': { title: 'A `modulepreload` placed before the import map, no policy', test: 'test/engines-import-map.test.ts' },
   'empty-hash-raw': { title: "`'strict-dynamic'` and the hash of the empty string: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },
-  'empty-script-sealed': { title: "`'strict-dynamic'`, a sealed page with empty inline scripts: an injected `<script src>`", test: 'test/engines-strict-dynamic.test.ts' },
-  'framework-fixtures': { title: 'The framework fixtures sealed as the README\'s table says: every page, deep link, widget and client-side navigation works, no violation but those the table names', test: 'test/engines-frameworks.test.ts' },
-  'report-uri': { title: 'Violations reported to `report-uri` (a header policy, and a report-only copy of a meta policy)', test: 'test/engines-harness.test.ts' },
+  'empty-script-sealed': {
+    title: "`'strict-dynamic'`, a sealed page with empty inline scripts: an injected `<script src>`",
+    test: 'test/engines-strict-dynamic.test.ts',
+  },
+  'framework-fixtures': {
+    title:
+      "The framework fixtures sealed as the README's table says: every page, deep link, widget and client-side navigation works, no violation but those the table names",
+    test: 'test/engines-frameworks.test.ts',
+  },
+  'report-uri': {
+    title: 'Violations reported to `report-uri` (a header policy, and a report-only copy of a meta policy)',
+    test: 'test/engines-harness.test.ts',
+  },
 } as const satisfies Record<string, Feature>
 
 export type FeatureId = keyof typeof FEATURES
@@ -122,7 +168,10 @@ export function supportTable(name: string): SupportTable {
             for (const engine of selectedEngines()) {
               const proved = results.cells[id]?.[engine]
               expect(proved, `${FEATURES[id].title}: not proven in ${ENGINE_LABELS[engine]} by this run (a test above failed)`).toBeDefined()
-              expect(row![ENGINE_NAMES.indexOf(engine)], `docs/browsers.md, "${FEATURES[id].title}", ${ENGINE_LABELS[engine]} (run the browser tests, then npm run browsers:table)`).toBe(proved)
+              expect(
+                row![ENGINE_NAMES.indexOf(engine)],
+                `docs/browsers.md, "${FEATURES[id].title}", ${ENGINE_LABELS[engine]} (run the browser tests, then npm run browsers:table)`,
+              ).toBe(proved)
             }
           }
           for (const [engine, version] of Object.entries(results.versions)) {
@@ -152,8 +201,15 @@ export function readTable(markdown: string): { versions: string[]; rows: Map<str
   const start = markdown.indexOf(BEGIN)
   const end = markdown.indexOf(END)
   if (start === -1 || end === -1) throw new Error(`${TABLE_FILE}: the support table's markers are missing`)
-  const lines = markdown.slice(start + BEGIN.length, end).trim().split('\n')
-  const cellsOf = (line: string) => line.slice(1, -1).split(' | ').map((c) => c.trim())
+  const lines = markdown
+    .slice(start + BEGIN.length, end)
+    .trim()
+    .split('\n')
+  const cellsOf = (line: string) =>
+    line
+      .slice(1, -1)
+      .split(' | ')
+      .map((c) => c.trim())
   const head = cellsOf(lines[0]!)
   const rows = new Map<string, string[]>()
   for (const line of lines.slice(2)) {

@@ -73,7 +73,8 @@ export async function visit(engine: Engine, proxy: ReportingProxy, path: string)
   const waitUntil = async (what: string, check: () => Promise<boolean>) => {
     const started = Date.now()
     while (!(await check())) {
-      if (Date.now() - started > WAIT_GUARD_MS) throw new Error(`${engine.version}: still waiting, after ${WAIT_GUARD_MS / 1000} s, for ${what}\n${result.describe()}`)
+      if (Date.now() - started > WAIT_GUARD_MS)
+        throw new Error(`${engine.version}: still waiting, after ${WAIT_GUARD_MS / 1000} s, for ${what}\n${result.describe()}`)
       await new Promise((resolve) => setTimeout(resolve, 25))
     }
   }

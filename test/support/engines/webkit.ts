@@ -20,7 +20,11 @@ export const XVFB = '/usr/bin/Xvfb'
 const START_GUARD_MS = 60_000
 
 export async function launchWebKit(): Promise<Engine> {
-  for (const [file, pkg] of [[WEBKIT_DRIVER, 'webkit2gtk-driver'], [MINIBROWSER ?? '/usr/lib/<arch>/webkit2gtk-4.1/MiniBrowser', 'webkit2gtk-driver'], [XVFB, 'xvfb']] as const) {
+  for (const [file, pkg] of [
+    [WEBKIT_DRIVER, 'webkit2gtk-driver'],
+    [MINIBROWSER ?? '/usr/lib/<arch>/webkit2gtk-4.1/MiniBrowser', 'webkit2gtk-driver'],
+    [XVFB, 'xvfb'],
+  ] as const) {
     if (!existsSync(file)) throw new Error(`${file} not found: install it from Debian (npm run setup installs ${pkg}). The tests never download a browser.`)
   }
   const children: ChildProcess[] = []
@@ -154,7 +158,11 @@ class WebDriverClient {
   ) {}
 
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    const response = await fetch(this.base + path, { method, headers: { 'content-type': 'application/json; charset=utf-8' }, body: body === undefined ? undefined : JSON.stringify(body) })
+    const response = await fetch(this.base + path, {
+      method,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
     const json = (await response.json()) as { value?: { error?: string; message?: string } & Record<string, unknown> }
     if (!response.ok) throw new Error(`WebDriver ${method} ${path}: ${json.value?.error ?? response.status}: ${json.value?.message ?? ''}\n${this.log()}`)
     return json.value
@@ -169,14 +177,18 @@ class WebDriverClient {
         await this.request('GET', '/status')
         return
       } catch (error) {
-        if (Date.now() - started > START_GUARD_MS) throw new Error(`WebKitWebDriver did not answer within ${START_GUARD_MS / 1000} s: ${String(error)}`)
+        if (Date.now() - started > START_GUARD_MS)
+          throw new Error(`WebKitWebDriver did not answer within ${START_GUARD_MS / 1000} s: ${String(error)}`, { cause: error })
         await new Promise((resolve) => setTimeout(resolve, 50))
       }
     }
   }
 
   async newSession(options: Record<string, unknown>): Promise<Session> {
-    const value = (await this.request('POST', '/session', { capabilities: { alwaysMatch: options } })) as { sessionId: string; capabilities: Record<string, unknown> }
+    const value = (await this.request('POST', '/session', { capabilities: { alwaysMatch: options } })) as {
+      sessionId: string
+      capabilities: Record<string, unknown>
+    }
     const prefix = `/session/${value.sessionId}`
     return {
       capabilities: value.capabilities,

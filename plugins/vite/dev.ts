@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { randomBytes } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import MagicString from 'magic-string'
 import { parse, type DefaultTreeAdapterMap } from 'parse5'
@@ -12,6 +11,7 @@ import { allowsAllInline } from '../../src/csp/inline.js'
 import { nonceMetaTag, policyMetaTag } from '../../src/csp/meta.js'
 import { clonePolicy, governingDirective, governingSources, mergePolicy, parsePolicy, serializePolicy, type Policy } from '../../src/csp/policy.js'
 import { scanHtml } from '../../src/html/scan.js'
+import { generateNonce } from '../../src/server/transform.js'
 import { formatProblem, SealError } from '../../src/problems.js'
 
 type Element = DefaultTreeAdapterMap['element']
@@ -51,8 +51,7 @@ export function devNonces(getConfig: () => ResolvedConfig): DevNonces {
       if (!ctx.server || !server) return undefined // build: sealing happens in generateBundle
       const config = getConfig()
       const logger = server.config.logger
-      // 128 bits from the CSPRNG, new for every response.
-      const nonce = randomBytes(16).toString('base64')
+      const nonce = generateNonce() // new for every response, as the server runtime mints them
       const { html: nonced, pagePolicies, styleHashes, handlerHashes } = addNonces(html, nonce, config.hashAlgorithm)
 
       let policy = mergePolicy(clonePolicy(config.policy), ...pagePolicies)

@@ -7,7 +7,8 @@ export default defineConfig({
     // machine takes to get there.
     testTimeout: 1_200_000,
     hookTimeout: 1_200_000,
-    // The machine has 2 cores; browser tests start one Chromium per file.
+    // The machine has 2 cores; browser tests start one browser per file. (Three files at a time was slower here:
+    // the browsers then contend for the cores.)
     fileParallelism: true,
     maxWorkers: 2,
     // Names the Debian packages that are missing (and the command that installs them) before any test starts.

@@ -46,12 +46,13 @@ afterAll(async () => {
 })
 
 describe('the packed package', () => {
-  it('ships the licence, readme, changelog, security policy and docs, and no source map', () => {
+  it('ships the licence, readme, changelog, security policy, architecture and docs, and no source map', () => {
     for (const file of [
       'LICENSE',
       'README.md',
       'CHANGELOG.md',
       'SECURITY.md',
+      'ARCHITECTURE.md',
       'package.json',
       'docs/reference.md',
       'docs/server.md',

@@ -849,3 +849,16 @@ export async function serveWithNonces(root: string, fixture: Pick<FrameworkFixtu
       }),
   }
 }
+
+/**
+ * Calls `task` for every item, at most `n` at a time. Fixtures run side by side: their steps mostly wait (for
+ * the network to go idle, for a selector), and every wait is for a condition, so no result depends on what runs
+ * beside it.
+ */
+export async function inParallel<T>(n: number, items: T[], task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker))
+}

@@ -97,11 +97,11 @@ export async function sealPage(source: string, context: PageContext): Promise<Se
   const scan = fastScanHtml(html)
   const plan = await planPage(html, scan, { ...context, bom: bom !== '' })
   if (plan.errors.length) throw new SealError(plan.errors)
-  return { ...applyPlan(bom, html, plan, context.file, context.bytes ?? Buffer.from(source, 'utf8')), treeScan: scan.fallbacks }
+  return applyPlan(bom, html, plan, context.file, context.bytes ?? Buffer.from(source, 'utf8'), scan.fallbacks)
 }
 
 /** Applies the plan's edits to the page's bytes (every other byte as it was), and records where nonces go. */
-function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array): Omit<SealedPage, 'treeScan'> {
+function applyPlan(bom: string, html: string, plan: Plan, file: string, source: Uint8Array, treeScan: string[]): SealedPage {
   const edits = sortEdits(plan.edits)
   const spliced = splice(html, source, bom ? 3 : 0, edits, [...plan.slots, ...plan.rootSlots])
   const tags = spliced.offsets.slice(0, plan.slots.length).sort((a, b) => a - b)
@@ -110,7 +110,8 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
   let sealed: string | undefined
   return {
     file,
-    // Most callers write the bytes: the text is spliced only when asked (decoding the bytes would cost more).
+    // Most callers write the bytes: the text is spliced only when asked (decoding the bytes would cost more). A
+    // spread of the result would ask, on every page: pass what it needs in rather than spreading it.
     get html() {
       return (sealed ??= bom + spliceText(html, edits))
     },
@@ -127,5 +128,6 @@ function applyPlan(bom: string, html: string, plan: Plan, file: string, source: 
     remote: plan.remote,
     nonceSlots: { tags, meta: spliced.meta, ...(roots.length ? { ngCspNonce: roots } : {}) },
     warnings: plan.warnings,
+    treeScan,
   }
 }

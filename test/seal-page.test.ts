@@ -400,3 +400,16 @@ describe('hashes from beyond the page', () => {
     expect((await policyOf({ eventHandlers: 'hash' })).get('script-src-attr')).toContain("'sha256-aGFuZGxlcg=='")
   })
 })
+
+describe('sealPage: the sealed text', () => {
+  it('is spliced only when read: a sealed page keeps html as a getter, and reading it gives the sealed bytes', async () => {
+    const { sealPage } = await import('../src/seal/page.js')
+    const { resolveConfig } = await import('../src/config.js')
+    const source = '<!doctype html><html><head><meta charset="utf-8"><title>t</title><style>p{color:red}</style></head><body><p>x</p></body></html>'
+    const page = await sealPage(source, { file: 'index.html', config: resolveConfig({}), digests: async () => undefined })
+    // Writers use the bytes; decoding every page's text again is what the getter saves (a spread would defeat it).
+    expect(typeof Object.getOwnPropertyDescriptor(page, 'html')?.get).toBe('function')
+    expect(page.html).toBe(Buffer.from(page.bytes).toString('utf8'))
+    expect(page.treeScan).toEqual([])
+  })
+})

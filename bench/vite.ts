@@ -17,7 +17,7 @@ import { BENCH_ROOT } from './generate.js'
 import { Random, streamSeed } from './random.js'
 
 /** Bump when the generated app changes. */
-const APP_VERSION = 1
+const APP_VERSION = 2
 const SHARED_MODULES = 24
 
 type Hook = 'seal' | 'check'
@@ -70,7 +70,7 @@ async function writeApp(dir: string, args: Args): Promise<Record<string, string>
   )
   for (let m = 0; m < SHARED_MODULES; m++) {
     await write(
-      `src/shared/module-${m}.ts`,
+      `src/common/module-${m}.ts`,
       `import { vendor${m} } from '../vendor'\nimport './module-${m}.css'\n` +
         Array.from(
           { length: 40 },
@@ -79,7 +79,7 @@ async function writeApp(dir: string, args: Args): Promise<Record<string, string>
         `\nexport function init${m}(): void { document.body.dataset.m${m} = String(vendor${m}(${m})) }\n`,
     )
     await write(
-      `src/shared/module-${m}.css`,
+      `src/common/module-${m}.css`,
       `.shared-${m} { color: #${random.int(0, 0xfff).toString(16).padStart(3, '0')}; padding: ${random.int(0, 20)}px }\n`,
     )
   }
@@ -93,7 +93,7 @@ async function writeApp(dir: string, args: Args): Promise<Record<string, string>
     )
     await write(
       `src/pages/page-${p}.ts`,
-      `${shared.map((m) => `import { init${m} } from '../shared/module-${m}'`).join('\n')}\nimport './page-${p}.css'\n${shared.map((m) => `init${m}()`).join('\n')}\n`,
+      `${shared.map((m) => `import { init${m} } from '../common/module-${m}'`).join('\n')}\nimport './page-${p}.css'\n${shared.map((m) => `init${m}()`).join('\n')}\n`,
     )
     await write(`src/pages/page-${p}.css`, `.page-${p} { display: grid; gap: ${page.int(2, 30)}px }\n`)
     const heading = title(page, false)

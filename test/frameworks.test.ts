@@ -16,6 +16,7 @@ import { constants } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser } from './support/browser.js'
+import { supportTable, type EngineRun } from './support/engines/support-table.js'
 import {
   describeProblems,
   exerciseFixture,
@@ -30,6 +31,8 @@ import {
 import { printedPolicyFix, removeCaseConfigs, SEALED, sealAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
+/** This file proves docs/browsers.md's framework row in Chromium (test/engines-frameworks.test.ts in the others). */
+const table = supportTable('test/frameworks.test.ts')
 const byName = (name: string): FrameworkFixture => {
   const f = fixtures.find((x) => x.name === name)
   if (!f) throw new Error(`fixtures/frameworks/${name} is missing`)
@@ -235,9 +238,12 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
   const sealedFixtures = fixtures.filter((f) => f.name in SEALED)
   const outcomes = new Map<string, SealedOutcome | Error>()
   const temps: string[] = []
+  const chromium: EngineRun = { name: 'chromium', version: 'not launched' }
+  const allFixtures = table.recordAfter(sealedFixtures.length, 'framework-fixtures', 'yes')
 
   beforeAll(async () => {
     const browser = await launchBrowser()
+    chromium.version = `Chromium ${browser.version()}`
     try {
       await inParallel(2, sealedFixtures, async (fixture) => {
         try {
@@ -269,7 +275,7 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
     expect(Object.keys(SEALED).sort()).toEqual(fixtures.map((f) => f.name).sort())
   })
 
-  for (const fixture of fixtures.filter((f) => f.name in SEALED)) {
+  for (const fixture of sealedFixtures) {
     const expected = SEALED[fixture.name]!
     it(`${fixture.name} (${fixture.framework} ${fixture.version}): no violation or error on any load or navigation${expected.known ? ' but the one the framework causes' : ''}, the same text and styles as unsealed, an injected script blocked`, () => {
       const outcome = outcomes.get(fixture.name)
@@ -305,6 +311,9 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
 
       expect(injected.ran, injected.details).toBe(false)
       expect(injected.blocked, injected.details).toBe(true)
+      allFixtures(chromium)
     })
   }
 })
+
+table.declareCheck()

@@ -43,11 +43,11 @@ export function launchEngine(name: EngineName): Promise<Engine> {
 }
 
 /**
- * Declares `body` once per selected engine, inside `describe('in <Engine>')`. `engine()` gives the running engine
- * (call it inside hooks and tests, not while declaring).
+ * Declares `body` once per selected engine (of `among`, where a file leaves an engine to another test), inside
+ * `describe('in <Engine>')`. `engine()` gives the running engine (call it inside hooks and tests, not while declaring).
  */
-export function forEachEngine(body: (engine: () => Engine, name: EngineName) => void): void {
-  for (const name of selectedEngines()) {
+export function forEachEngine(body: (engine: () => Engine, name: EngineName) => void, among: readonly EngineName[] = ENGINE_NAMES): void {
+  for (const name of selectedEngines().filter((selected) => among.includes(selected))) {
     describe(`in ${ENGINE_LABELS[name]}`, () => {
       let running: Engine | undefined
       beforeAll(async () => {

@@ -9,7 +9,7 @@ import { defineConfig } from 'vitest/config'
 const SLOWEST_FIRST = [
   'test/frameworks.test.ts', // 240
   'test/crawl.test.ts', // 150
-  'test/engines-frameworks.test.ts', // 150
+  'test/engines-frameworks.test.ts', // 125 (Firefox and WebKit)
   'test/frameworks-crawl.test.ts', // 120
   'test/server-browser.test.ts', // 75
   'test/browser-sealed.test.ts', // 60

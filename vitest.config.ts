@@ -34,8 +34,8 @@ export default defineConfig({
     // machine takes to get there.
     testTimeout: 1_200_000,
     hookTimeout: 1_200_000,
-    // Two workers on a 2-core machine: with the slowest files first the suite keeps both cores 95-97% busy from
-    // start to end (695 s and 723 s in two runs), and three workers, which cannot add a core, took 740 s.
+    // Two workers on a 2-core machine: with the slowest files first the suite kept both cores 95% busy from start
+    // to end (723 s; 695 s in another run), and three workers, which cannot add a core, took 740 s.
     fileParallelism: true,
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },

@@ -40,7 +40,8 @@ export default defineConfig({
     fileParallelism: true,
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },
-    // Names the Debian packages that are missing (and the command that installs them) before any test starts.
-    globalSetup: ['test/support/system-packages.ts'],
+    // Names the Debian packages that are missing (and the command that installs them) before any test starts;
+    // makes the run's folder where the framework fixtures are sealed once for the three files that drive them.
+    globalSetup: ['test/support/system-packages.ts', 'test/support/sealed-frameworks-folder.ts'],
   },
 })

@@ -9,14 +9,13 @@
  * strictly (the rendered text and computed styles against the unsealed build, JavaScript errors): running this file
  * in Chromium as well would repeat it.
  */
-import { rm } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { forEachEngine } from './support/engines/index.js'
 import { startReportingProxy, type ReportingProxy } from './support/engines/reporting-proxy.js'
 import { supportTable } from './support/engines/support-table.js'
 import { visit, type PageVisit } from './support/engines/visit.js'
 import { listFrameworkFixtures, sitePath, type FrameworkFixture, type SiteServer } from './support/frameworks.js'
-import { removeCaseConfigs, SEALED, sealAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
+import { removeCaseConfigs, SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 const table = supportTable('test/engines-frameworks.test.ts')
@@ -49,13 +48,10 @@ interface Served {
 }
 
 const served = new Map<string, Served>()
-const temps: string[] = []
 
 beforeAll(async () => {
   for (const fixture of fixtures) {
-    const copy = await sealAsTheRowSays(fixture)
-    temps.push(...copy.temps)
-    const server = await serveAsTheRowSays(copy.dir, fixture)
+    const server = await serveAsTheRowSays((await sealedAsTheRowSays(fixture)).dir, fixture)
     served.set(fixture.name, { server, proxy: await startReportingProxy(server.origin) })
   }
 })
@@ -66,7 +62,6 @@ afterAll(async () => {
     await server.close()
   }
   removeCaseConfigs()
-  await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
 })
 
 /** What the page's policies blocked, less what the fixture's framework is known to cause. */

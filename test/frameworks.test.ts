@@ -11,7 +11,7 @@
  * inline script injected into a sealed page stays blocked. The summary names the framework and the scope.
  * test/frameworks-crawl.test.ts runs `csp-seal crawl` on the same sealed copies.
  */
-import { access, readFile, readdir, rm } from 'node:fs/promises'
+import { access, readFile, readdir } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -28,7 +28,7 @@ import {
   type FrameworkFixture,
   type Injection,
 } from './support/frameworks.js'
-import { printedPolicyFix, removeCaseConfigs, SEALED, sealAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
+import { printedPolicyFix, removeCaseConfigs, SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 /** This file proves docs/browsers.md's framework row in Chromium (test/engines-frameworks.test.ts in the others). */
@@ -237,7 +237,6 @@ interface SealedOutcome {
 describe('framework fixtures sealed by the command a user runs, in Chromium', () => {
   const sealedFixtures = fixtures.filter((f) => f.name in SEALED)
   const outcomes = new Map<string, SealedOutcome | Error>()
-  const temps: string[] = []
   const chromium: EngineRun = { name: 'chromium', version: 'not launched' }
   const allFixtures = table.recordAfter(sealedFixtures.length, 'framework-fixtures', 'yes')
 
@@ -247,8 +246,7 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
     try {
       await inParallel(2, sealedFixtures, async (fixture) => {
         try {
-          const { dir: served, printed, summary, temps: made } = await sealAsTheRowSays(fixture)
-          temps.push(...made)
+          const { dir: served, printed, summary } = await sealedAsTheRowSays(fixture)
           const server = await serveAsTheRowSays(served, fixture)
           try {
             const sealed = await exerciseFixture(browser, fixture, server)
@@ -266,10 +264,7 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
     }
   }, ALL_RUNS_TIMEOUT)
 
-  afterAll(async () => {
-    removeCaseConfigs()
-    await Promise.all(temps.map((dir) => rm(dir, { recursive: true, force: true })))
-  })
+  afterAll(removeCaseConfigs)
 
   it('covers every fixture', () => {
     expect(Object.keys(SEALED).sort()).toEqual(fixtures.map((f) => f.name).sort())

@@ -1,14 +1,18 @@
 /**
  * How each framework fixture is sealed and served: the rows of the README's framework table, shared by the tests
  * that drive the sealed fixtures (test/frameworks.test.ts in Chromium, test/engines-frameworks.test.ts in Firefox
- * and WebKit). A fixture is sealed by the command a user runs, `csp-seal <folder>`, plus only what its row says.
+ * and WebKit, test/frameworks-crawl.test.ts with `csp-seal crawl`). A fixture is sealed by the command a user runs,
+ * `csp-seal <folder>`, plus only what its row says, once per test run.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { copyFixtureSite, serveSite, serveWithNonces, type FrameworkFixture, type SiteServer } from './frameworks.js'
+import { inject } from 'vitest'
+import { serveSite, serveWithNonces, type FrameworkFixture, type SiteServer } from './frameworks.js'
+import './sealed-frameworks-folder.js'
 
 export const BIN = new URL('../../dist/src/cli/bin.js', import.meta.url).pathname
 
@@ -106,27 +110,60 @@ export async function sealCli(args: string[]): Promise<string> {
 }
 
 export interface SealedCopy {
-  /** The sealed copy to serve. */
+  /** The sealed copy to serve. Shared by the whole run: read it, serve it, crawl it, never write into it. */
   dir: string
   /** What `csp-seal <folder>` printed, and then what the run with the row's additions printed (the same without). */
   printed: string
   summary: string
-  /** Every temp folder made (the caller removes them). */
-  temps: string[]
 }
 
-/** A fresh copy of the fixture sealed as its row says: `csp-seal <copy>`, then, where the row adds flags, a second copy with them. */
-export async function sealAsTheRowSays(fixture: FrameworkFixture): Promise<SealedCopy> {
+/**
+ * The fixture sealed as its row says: `csp-seal <copy>`, then, where the row adds flags, a second copy sealed with
+ * them, as a user following the table would. Sealed once per run, in the run's folder
+ * (test/support/sealed-frameworks-folder.ts): the first test file to ask seals it, and the others, in other workers,
+ * wait for what it wrote. A failure to seal is shared the same way.
+ */
+export async function sealedAsTheRowSays(fixture: FrameworkFixture): Promise<SealedCopy> {
+  const home = path.join(inject('sealedFrameworks'), fixture.name)
+  const outcomeFile = path.join(home, 'outcome.json')
+  const claimed = await mkdir(home).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EEXIST') return false
+      throw err
+    },
+  )
+  if (claimed) {
+    const outcome = await sealInto(home, fixture).then(
+      (copy) => ({ copy }),
+      (err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }),
+    )
+    // Written whole, then renamed: a reader never sees half of it.
+    await writeFile(`${outcomeFile}.part`, JSON.stringify(outcome))
+    await rename(`${outcomeFile}.part`, outcomeFile)
+  }
+  for (;;) {
+    const written = await readFile(outcomeFile, 'utf8').catch(() => null)
+    if (written !== null) {
+      const outcome = JSON.parse(written) as { copy: SealedCopy } | { error: string }
+      if ('error' in outcome) throw new Error(`sealing ${fixture.name} failed: ${outcome.error}`)
+      return outcome.copy
+    }
+    // Another worker is sealing it: vitest's hook guard stops a wait that never ends.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+async function sealInto(home: string, fixture: FrameworkFixture): Promise<SealedCopy> {
   const how = SEALED[fixture.name]
   if (!how) throw new Error(`${fixture.name} has no row in SEALED`)
-  const first = await copyFixtureSite(fixture)
-  const temps = [first]
+  const first = path.join(home, 'site')
+  await cp(fixture.siteDir, first, { recursive: true })
   const printed = await sealCli([first])
-  if (!how.args) return { dir: first, printed, summary: printed, temps }
-  // The user's additions, on a fresh copy sealed once, as a user following the table would.
-  const dir = await copyFixtureSite(fixture)
-  temps.push(dir)
-  return { dir, printed, summary: await sealCli([dir, ...how.args(printed)]), temps }
+  if (!how.args) return { dir: first, printed, summary: printed }
+  const dir = path.join(home, 'site-with-row')
+  await cp(fixture.siteDir, dir, { recursive: true })
+  return { dir, printed, summary: await sealCli([dir, ...how.args(printed)]) }
 }
 
 /** Serves a sealed copy as its row says: by a static host, or by csp-seal's Node middleware with nonces. */

@@ -3,7 +3,7 @@
  * is ever downloaded).
  *
  * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`), one fresh
- * context + page per `visit()`.
+ * context + page per `visit()`, or, for many visits of one origin, a new tab per visit of an `openVisitor()`.
  *
  * What a visit records:
  * - `violations`: every `securitypolicyviolation` event of the page and of its child frames (an init script
@@ -26,7 +26,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Frame, type Page, type Response } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type CDPSession, type Frame, type Page, type Response } from 'playwright-core'
 
 export type { Browser, Page, Frame } from 'playwright-core'
 
@@ -233,12 +233,93 @@ export async function readRan(page: Page | Frame): Promise<string[]> {
   })
 }
 
+/** Where a page's violations go: the recorder its visit registered for it. */
+type Recorders = Map<Page, (v: RawViolation) => void>
+
+/** Installs the violation recorder in every document of `context`, streaming each report to its page's visit. */
+async function watchViolations(context: BrowserContext, recorders: Recorders): Promise<void> {
+  await context.exposeBinding(BINDING, (source, v: RawViolation) => {
+    if (v && typeof v === 'object' && typeof v.doc === 'string') recorders.get(source.page)?.(v)
+  })
+  await context.addInitScript(installViolationRecorder, BINDING)
+}
+
 /**
  * Open `url` in a fresh context and page, wait for `load`, network idle (capped) and `opts.waitFor` ms, then
  * collect everything the page reported. Always `close()` the visit (the browser stays open).
  */
 export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
   const context = await browser.newContext(opts.context)
+  const recorders: Recorders = new Map()
+  try {
+    await watchViolations(context, recorders)
+  } catch (err) {
+    await context.close().catch(() => undefined)
+    throw err
+  }
+  return visitInNewTab(
+    context,
+    recorders,
+    url,
+    opts.waitFor,
+    async () => undefined,
+    () => context.close(),
+  )
+}
+
+/** Visits of one origin, each in a new tab of one context ({@link openVisitor}). */
+export interface Visitor {
+  visit(url: string): Promise<Visit>
+  close(): Promise<void>
+}
+
+/**
+ * A visitor for many visits of one origin, each starting as a first visit does: a new tab (its own session storage,
+ * history and window), the origin's cookies, storage, service workers and caches cleared, and the HTTP cache off, so
+ * every response comes from the server. The tabs share one context, in which a tab kept open on the origin holds a
+ * renderer process for them: starting a fresh context's renderer for every visit cost more CPU than the pages of a
+ * framework build themselves.
+ */
+export async function openVisitor(browser: Browser, origin: string): Promise<Visitor> {
+  const context = await browser.newContext()
+  const recorders: Recorders = new Map()
+  try {
+    await watchViolations(context, recorders)
+    const keeper = await context.newPage()
+    // An empty document of the origin, answered without the server: no script of the site runs in it.
+    await keeper.route('**/*', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>keeper</title>' }))
+    await keeper.goto(`${origin}/`)
+  } catch (err) {
+    await context.close().catch(() => undefined)
+    throw err
+  }
+  return {
+    visit: async (url) => {
+      let cdp: CDPSession | undefined
+      const prepare = async (page: Page) => {
+        cdp = await context.newCDPSession(page)
+        await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
+        await cdp.send('Network.enable')
+        await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+      }
+      return visitInNewTab(context, recorders, url, undefined, prepare, async (page) => {
+        recorders.delete(page)
+        await cdp?.detach().catch(() => undefined)
+        await page.close()
+      })
+    },
+    close: () => context.close(),
+  }
+}
+
+async function visitInNewTab(
+  context: BrowserContext,
+  recorders: Recorders,
+  url: string,
+  waitFor: number | undefined,
+  prepare: (page: Page) => Promise<void>,
+  end: (page: Page) => Promise<void>,
+): Promise<Visit> {
   const seen = new Map<string, RawViolation>()
   const record = (v: RawViolation) => {
     const key = `${v.doc}#${v.seq}`
@@ -249,17 +330,8 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   const failedRequests: FailedRequest[] = []
   const badResponses: BadResponse[] = []
 
-  try {
-    await context.exposeBinding(BINDING, (_source, v: RawViolation) => {
-      if (v && typeof v === 'object' && typeof v.doc === 'string') record(v)
-    })
-    await context.addInitScript(installViolationRecorder, BINDING)
-  } catch (err) {
-    await context.close().catch(() => undefined)
-    throw err
-  }
-
   const page = await context.newPage()
+  recorders.set(page, record)
   page.on('console', (msg) => {
     const loc = msg.location()
     consoleMessages.push({ type: msg.type(), text: msg.text(), url: loc.url, lineNumber: loc.lineNumber })
@@ -272,11 +344,12 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
 
   let response: Response | null
   try {
+    await prepare(page)
     response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 })
     await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
-    await page.waitForTimeout(opts.waitFor ?? 50)
+    await page.waitForTimeout(waitFor ?? 50)
   } catch (err) {
-    await context.close().catch(() => undefined)
+    await end(page).catch(() => undefined)
     throw err
   }
 
@@ -308,7 +381,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
       return result
     },
     async close() {
-      await context.close().catch(() => undefined)
+      await end(page).catch(() => undefined)
     },
   }
   await result.collect()

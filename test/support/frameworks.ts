@@ -26,7 +26,18 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { contentTypeOf } from '../../src/server/content-types.js'
 import { createMiddleware } from '../../src/server/index.js'
-import { describeVisit, visit, type BadResponse, type Browser, type CspViolation, type FailedRequest, type Page, type Visit } from './browser.js'
+import {
+  describeVisit,
+  openVisitor,
+  visit,
+  type BadResponse,
+  type Browser,
+  type CspViolation,
+  type FailedRequest,
+  type Page,
+  type Visit,
+  type Visitor,
+} from './browser.js'
 
 export const FRAMEWORK_FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/frameworks/', import.meta.url))
 
@@ -611,7 +622,7 @@ function documentPaths(server: SiteServer, since: number): string[] {
 }
 
 async function checkPage(
-  browser: Browser,
+  visitor: Visitor,
   fixture: FrameworkFixture,
   server: SiteServer,
   urlPath: string,
@@ -635,7 +646,7 @@ async function checkPage(
 
   let v: Visit
   try {
-    v = await visit(browser, url)
+    v = await visitor.visit(url)
   } catch (err) {
     result.error = `load failed: ${message(err)}`
     return { page: result, interactions: interactionChecks, styles: styleChecks }
@@ -690,7 +701,7 @@ async function checkPage(
   return { page: result, interactions: interactionChecks, styles: styleChecks }
 }
 
-async function checkNavigation(browser: Browser, fixture: FrameworkFixture, server: SiteServer, nav: FixtureNavigation): Promise<NavigationCheck> {
+async function checkNavigation(visitor: Visitor, fixture: FrameworkFixture, server: SiteServer, nav: FixtureNavigation): Promise<NavigationCheck> {
   const result: NavigationCheck = {
     ...nav,
     finalPath: '',
@@ -704,7 +715,7 @@ async function checkNavigation(browser: Browser, fixture: FrameworkFixture, serv
   }
   let v: Visit
   try {
-    v = await visit(browser, server.url(nav.from))
+    v = await visitor.visit(server.url(nav.from))
   } catch (err) {
     result.error = `load of ${nav.from} failed: ${message(err)}`
     return result
@@ -743,14 +754,24 @@ async function checkNavigation(browser: Browser, fixture: FrameworkFixture, serv
  * Run a fixture in Chromium against `server` (serving its site/ or a sealed copy): every page of `pages` and
  * of `deepLinks` loaded directly (reading `styles` and running `interactions` of that page on the same load,
  * after its text was read), then every navigation from a fresh load. Pages are visited one at a time: the
- * machine is small and the results must not depend on its load.
+ * machine is small and the results must not depend on its load. Each load is a first visit (a new tab, the origin's
+ * storage cleared, no HTTP cache: {@link openVisitor}).
  */
 export async function exerciseFixture(browser: Browser, fixture: FrameworkFixture, server: SiteServer): Promise<FixtureRun> {
+  const visitor = await openVisitor(browser, server.origin)
+  try {
+    return await visitEveryStep(visitor, fixture, server)
+  } finally {
+    await visitor.close()
+  }
+}
+
+async function visitEveryStep(visitor: Visitor, fixture: FrameworkFixture, server: SiteServer): Promise<FixtureRun> {
   const run: FixtureRun = { fixture: fixture.name, pages: [], navigations: [], interactions: [], styles: [] }
   const paths = [...new Set([...fixture.pages, ...fixture.deepLinks, ...fixture.interactions.map((i) => i.page), ...fixture.styles.map((s) => s.page)])]
   for (const p of paths) {
     const checked = await checkPage(
-      browser,
+      visitor,
       fixture,
       server,
       p,
@@ -761,7 +782,7 @@ export async function exerciseFixture(browser: Browser, fixture: FrameworkFixtur
     run.interactions.push(...checked.interactions)
     run.styles.push(...checked.styles)
   }
-  for (const nav of fixture.navigations) run.navigations.push(await checkNavigation(browser, fixture, server, nav))
+  for (const nav of fixture.navigations) run.navigations.push(await checkNavigation(visitor, fixture, server, nav))
   return run
 }
 

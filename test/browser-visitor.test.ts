@@ -1,0 +1,66 @@
+/**
+ * The framework harness visits a site's pages through one visitor (test/support/browser.ts `openVisitor`): each
+ * visit must start as a first visit would, or a sealed page could pass on what an earlier page left behind. A page
+ * that stores state every way a framework does, loads a cacheable script and breaks its own policy is visited twice:
+ * the second visit finds nothing of the first, fetches the script again, and reports only its own violation.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { launchBrowser, openVisitor, visit, type Browser, type Visit } from './support/browser.js'
+
+const PAGE = `<!doctype html>
+<meta http-equiv="Content-Security-Policy" content="script-src 'self'; style-src 'none'">
+<script src="/state.js"></script>
+<style>p { color: red }</style>
+<p>visited</p>`
+
+// Reads what an earlier visit could have left, then leaves all of it for the next one.
+const STATE = `window.found = {
+  local: localStorage.getItem('k'),
+  session: sessionStorage.getItem('k'),
+  cookie: document.cookie,
+  name: window.name,
+  history: history.length,
+};
+localStorage.setItem('k', 'v'); sessionStorage.setItem('k', 'v'); document.cookie = 'k=v; max-age=3600'; window.name = 'k';`
+
+let browser: Browser
+let server: Server
+let origin: string
+const scriptRequests: string[] = []
+
+beforeAll(async () => {
+  browser = await launchBrowser()
+  server = createServer((req, res) => {
+    if (req.url === '/state.js') {
+      scriptRequests.push(req.url)
+      res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(STATE)
+    } else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+})
+
+afterAll(async () => {
+  await browser?.close()
+  server?.close()
+})
+
+it("a visitor's every visit starts as a first visit in a fresh context does: no storage, cookie, window name, history or cached response of the one before", async () => {
+  const found = async (v: Visit) => {
+    expect(v.violations.map((x) => x.effectiveDirective)).toEqual(['style-src-elem'])
+    const state = await v.page.evaluate(() => (window as unknown as { found: unknown }).found)
+    await v.close()
+    return state
+  }
+  const firstVisit = await found(await visit(browser, `${origin}/fresh`))
+  expect(firstVisit).toMatchObject({ local: null, session: null, cookie: '', name: '' })
+  const visitor = await openVisitor(browser, origin)
+  try {
+    for (const path of ['/first', '/second']) expect(await found(await visitor.visit(origin + path)), path).toEqual(firstVisit)
+  } finally {
+    await visitor.close()
+  }
+  expect(scriptRequests).toEqual(['/state.js', '/state.js', '/state.js'])
+})

@@ -22,6 +22,7 @@ const STATE = `window.found = {
   cookie: document.cookie,
   name: window.name,
   history: history.length,
+  referrer: document.referrer,
 };
 localStorage.setItem('k', 'v'); sessionStorage.setItem('k', 'v'); document.cookie = 'k=v; max-age=3600'; window.name = 'k';`
 
@@ -47,7 +48,7 @@ afterAll(async () => {
   server?.close()
 })
 
-it("a visitor's every visit starts as a first visit in a fresh context does: no storage, cookie, window name, history or cached response of the one before", async () => {
+it("a visitor's every visit starts as a first visit in a fresh context does: no storage, cookie, window name, history, referrer or cached response of the one before", async () => {
   const found = async (v: Visit) => {
     expect(v.violations.map((x) => x.effectiveDirective)).toEqual(['style-src-elem'])
     const state = await v.page.evaluate(() => (window as unknown as { found: unknown }).found)

@@ -3,7 +3,7 @@
  * is ever downloaded).
  *
  * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`), one fresh
- * context + page per `visit()`, or, for many visits of one origin, a new tab per visit of an `openVisitor()`.
+ * context + page per `visit()`, or, for many visits of one origin, the one tab of an `openVisitor()`.
  *
  * What a visit records:
  * - `violations`: every `securitypolicyviolation` event of the page and of its child frames (an init script
@@ -26,7 +26,18 @@ import { existsSync, readFileSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, beforeAll } from 'vitest'
-import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type CDPSession, type Frame, type Page, type Response } from 'playwright-core'
+import {
+  chromium,
+  type Browser,
+  type BrowserContext,
+  type BrowserContextOptions,
+  type CDPSession,
+  type ConsoleMessage,
+  type Frame,
+  type Page,
+  type Request,
+  type Response,
+} from 'playwright-core'
 
 export type { Browser, Page, Frame } from 'playwright-core'
 
@@ -131,7 +142,6 @@ export interface VisitOptions {
 
 export interface Visit {
   page: Page
-  context: BrowserContext
   /** The main navigation response (null for about:blank and the like). */
   response: Response | null
   violations: CspViolation[]
@@ -253,73 +263,81 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   const recorders: Recorders = new Map()
   try {
     await watchViolations(context, recorders)
+    const page = await context.newPage()
+    return await visitIn(page, recorders, url, opts.waitFor, () => context.close())
   } catch (err) {
     await context.close().catch(() => undefined)
     throw err
   }
-  return visitInNewTab(
-    context,
-    recorders,
-    url,
-    opts.waitFor,
-    async () => undefined,
-    () => context.close(),
-  )
 }
 
-/** Visits of one origin, each in a new tab of one context ({@link openVisitor}). */
+/** Visits of one origin, one at a time, each starting as a first visit does ({@link openVisitor}). */
 export interface Visitor {
   visit(url: string): Promise<Visit>
   close(): Promise<void>
 }
 
+/** A document of the origin that the visitor shows between two visits, answered without the server. */
+const BETWEEN_VISITS = '/.csp-seal-between-visits'
+
 /**
- * A visitor for many visits of one origin, each starting as a first visit does: a new tab (its own session storage,
- * history and window), the origin's cookies, storage, service workers and caches cleared, and the HTTP cache off, so
- * every response comes from the server. The tabs share one context, in which a tab kept open on the origin holds a
- * renderer process for them: starting a fresh context's renderer for every visit cost more CPU than the pages of a
- * framework build themselves.
+ * A visitor for many visits of one origin, each starting as a first visit in a fresh context does: the origin's
+ * cookies, storage (session storage too), service workers and caches cleared, the window's name emptied, the tab's
+ * history reset to one blank entry, and the HTTP cache off, so every response comes
+ * from the server. All visits run in one tab, whose renderer process serves them in turn: a fresh context or a new
+ * tab starts a renderer for every visit, which cost more CPU than the pages of a framework build themselves.
  */
 export async function openVisitor(browser: Browser, origin: string): Promise<Visitor> {
   const context = await browser.newContext()
   const recorders: Recorders = new Map()
+  let tab: Page
+  let cdp: CDPSession
   try {
     await watchViolations(context, recorders)
-    const keeper = await context.newPage()
-    // An empty document of the origin, answered without the server: no script of the site runs in it.
-    await keeper.route('**/*', (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>keeper</title>' }))
-    await keeper.goto(`${origin}/`)
+    tab = await context.newPage()
+    cdp = await context.newCDPSession(tab)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
   } catch (err) {
     await context.close().catch(() => undefined)
     throw err
   }
+  const between = new URL(BETWEEN_VISITS, origin).href
+  let visiting = false
+  const startFresh = async () => {
+    // No script of the site runs in this document.
+    await tab.route(between, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>between visits</title>' }))
+    try {
+      await tab.goto(between, { waitUntil: 'load', timeout: 30_000 })
+    } finally {
+      await tab.unroute(between)
+    }
+    // The origin's cookies and storage, session storage included; the window's name stays with the tab otherwise.
+    await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
+    await tab.evaluate(() => (window.name = ''))
+    // The visit's page then has one entry before it, as the blank page of a new tab is.
+    await cdp.send('Page.resetNavigationHistory')
+  }
   return {
     visit: async (url) => {
-      let cdp: CDPSession | undefined
-      const prepare = async (page: Page) => {
-        cdp = await context.newCDPSession(page)
-        await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
-        await cdp.send('Network.enable')
-        await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+      if (visiting) throw new Error('openVisitor: one visit at a time (close the last one first)')
+      visiting = true
+      try {
+        await startFresh()
+        return await visitIn(tab, recorders, url, undefined, async () => {
+          visiting = false
+        })
+      } catch (err) {
+        visiting = false
+        throw err
       }
-      return visitInNewTab(context, recorders, url, undefined, prepare, async (page) => {
-        recorders.delete(page)
-        await cdp?.detach().catch(() => undefined)
-        await page.close()
-      })
     },
     close: () => context.close(),
   }
 }
 
-async function visitInNewTab(
-  context: BrowserContext,
-  recorders: Recorders,
-  url: string,
-  waitFor: number | undefined,
-  prepare: (page: Page) => Promise<void>,
-  end: (page: Page) => Promise<void>,
-): Promise<Visit> {
+/** Opens `url` in `page`, recording what the page reports until the visit's `close()` calls `end`. */
+async function visitIn(page: Page, recorders: Recorders, url: string, waitFor: number | undefined, end: () => Promise<void>): Promise<Visit> {
   const seen = new Map<string, RawViolation>()
   const record = (v: RawViolation) => {
     const key = `${v.doc}#${v.seq}`
@@ -329,33 +347,44 @@ async function visitInNewTab(
   const pageErrors: string[] = []
   const failedRequests: FailedRequest[] = []
   const badResponses: BadResponse[] = []
-
-  const page = await context.newPage()
-  recorders.set(page, record)
-  page.on('console', (msg) => {
+  const onConsole = (msg: ConsoleMessage) => {
     const loc = msg.location()
     consoleMessages.push({ type: msg.type(), text: msg.text(), url: loc.url, lineNumber: loc.lineNumber })
-  })
-  page.on('pageerror', (err) => pageErrors.push(err.message))
-  page.on('requestfailed', (req) => failedRequests.push({ url: req.url(), failure: req.failure()?.errorText ?? 'failed' }))
-  page.on('response', (res) => {
+  }
+  const onPageError = (err: Error) => pageErrors.push(err.message)
+  const onRequestFailed = (req: Request) => failedRequests.push({ url: req.url(), failure: req.failure()?.errorText ?? 'failed' })
+  const onResponse = (res: Response) => {
     if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() })
-  })
+  }
+  recorders.set(page, record)
+  page.on('console', onConsole)
+  page.on('pageerror', onPageError)
+  page.on('requestfailed', onRequestFailed)
+  page.on('response', onResponse)
+  let ended = false
+  const finish = async () => {
+    if (ended) return
+    ended = true
+    page.off('console', onConsole)
+    page.off('pageerror', onPageError)
+    page.off('requestfailed', onRequestFailed)
+    page.off('response', onResponse)
+    recorders.delete(page)
+    await end()
+  }
 
   let response: Response | null
   try {
-    await prepare(page)
     response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 })
     await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
     await page.waitForTimeout(waitFor ?? 50)
   } catch (err) {
-    await end(page).catch(() => undefined)
+    await finish().catch(() => undefined)
     throw err
   }
 
   const result: Visit = {
     page,
-    context,
     response,
     violations: [],
     cspConsoleErrors: [],
@@ -381,7 +410,7 @@ async function visitInNewTab(
       return result
     },
     async close() {
-      await end(page).catch(() => undefined)
+      await finish().catch(() => undefined)
     },
   }
   await result.collect()

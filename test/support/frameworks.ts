@@ -754,8 +754,8 @@ async function checkNavigation(visitor: Visitor, fixture: FrameworkFixture, serv
  * Run a fixture in Chromium against `server` (serving its site/ or a sealed copy): every page of `pages` and
  * of `deepLinks` loaded directly (reading `styles` and running `interactions` of that page on the same load,
  * after its text was read), then every navigation from a fresh load. Pages are visited one at a time: the
- * machine is small and the results must not depend on its load. Each load is a first visit (a new tab, the origin's
- * storage cleared, no HTTP cache: {@link openVisitor}).
+ * machine is small and the results must not depend on its load. Each load is a first visit (the origin's storage
+ * cleared, the tab's history reset, no HTTP cache: {@link openVisitor}).
  */
 export async function exerciseFixture(browser: Browser, fixture: FrameworkFixture, server: SiteServer): Promise<FixtureRun> {
   const visitor = await openVisitor(browser, server.origin)

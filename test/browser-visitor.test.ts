@@ -2,7 +2,8 @@
  * The framework harness visits a site's pages through one visitor (test/support/browser.ts `openVisitor`): each
  * visit must start as a first visit would, or a sealed page could pass on what an earlier page left behind. A page
  * that stores state every way a framework does, loads a cacheable script and breaks its own policy is visited twice:
- * the second visit finds nothing of the first, fetches the script again, and reports only its own violation.
+ * the second visit finds nothing of the first, fetches the script again, and reports only its own violation; the
+ * site sees no request but the visits' own.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,6 +12,7 @@ import { launchBrowser, openVisitor, visit, type Browser, type Visit } from './s
 
 const PAGE = `<!doctype html>
 <meta http-equiv="Content-Security-Policy" content="script-src 'self'; style-src 'none'">
+<link rel="icon" href="data:,">
 <script src="/state.js"></script>
 <style>p { color: red }</style>
 <p>visited</p>`
@@ -29,15 +31,16 @@ localStorage.setItem('k', 'v'); sessionStorage.setItem('k', 'v'); document.cooki
 let browser: Browser
 let server: Server
 let origin: string
-const scriptRequests: string[] = []
+const requests: string[] = []
 
 beforeAll(async () => {
   browser = await launchBrowser()
   server = createServer((req, res) => {
+    requests.push(req.url!)
     if (req.url === '/state.js') {
-      scriptRequests.push(req.url)
       res.writeHead(200, { 'content-type': 'text/javascript', 'cache-control': 'max-age=3600' }).end(STATE)
-    } else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
+    } else if (req.url === '/favicon.ico') res.writeHead(404).end()
+    else res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -51,6 +54,7 @@ afterAll(async () => {
 it("a visitor's every visit starts as a first visit in a fresh context does: no storage, cookie, window name, history, referrer or cached response of the one before", async () => {
   const found = async (v: Visit) => {
     expect(v.violations.map((x) => x.effectiveDirective)).toEqual(['style-src-elem'])
+    expect(v.badResponses).toEqual([])
     const state = await v.page.evaluate(() => (window as unknown as { found: unknown }).found)
     await v.close()
     return state
@@ -63,5 +67,6 @@ it("a visitor's every visit starts as a first visit in a fresh context does: no 
   } finally {
     await visitor.close()
   }
-  expect(scriptRequests).toEqual(['/state.js', '/state.js', '/state.js'])
+  // Every visit fetched its script again, and nothing else of the visitor's own reached the site.
+  expect(requests).toEqual(['/fresh', '/state.js', '/first', '/state.js', '/second', '/state.js'])
 })

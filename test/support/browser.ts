@@ -279,6 +279,8 @@ export interface Visitor {
 
 /** A document of the origin that the visitor shows between two visits, answered without the server. */
 const BETWEEN_VISITS = '/.csp-seal-between-visits'
+/** Its icon is inline: otherwise Chromium asks the origin for /favicon.ico, and a 404 would show in the next visit. */
+const BETWEEN_VISITS_PAGE = '<!doctype html><link rel="icon" href="data:,"><title>between visits</title>'
 
 /**
  * A visitor for many visits of one origin, each starting as a first visit in a fresh context does: the origin's
@@ -306,7 +308,7 @@ export async function openVisitor(browser: Browser, origin: string): Promise<Vis
   let visiting = false
   const startFresh = async () => {
     // No script of the site runs in this document.
-    await tab.route(between, (route) => route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>between visits</title>' }))
+    await tab.route(between, (route) => route.fulfill({ contentType: 'text/html', body: BETWEEN_VISITS_PAGE }))
     try {
       await tab.goto(between, { waitUntil: 'load', timeout: 30_000 })
     } finally {

@@ -285,9 +285,9 @@ const BETWEEN_VISITS_PAGE = '<!doctype html><link rel="icon" href="data:,"><titl
 /**
  * A visitor for many visits of one origin, each starting as a first visit in a fresh context does: the origin's
  * cookies, storage (session storage too), service workers and caches cleared, the window's name emptied, the tab's
- * history reset to one blank entry, and the HTTP cache off, so every response comes
- * from the server. All visits run in one tab, whose renderer process serves them in turn: a fresh context or a new
- * tab starts a renderer for every visit, which cost more CPU than the pages of a framework build themselves.
+ * history reset to one blank entry, and the HTTP cache off, so every response comes from the server. All visits run
+ * in one tab, whose renderer process serves them in turn: a fresh context or a new tab starts a renderer for every
+ * visit, which cost more CPU than the pages of a framework build themselves.
  */
 export async function openVisitor(browser: Browser, origin: string): Promise<Visitor> {
   const context = await browser.newContext()

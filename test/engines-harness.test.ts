@@ -39,7 +39,11 @@ beforeAll(async () => {
   await writeFile(join(dir, 'meta.html'), body(`<meta http-equiv="Content-Security-Policy" content="script-src 'self'; style-src 'self'">`))
   await writeFile(join(dir, 'header.html'), body(''))
   await writeFile(join(dir, 'late.html'), `<!doctype html><meta charset="utf-8"><title>late</title><script src="late.js"></script>`)
-  metaSite = await startStaticServer(dir)
+  // Shows the cookies it finds, then sets one that would last ten minutes.
+  await writeFile(join(dir, 'cookie.js'), `${push("cookie:' + document.cookie + '")}; document.cookie = 'seen=1; max-age=600'`)
+  await writeFile(join(dir, 'cookie.html'), `<!doctype html><meta charset="utf-8"><title>cookie</title><script src="cookie.js"></script>`)
+  // cookie.js may be cached for ten minutes: a visit that gets it from the server again has no cache of the one before.
+  metaSite = await startStaticServer(dir, { headers: (path) => (path === '/cookie.js' ? { 'Cache-Control': 'max-age=600' } : {}) })
   headerSite = await startStaticServer(dir, {
     headers: (path) => (path.endsWith('.html') ? { 'Content-Security-Policy': "script-src 'self'; style-src 'self'; report-to old-group" } : {}),
   })
@@ -96,6 +100,21 @@ forEachEngine((engine, name) => {
       }
     })
   }
+
+  it(`starts every visit without the cookies of the one before${name === 'webkit' ? '' : ', every file from the server'}`, async () => {
+    for (let i = 0; i < 2; i++) {
+      const v = await visit(engine(), metaProxy, '/cookie.html')
+      try {
+        await v.waitForRan(['cookie:'])
+        expect(v.ran, v.describe()).toEqual(['cookie:'])
+        expect(await v.evaluate(() => document.cookie)).toBe('seen=1')
+        // WebDriver classic cannot turn WebKit's HTTP cache off.
+        if (name !== 'webkit') expect(v.responses.map((r) => r.path)).toContain('/cookie.js')
+      } finally {
+        await v.close()
+      }
+    }
+  })
 
   it('counts a violation that happens after load, once the page did it, in its own visit only', async () => {
     for (let i = 0; i < 2; i++) {

@@ -1,22 +1,26 @@
 /** Debian's Chromium through playwright-core, launched as every browser test here launches it (see ../browser.ts). */
 import { installViolationRecorder, launchBrowser } from '../browser.js'
-import { recordedViolations, type Engine, type PageFunction, type Tab } from './engine.js'
+import { oneTabAtATime, recordedViolations, type Engine, type PageFunction } from './engine.js'
 
 export async function launchChromium(): Promise<Engine> {
   const browser = await launchBrowser()
   return {
     name: 'chromium',
     version: `Chromium ${browser.version()}`,
-    async open(url) {
+    open: oneTabAtATime('Chromium', async () => {
       const context = await browser.newContext()
-      try {
-        // No binding: the events stay in the page (window.__cspViolations), where events() reads them.
-        await context.addInitScript(installViolationRecorder, '')
-        const page = await context.newPage()
-        const messages: string[] = []
-        page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
-        page.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`))
-        const tab: Tab = {
+      // No binding: the events stay in the page (window.__cspViolations), where events() reads them.
+      await context.addInitScript(installViolationRecorder, '')
+      const page = await context.newPage()
+      // The HTTP cache stays off as long as this session stays attached, which is as long as the tab.
+      const cdp = await context.newCDPSession(page)
+      await cdp.send('Network.enable')
+      await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+      const messages: string[] = []
+      page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
+      page.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`))
+      return {
+        tab: {
           evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) =>
             page.evaluate(`(${fn.toString()})(...${JSON.stringify(args)})`) as Promise<R>,
           async goto(to) {
@@ -26,15 +30,14 @@ export async function launchChromium(): Promise<Engine> {
             return (await Promise.all(page.frames().map((frame) => frame.evaluate(recordedViolations).catch(() => [])))).flat() // a frame may have gone away
           },
           messages: () => [...messages],
-          close: () => context.close(),
-        }
-        await tab.goto(url)
-        return tab
-      } catch (error) {
-        await context.close().catch(() => undefined)
-        throw error
+        },
+        async end() {
+          await page.goto('about:blank')
+          await context.clearCookies()
+          messages.length = 0
+        },
       }
-    },
+    }),
     close: () => browser.close(),
   }
 }

@@ -15,7 +15,12 @@ export interface Engine {
   name: EngineName
   /** The engine and its exact version, e.g. `Chromium 156.0.8078.114`, `Firefox 153.8.0esr`, `WebKitGTK 2.50.6`. */
   version: string
-  /** Opens `url` in a fresh tab (a fresh browser context where the engine has them) and waits for its load event. */
+  /**
+   * Opens `url` in the engine's one tab and waits for its load event; one tab at a time. The tab serves every visit
+   * in turn: a fresh context per visit started a browser process per page, which cost more CPU than the pages did.
+   * A visit sees no cookie of the one before (closing the tab deletes them and leaves the page for about:blank),
+   * and in Chromium and Firefox every file comes from the server (the HTTP cache is off).
+   */
   open(url: string): Promise<Tab>
   close(): Promise<void>
 }
@@ -42,4 +47,47 @@ export interface Tab {
 export function recordedViolations(): CspViolation[] {
   const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations
   return Array.isArray(list) ? (JSON.parse(JSON.stringify(list)) as CspViolation[]) : []
+}
+
+/** An engine's one tab, without `close`: `end()` ends a visit (deletes the cookies, leaves the page for about:blank). */
+export interface SharedTab {
+  tab: Omit<Tab, 'close'>
+  end(): Promise<void>
+}
+
+/**
+ * `Engine.open` for an engine whose one tab serves every visit in turn: `make()` makes the tab at the first visit;
+ * each visit loads its page in it, and the tab's `close()` ends the visit.
+ */
+export function oneTabAtATime(engine: string, make: () => Promise<SharedTab>): (url: string) => Promise<Tab> {
+  let made: Promise<SharedTab> | undefined
+  let lent = false
+  return async (url) => {
+    if (lent) throw new Error(`${engine}: one tab at a time (close the last one first)`)
+    lent = true
+    let shared: SharedTab
+    try {
+      shared = await (made ??= make())
+    } catch (error) {
+      lent = false
+      throw error
+    }
+    let closed = false
+    const tab: Tab = {
+      ...shared.tab,
+      async close() {
+        if (closed) return
+        closed = true
+        lent = false
+        await shared.end()
+      },
+    }
+    try {
+      await tab.goto(url)
+    } catch (error) {
+      await tab.close().catch(() => undefined)
+      throw error
+    }
+    return tab
+  }
 }

@@ -1,12 +1,12 @@
 /**
  * Debian's Firefox ESR through puppeteer-core over WebDriver BiDi (Firefox's own remote agent: no geckodriver, no
- * downloaded browser). Each tab gets a fresh user context (cookies, cache and storage of its own).
+ * downloaded browser). One tab in a user context of its own serves every visit in turn (see Engine.open).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import puppeteer from 'puppeteer-core'
 import { installViolationRecorder } from '../browser.js'
-import { recordedViolations, type Engine, type PageFunction, type Tab } from './engine.js'
+import { oneTabAtATime, recordedViolations, type Engine, type PageFunction } from './engine.js'
 
 export const FIREFOX_PATH = '/usr/bin/firefox-esr'
 
@@ -34,16 +34,17 @@ export async function launchFirefox(): Promise<Engine> {
   return {
     name: 'firefox',
     version,
-    async open(url) {
+    open: oneTabAtATime('Firefox', async () => {
       const context = await browser.createBrowserContext()
-      try {
-        const page = await context.newPage()
-        await page.evaluateOnNewDocument(installViolationRecorder, '')
-        const messages: string[] = []
-        page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
-        // Firefox sends its CSP and integrity messages as errors of the page.
-        page.on('pageerror', (error) => messages.push(`pageerror: ${error instanceof Error ? error.message : String(error)}`))
-        const tab: Tab = {
+      const page = await context.newPage()
+      await page.evaluateOnNewDocument(installViolationRecorder, '')
+      await page.setCacheEnabled(false)
+      const messages: string[] = []
+      page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
+      // Firefox sends its CSP and integrity messages as errors of the page.
+      page.on('pageerror', (error) => messages.push(`pageerror: ${error instanceof Error ? error.message : String(error)}`))
+      return {
+        tab: {
           evaluate: <A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A) =>
             page.evaluate(fn as (...params: unknown[]) => R | Promise<R>, ...args) as Promise<R>,
           async goto(to) {
@@ -53,15 +54,14 @@ export async function launchFirefox(): Promise<Engine> {
             return (await Promise.all(page.frames().map((frame) => frame.evaluate(recordedViolations).catch(() => [])))).flat() // a frame may have gone away
           },
           messages: () => [...messages],
-          close: () => context.close(),
-        }
-        await tab.goto(url)
-        return tab
-      } catch (error) {
-        await context.close().catch(() => undefined)
-        throw error
+        },
+        async end() {
+          await page.goto('about:blank')
+          await context.deleteCookie(...(await context.cookies()))
+          messages.length = 0
+        },
       }
-    },
+    }),
     close: () => browser.close(),
   }
 }

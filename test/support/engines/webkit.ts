@@ -5,12 +5,12 @@
  *
  * WebDriver classic cannot run a script before the page's own, so this driver has no `events()`: violations come
  * from the reporting proxy, as in every engine. One window serves every tab in turn (a MiniBrowser start costs
- * seconds); a tab is closed by leaving its page for about:blank.
+ * seconds); a tab is closed by deleting its cookies and leaving its page for about:blank.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'
 import { createServer } from 'node:net'
-import type { Engine, PageFunction, Tab } from './engine.js'
+import { oneTabAtATime, type Engine, type PageFunction } from './engine.js'
 
 export const WEBKIT_DRIVER = '/usr/bin/WebKitWebDriver'
 /** WebKitGTK's MiniBrowser, from libwebkit2gtk-4.1-0 (which webkit2gtk-driver depends on), in the multiarch folder. */
@@ -43,13 +43,11 @@ export async function launchWebKit(): Promise<Engine> {
     const session = await webdriver.newSession({ 'webkitgtk:browserOptions': { binary: MINIBROWSER!, args: ['--automation'] } })
     await session.command('POST', '/timeouts', { script: START_GUARD_MS, pageLoad: START_GUARD_MS })
     const version = `WebKitGTK ${String(session.capabilities.browserVersion)}`
-    let open: Tab | undefined
     return {
       name: 'webkit',
       version,
-      async open(url) {
-        if (open) throw new Error('WebKit: one tab at a time (close the last one first)')
-        const tab: Tab = {
+      open: oneTabAtATime('WebKit', async () => ({
+        tab: {
           async evaluate<A extends unknown[], R>(fn: PageFunction<A, R>, ...args: A): Promise<R> {
             // execute/async: the last argument is the callback; a rejected promise comes back as { error }.
             const script = `const done = arguments[arguments.length - 1];
@@ -62,20 +60,13 @@ Promise.resolve().then(() => (${fn.toString()}).apply(null, Array.prototype.slic
           goto: async (to) => {
             await session.command('POST', '/url', { url: to })
           },
-          async close() {
-            open = undefined
-            await session.command('POST', '/url', { url: 'about:blank' })
-          },
-        }
-        open = tab
-        try {
-          await tab.goto(url)
-        } catch (error) {
-          await tab.close().catch(() => undefined)
-          throw error
-        }
-        return tab
-      },
+        },
+        async end() {
+          // Every cookie the page can see: the sites here are all on 127.0.0.1.
+          await session.command('DELETE', '/cookie')
+          await session.command('POST', '/url', { url: 'about:blank' })
+        },
+      })),
       async close() {
         try {
           await session.delete()

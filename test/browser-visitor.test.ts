@@ -1,6 +1,7 @@
 /**
- * The framework harness visits a site's pages through one visitor (test/support/browser.ts `openVisitor`): each
- * visit must start as a first visit would, or a sealed page could pass on what an earlier page left behind. A page
+ * The framework harness visits a site's pages through one visitor (test/support/browser.ts `openVisitor`), and
+ * `visit()` lends a tab to one visit after another: each visit must start as a first visit would, or a sealed page
+ * could pass on what an earlier page left behind. A page
  * that stores state every way a framework does, loads a cacheable script and breaks its own policy is visited twice:
  * the second visit finds nothing of the first, fetches the script again, and reports only its own violation; the
  * site sees no request but the visits' own.
@@ -51,7 +52,7 @@ afterAll(async () => {
   server?.close()
 })
 
-it("a visitor's every visit starts as a first visit in a fresh context does: no storage, cookie, window name, history, referrer or cached response of the one before", async () => {
+it('every visit, of a visitor or in a tab visit() lends again, starts as a first visit in a fresh context does: no storage, cookie, window name, history, referrer or cached response of the one before', async () => {
   const found = async (v: Visit) => {
     expect(v.violations.map((x) => x.effectiveDirective)).toEqual(['style-src-elem'])
     expect(v.badResponses).toEqual([])
@@ -59,7 +60,9 @@ it("a visitor's every visit starts as a first visit in a fresh context does: no 
     await v.close()
     return state
   }
-  const firstVisit = await found(await visit(browser, `${origin}/fresh`))
+  const fresh = await visit(browser, `${origin}/fresh`)
+  const firstTab = fresh.page
+  const firstVisit = await found(fresh)
   expect(firstVisit).toMatchObject({ local: null, session: null, cookie: '', name: '' })
   const visitor = await openVisitor(browser, origin)
   try {
@@ -67,6 +70,12 @@ it("a visitor's every visit starts as a first visit in a fresh context does: no 
   } finally {
     await visitor.close()
   }
-  // Every visit fetched its script again, and nothing else of the visitor's own reached the site.
-  expect(requests).toEqual(['/fresh', '/state.js', '/first', '/state.js', '/second', '/state.js'])
+  // visit() lends the tab of the first visit again, and again.
+  for (const path of ['/again', '/once-more']) {
+    const v = await visit(browser, origin + path)
+    expect(v.page, 'the tab of the first visit').toBe(firstTab)
+    expect(await found(v), path).toEqual(firstVisit)
+  }
+  // Every visit fetched its script again, and nothing else of the harness's own reached the site.
+  expect(requests).toEqual(['/fresh', '/state.js', '/first', '/state.js', '/second', '/state.js', '/again', '/state.js', '/once-more', '/state.js'])
 })

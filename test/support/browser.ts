@@ -2,8 +2,8 @@
  * Real headless Chromium for browser tests (Debian's /usr/bin/chromium driven by playwright-core; no browser
  * is ever downloaded).
  *
- * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`), one fresh
- * context + page per `visit()`, or, for many visits of one origin, the one tab of an `openVisitor()`.
+ * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`); a `visit()` borrows
+ * one of its tabs, and many visits of one origin share the one tab of an `openVisitor()`.
  *
  * What a visit records:
  * - `violations`: every `securitypolicyviolation` event of the page and of its child frames (an init script
@@ -136,7 +136,7 @@ export interface BadResponse {
 export interface VisitOptions {
   /** Extra milliseconds to wait after load and network idle, before collecting. Default 50. */
   waitFor?: number
-  /** Options for the fresh browser context (e.g. `{ javaScriptEnabled: false }`). */
+  /** Options for the browser context of the visit's tab (e.g. `{ javaScriptEnabled: false }`). */
   context?: BrowserContextOptions
 }
 
@@ -254,21 +254,83 @@ async function watchViolations(context: BrowserContext, recorders: Recorders): P
   await context.addInitScript(installViolationRecorder, BINDING)
 }
 
-/**
- * Open `url` in a fresh context and page, wait for `load`, network idle (capped) and `opts.waitFor` ms, then
- * collect everything the page reported. Always `close()` the visit (the browser stays open).
- */
-export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
-  const context = await browser.newContext(opts.context)
-  const recorders: Recorders = new Map()
+/** A tab that visits borrow in turn: made with the context options of the visits it serves. */
+interface LentTab {
+  context: BrowserContext
+  page: Page
+  /** Keeps the HTTP cache off: the setting lasts as long as this session stays attached. */
+  cdp: CDPSession
+  recorders: Recorders
+}
+
+/** Each browser's idle tabs, by the context options they were made with. */
+const idleTabs = new WeakMap<Browser, Map<string, LentTab[]>>()
+
+async function borrowTab(browser: Browser, options: BrowserContextOptions = {}): Promise<{ tab: LentTab; idle: LentTab[] }> {
+  const byOptions = idleTabs.get(browser) ?? new Map<string, LentTab[]>()
+  idleTabs.set(browser, byOptions)
+  const key = JSON.stringify(options)
+  const idle = byOptions.get(key) ?? []
+  byOptions.set(key, idle)
+  const reused = idle.pop()
+  if (reused) return { tab: reused, idle }
+  const context = await browser.newContext(options)
   try {
+    const recorders: Recorders = new Map()
     await watchViolations(context, recorders)
     const page = await context.newPage()
-    return await visitIn(page, recorders, url, opts.waitFor, () => context.close())
+    const cdp = await context.newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+    return { tab: { context, page, cdp, recorders }, idle }
   } catch (err) {
     await context.close().catch(() => undefined)
     throw err
   }
+}
+
+/**
+ * Ends a visit: the tab leaves its page for about:blank; the storage of the origins its documents had, every cookie,
+ * the window's name and the tab's history are cleared; and the tab waits for the next visit. A tab that cannot be
+ * reset is closed instead.
+ */
+async function giveBack(tab: LentTab, idle: LentTab[]): Promise<void> {
+  try {
+    const origins = new Set(tab.page.frames().map((frame) => originOf(frame.url())))
+    origins.delete(null)
+    await tab.page.goto('about:blank')
+    for (const origin of origins) await tab.cdp.send('Storage.clearDataForOrigin', { origin: origin!, storageTypes: 'all' })
+    await tab.context.clearCookies()
+    // The window's name stays with the tab otherwise; the next visit's page then has one entry before it, as the
+    // blank page of a new tab is.
+    await tab.page.evaluate(() => (window.name = ''))
+    await tab.cdp.send('Page.resetNavigationHistory')
+    idle.push(tab)
+  } catch {
+    await tab.context.close().catch(() => undefined)
+  }
+}
+
+/** A URL's origin, or null for an opaque one (about:blank, data:) or no URL. */
+export function originOf(url: string): string | null {
+  try {
+    const { origin } = new URL(url)
+    return origin === 'null' ? null : origin
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Open `url`, wait for `load`, network idle (capped) and `opts.waitFor` ms, then collect everything the page
+ * reported. Always `close()` the visit (the browser stays open). The visit borrows an idle tab of the browser made
+ * with the same context options, or a new one: a fresh context per visit started a renderer process per page. It
+ * starts as a first visit in a fresh context does: no cookie, no storage of the origins the tab's last visit had, no
+ * window name or history, and every response from the server (the tab's HTTP cache is off).
+ */
+export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
+  const { tab, idle } = await borrowTab(browser, opts.context)
+  return visitIn(tab.page, tab.recorders, url, opts.waitFor, () => giveBack(tab, idle))
 }
 
 /** Visits of one origin, one at a time, each starting as a first visit does ({@link openVisitor}). */

@@ -29,6 +29,7 @@ import { createMiddleware } from '../../src/server/index.js'
 import {
   describeVisit,
   openVisitor,
+  originOf,
   visit,
   type BadResponse,
   type Browser,
@@ -499,14 +500,6 @@ function noProblems(): Problems {
     abortedRequests: [],
     externalFailures: [],
     badResponses: [],
-  }
-}
-
-function originOf(url: string): string | null {
-  try {
-    return new URL(url).origin
-  } catch {
-    return null
   }
 }
 

@@ -3,7 +3,7 @@
  * is ever downloaded).
  *
  * One browser per test file (`launchBrowser()` in `beforeAll`, `browser.close()` in `afterAll`); a `visit()` borrows
- * one of its tabs, and many visits of one origin share the one tab of an `openVisitor()`.
+ * one of its tabs.
  *
  * What a visit records:
  * - `violations`: every `securitypolicyviolation` event of the page and of its child frames (an init script
@@ -261,6 +261,8 @@ interface LentTab {
   /** Keeps the HTTP cache off: the setting lasts as long as this session stays attached. */
   cdp: CDPSession
   recorders: Recorders
+  /** The origins of the documents the tab has shown since it was last reset. */
+  origins: Set<string>
 }
 
 /** Each browser's idle tabs, by the context options they were made with. */
@@ -282,7 +284,12 @@ async function borrowTab(browser: Browser, options: BrowserContextOptions = {}):
     const cdp = await context.newCDPSession(page)
     await cdp.send('Network.enable')
     await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
-    return { tab: { context, page, cdp, recorders }, idle }
+    const origins = new Set<string>()
+    page.on('framenavigated', (frame) => {
+      const origin = originOf(frame.url())
+      if (origin) origins.add(origin)
+    })
+    return { tab: { context, page, cdp, recorders, origins }, idle }
   } catch (err) {
     await context.close().catch(() => undefined)
     throw err
@@ -290,16 +297,15 @@ async function borrowTab(browser: Browser, options: BrowserContextOptions = {}):
 }
 
 /**
- * Ends a visit: the tab leaves its page for about:blank; the storage of the origins its documents had, every cookie,
+ * Ends a visit: the tab leaves its page for about:blank; the storage of every origin it showed, every cookie,
  * the window's name and the tab's history are cleared; and the tab waits for the next visit. A tab that cannot be
  * reset is closed instead.
  */
 async function giveBack(tab: LentTab, idle: LentTab[]): Promise<void> {
   try {
-    const origins = new Set(tab.page.frames().map((frame) => originOf(frame.url())))
-    origins.delete(null)
     await tab.page.goto('about:blank')
-    for (const origin of origins) await tab.cdp.send('Storage.clearDataForOrigin', { origin: origin!, storageTypes: 'all' })
+    for (const origin of tab.origins) await tab.cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
+    tab.origins.clear()
     await tab.context.clearCookies()
     // The window's name stays with the tab otherwise; the next visit's page then has one entry before it, as the
     // blank page of a new tab is.
@@ -325,79 +331,12 @@ export function originOf(url: string): string | null {
  * Open `url`, wait for `load`, network idle (capped) and `opts.waitFor` ms, then collect everything the page
  * reported. Always `close()` the visit (the browser stays open). The visit borrows an idle tab of the browser made
  * with the same context options, or a new one: a fresh context per visit started a renderer process per page. It
- * starts as a first visit in a fresh context does: no cookie, no storage of the origins the tab's last visit had, no
+ * starts as a first visit in a fresh context does: no cookie, no storage of an origin the tab showed before, no
  * window name or history, and every response from the server (the tab's HTTP cache is off).
  */
 export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
   const { tab, idle } = await borrowTab(browser, opts.context)
   return visitIn(tab.page, tab.recorders, url, opts.waitFor, () => giveBack(tab, idle))
-}
-
-/** Visits of one origin, one at a time, each starting as a first visit does ({@link openVisitor}). */
-export interface Visitor {
-  visit(url: string): Promise<Visit>
-  close(): Promise<void>
-}
-
-/** A document of the origin that the visitor shows between two visits, answered without the server. */
-const BETWEEN_VISITS = '/.csp-seal-between-visits'
-/** Its icon is inline: otherwise Chromium asks the origin for /favicon.ico, and a 404 would show in the next visit. */
-const BETWEEN_VISITS_PAGE = '<!doctype html><link rel="icon" href="data:,"><title>between visits</title>'
-
-/**
- * A visitor for many visits of one origin, each starting as a first visit in a fresh context does: the origin's
- * cookies, storage (session storage too), service workers and caches cleared, the window's name emptied, the tab's
- * history reset to one blank entry, and the HTTP cache off, so every response comes from the server. All visits run
- * in one tab, whose renderer process serves them in turn: a fresh context or a new tab starts a renderer for every
- * visit, which cost more CPU than the pages of a framework build themselves.
- */
-export async function openVisitor(browser: Browser, origin: string): Promise<Visitor> {
-  const context = await browser.newContext()
-  const recorders: Recorders = new Map()
-  let tab: Page
-  let cdp: CDPSession
-  try {
-    await watchViolations(context, recorders)
-    tab = await context.newPage()
-    cdp = await context.newCDPSession(tab)
-    await cdp.send('Network.enable')
-    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
-  } catch (err) {
-    await context.close().catch(() => undefined)
-    throw err
-  }
-  const between = new URL(BETWEEN_VISITS, origin).href
-  let visiting = false
-  const startFresh = async () => {
-    // No script of the site runs in this document.
-    await tab.route(between, (route) => route.fulfill({ contentType: 'text/html', body: BETWEEN_VISITS_PAGE }))
-    try {
-      await tab.goto(between, { waitUntil: 'load', timeout: 30_000 })
-    } finally {
-      await tab.unroute(between)
-    }
-    // The origin's cookies and storage, session storage included; the window's name stays with the tab otherwise.
-    await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'all' })
-    await tab.evaluate(() => (window.name = ''))
-    // The visit's page then has one entry before it, as the blank page of a new tab is.
-    await cdp.send('Page.resetNavigationHistory')
-  }
-  return {
-    visit: async (url) => {
-      if (visiting) throw new Error('openVisitor: one visit at a time (close the last one first)')
-      visiting = true
-      try {
-        await startFresh()
-        return await visitIn(tab, recorders, url, undefined, async () => {
-          visiting = false
-        })
-      } catch (err) {
-        visiting = false
-        throw err
-      }
-    },
-    close: () => context.close(),
-  }
 }
 
 /** Opens `url` in `page`, recording what the page reports until the visit's `close()` calls `end`. */

@@ -26,19 +26,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { contentTypeOf } from '../../src/server/content-types.js'
 import { createMiddleware } from '../../src/server/index.js'
-import {
-  describeVisit,
-  openVisitor,
-  originOf,
-  visit,
-  type BadResponse,
-  type Browser,
-  type CspViolation,
-  type FailedRequest,
-  type Page,
-  type Visit,
-  type Visitor,
-} from './browser.js'
+import { describeVisit, originOf, visit, type BadResponse, type Browser, type CspViolation, type FailedRequest, type Page, type Visit } from './browser.js'
 
 export const FRAMEWORK_FIXTURES_DIR = fileURLToPath(new URL('../../fixtures/frameworks/', import.meta.url))
 
@@ -615,7 +603,7 @@ function documentPaths(server: SiteServer, since: number): string[] {
 }
 
 async function checkPage(
-  visitor: Visitor,
+  browser: Browser,
   fixture: FrameworkFixture,
   server: SiteServer,
   urlPath: string,
@@ -639,7 +627,7 @@ async function checkPage(
 
   let v: Visit
   try {
-    v = await visitor.visit(url)
+    v = await visit(browser, url)
   } catch (err) {
     result.error = `load failed: ${message(err)}`
     return { page: result, interactions: interactionChecks, styles: styleChecks }
@@ -694,7 +682,7 @@ async function checkPage(
   return { page: result, interactions: interactionChecks, styles: styleChecks }
 }
 
-async function checkNavigation(visitor: Visitor, fixture: FrameworkFixture, server: SiteServer, nav: FixtureNavigation): Promise<NavigationCheck> {
+async function checkNavigation(browser: Browser, fixture: FrameworkFixture, server: SiteServer, nav: FixtureNavigation): Promise<NavigationCheck> {
   const result: NavigationCheck = {
     ...nav,
     finalPath: '',
@@ -708,7 +696,7 @@ async function checkNavigation(visitor: Visitor, fixture: FrameworkFixture, serv
   }
   let v: Visit
   try {
-    v = await visitor.visit(server.url(nav.from))
+    v = await visit(browser, server.url(nav.from))
   } catch (err) {
     result.error = `load of ${nav.from} failed: ${message(err)}`
     return result
@@ -747,24 +735,15 @@ async function checkNavigation(visitor: Visitor, fixture: FrameworkFixture, serv
  * Run a fixture in Chromium against `server` (serving its site/ or a sealed copy): every page of `pages` and
  * of `deepLinks` loaded directly (reading `styles` and running `interactions` of that page on the same load,
  * after its text was read), then every navigation from a fresh load. Pages are visited one at a time: the
- * machine is small and the results must not depend on its load. Each load is a first visit (the origin's storage
- * cleared, the tab's history reset, no HTTP cache: {@link openVisitor}).
+ * machine is small and the results must not depend on its load. Each load is a first visit in a tab `visit()` lends
+ * (no cookie or storage of an earlier visit, the tab's history reset, no HTTP cache).
  */
 export async function exerciseFixture(browser: Browser, fixture: FrameworkFixture, server: SiteServer): Promise<FixtureRun> {
-  const visitor = await openVisitor(browser, server.origin)
-  try {
-    return await visitEveryStep(visitor, fixture, server)
-  } finally {
-    await visitor.close()
-  }
-}
-
-async function visitEveryStep(visitor: Visitor, fixture: FrameworkFixture, server: SiteServer): Promise<FixtureRun> {
   const run: FixtureRun = { fixture: fixture.name, pages: [], navigations: [], interactions: [], styles: [] }
   const paths = [...new Set([...fixture.pages, ...fixture.deepLinks, ...fixture.interactions.map((i) => i.page), ...fixture.styles.map((s) => s.page)])]
   for (const p of paths) {
     const checked = await checkPage(
-      visitor,
+      browser,
       fixture,
       server,
       p,
@@ -775,7 +754,7 @@ async function visitEveryStep(visitor: Visitor, fixture: FrameworkFixture, serve
     run.interactions.push(...checked.interactions)
     run.styles.push(...checked.styles)
   }
-  for (const nav of fixture.navigations) run.navigations.push(await checkNavigation(visitor, fixture, server, nav))
+  for (const nav of fixture.navigations) run.navigations.push(await checkNavigation(browser, fixture, server, nav))
   return run
 }
 

@@ -78,8 +78,11 @@ export function oneTabAtATime(engine: string, make: () => Promise<SharedTab>): (
       async close() {
         if (closed) return
         closed = true
-        lent = false
-        await shared.end()
+        try {
+          await shared.end()
+        } finally {
+          lent = false
+        }
       },
     }
     try {

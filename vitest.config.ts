@@ -2,19 +2,19 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 import { defineConfig } from 'vitest/config'
 
 /**
- * The slowest test files, slowest first (their time in a 1,226 s `npm test` on a 2-core machine where a page fault is
+ * The slowest test files, slowest first (their time in a 924 s `npm test` on a 2-core machine where a page fault is
  * slow, in seconds). They start first so that no worker is left running a long file alone at the end. Without this, a
  * fresh clone (no timing cache) runs the files largest first, which put the framework files last: one worker then ran
  * alone for the last ~80 s.
  */
 const SLOWEST_FIRST = [
-  'test/crawl.test.ts', // 306
-  'test/frameworks.test.ts', // 276
-  'test/frameworks-crawl.test.ts', // 218
-  'test/engines-frameworks.test.ts', // 205 (Firefox and WebKit)
-  'test/server-browser.test.ts', // 166
-  'test/browser-sealed.test.ts', // 129
-  'test/framework-entry-points.test.ts', // 47
+  'test/frameworks.test.ts', // 285
+  'test/crawl.test.ts', // 242
+  'test/frameworks-crawl.test.ts', // 233
+  'test/engines-frameworks.test.ts', // 200 (Firefox and WebKit)
+  'test/server-browser.test.ts', // 90
+  'test/browser-sealed.test.ts', // 69
+  'test/framework-entry-points.test.ts', // 48
 ]
 
 class SlowestFirst extends BaseSequencer {

@@ -258,11 +258,19 @@ async function watchViolations(context: BrowserContext, recorders: Recorders): P
 interface LentTab {
   context: BrowserContext
   page: Page
-  /** Keeps the HTTP cache off: the setting lasts as long as this session stays attached. */
+  /** The session that keeps the HTTP cache off ({@link withoutHttpCache}), also used to reset the tab. */
   cdp: CDPSession
   recorders: Recorders
   /** The origins of the documents the tab has shown since it was last reset. */
   origins: Set<string>
+}
+
+/** Turns `page`'s HTTP cache off through a CDP session of its own, which stays attached until the page closes. */
+export async function withoutHttpCache(context: BrowserContext, page: Page): Promise<CDPSession> {
+  const cdp = await context.newCDPSession(page)
+  await cdp.send('Network.enable')
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+  return cdp
 }
 
 /** Each browser's idle tabs, by the context options they were made with. */
@@ -281,9 +289,7 @@ async function borrowTab(browser: Browser, options: BrowserContextOptions = {}):
     const recorders: Recorders = new Map()
     await watchViolations(context, recorders)
     const page = await context.newPage()
-    const cdp = await context.newCDPSession(page)
-    await cdp.send('Network.enable')
-    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+    const cdp = await withoutHttpCache(context, page)
     const origins = new Set<string>()
     page.on('framenavigated', (frame) => {
       const origin = originOf(frame.url())

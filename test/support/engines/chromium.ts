@@ -1,5 +1,5 @@
 /** Debian's Chromium through playwright-core, launched as every browser test here launches it (see ../browser.ts). */
-import { installViolationRecorder, launchBrowser } from '../browser.js'
+import { installViolationRecorder, launchBrowser, withoutHttpCache } from '../browser.js'
 import { oneTabAtATime, recordedViolations, type Engine, type PageFunction } from './engine.js'
 
 export async function launchChromium(): Promise<Engine> {
@@ -12,10 +12,7 @@ export async function launchChromium(): Promise<Engine> {
       // No binding: the events stay in the page (window.__cspViolations), where events() reads them.
       await context.addInitScript(installViolationRecorder, '')
       const page = await context.newPage()
-      // The HTTP cache stays off as long as this session stays attached, which is as long as the tab.
-      const cdp = await context.newCDPSession(page)
-      await cdp.send('Network.enable')
-      await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+      await withoutHttpCache(context, page)
       const messages: string[] = []
       page.on('console', (message) => messages.push(`${message.type()}: ${message.text()}`))
       page.on('pageerror', (error) => messages.push(`pageerror: ${error.message}`))

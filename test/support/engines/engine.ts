@@ -69,6 +69,8 @@ export function oneTabAtATime(engine: string, make: () => Promise<SharedTab>): (
     try {
       shared = await (made ??= make())
     } catch (error) {
+      // A tab that could not be made is tried again at the next visit.
+      made = undefined
       lent = false
       throw error
     }

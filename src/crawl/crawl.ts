@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { cspHash } from '../csp/hash.js'
 import { loadDriver } from './browser.js'
@@ -197,6 +198,8 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
     }
     const outOfTime = () => performance.now() > deadline
     const clickedTargets = new Set<string>()
+    /** The toggles clicked so far, by identity (`toggleIdentity`): a header's or sidebar's toggle shown again on every view is the same control. */
+    const clickedToggles = new Set<string>()
 
     const open = async (url: string, path: string[]) => {
       step = { path, how: path.length > 1 ? 'click' : 'load' }
@@ -213,6 +216,11 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
           if (outOfTime()) return (result.cut ??= `--budget ${options.budget}s reached`)
           const toggle = toggles.nth(i)
           if (!(await toggle.isVisible().catch(() => false))) continue
+          const markup = await toggle.evaluate(toggleIdentity).catch(() => null)
+          if (markup === null) continue
+          const identity = createHash('sha256').update(markup).digest('base64')
+          if (clickedToggles.has(identity)) continue
+          clickedToggles.add(identity)
           const label = `click ${selector}${count > 1 ? ` #${i + 1}` : ''}`
           step = { path: [...path, label], how: 'click' }
           result.clicks++
@@ -271,6 +279,17 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
     await browser.close()
   }
   return result
+}
+
+/**
+ * What makes two toggles the same control, wherever they are shown: the toggle's markup as it is now (its state
+ * included: a collapsed and an expanded caret are two) and that of what it shows, its `<details>` for a `<summary>`,
+ * the element its `aria-controls` names for a button. Runs in the page.
+ */
+function toggleIdentity(toggle: Element): string {
+  const controlled = toggle.getAttribute('aria-controls')
+  const shown = toggle.localName === 'summary' ? toggle.parentElement : controlled ? document.getElementById(controlled) : null
+  return `${toggle.outerHTML}\0${shown?.outerHTML ?? ''}`
 }
 
 /** The same-origin links a page offers (no downloads, no new windows, not the page itself), each target once. */

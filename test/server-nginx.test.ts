@@ -247,8 +247,14 @@ describe('nginx, nonce mode: server-only templates, sub_filter and $request_id',
     await run(NGINX, ['-s', 'reload', ...nginxArgs()])
     const placeholder = /sub_filter "([^"]+)"/.exec(await readFile(third.include, 'utf8'))![1]!
     expect(await readFile(join(third.templates, 'index.html'), 'utf8')).toContain(placeholder)
-    // Reload is asynchronous, and the first build is gone: wait until the new workers answer.
-    for (let i = 0; i < 50 && (await fetch(`${origins.nonceSite}/index.html`)).status !== 200; i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    // Reload is asynchronous, and the first build is gone: wait until the new workers answer. Until then an old worker
+    // answers 404, or closes the kept-alive connection a request was sent on as it winds down.
+    const answered = () =>
+      fetch(`${origins.nonceSite}/index.html`).then(
+        (response) => response.status === 200,
+        () => false,
+      )
+    while (!(await answered())) await new Promise((resolve) => setTimeout(resolve, 100))
     const v = await visit(browser, `${origins.nonceSite}/index.html`)
     try {
       await expectWorking(

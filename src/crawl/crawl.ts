@@ -198,7 +198,7 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
     }
     const outOfTime = () => performance.now() > deadline
     const clickedTargets = new Set<string>()
-    /** The toggles clicked so far, by identity (`toggleIdentity`): a header's or sidebar's toggle shown again on every view is the same control. */
+    /** The toggles clicked so far, by `toggleIdentity`: a header's or a sidebar's toggle on every view is clicked once. */
     const clickedToggles = new Set<string>()
 
     const open = async (url: string, path: string[]) => {

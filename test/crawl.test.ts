@@ -5,8 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import fc from 'fast-check'
-import { chromium, type Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { startServe } from '../src/cli/serve.js'
 import { resolveConfig } from '../src/config.js'
 import { BrowserSetupError, findBrowser, loadDriver } from '../src/crawl/browser.js'
@@ -16,6 +15,7 @@ import { cspHash } from '../src/csp/hash.js'
 import { learnedHashes, parseLearned, readLearnedHashes, type LearnedFile } from '../src/site/learned.js'
 import { SealError } from '../src/problems.js'
 import { cp } from 'node:fs/promises'
+import { useChromium, visit, type CspViolation, type Page } from './support/browser.js'
 import { FIXTURES, useTempDirs } from './support/sites.js'
 
 const BIN = new URL('../dist/src/cli/bin.js', import.meta.url).pathname
@@ -243,30 +243,21 @@ describe('browser and driver', () => {
 })
 
 describe('csp-seal crawl in Chromium', () => {
-  let browser: Browser
-  beforeAll(async () => {
-    browser = await chromium.launch({ executablePath: CHROMIUM })
-  })
-  afterAll(async () => {
-    await browser?.close()
-  })
+  const chromium = useChromium()
 
-  /** Opens a page of a sealed folder served as deployed; collects its violations; runs `body`. */
-  async function visit<T>(site: string, path: string, body: (page: import('playwright-core').Page) => Promise<T>): Promise<{ value: T; violations: string[] }> {
+  /** Opens a page of a sealed folder served as deployed; runs `body`; the directives of the violations it reported. */
+  async function visitServed<T>(site: string, path: string, body: (page: Page) => Promise<T>): Promise<{ value: T; violations: string[] }> {
     const server = await startServe({ root: site, port: 0, io: { out: () => undefined, err: () => undefined } })
-    const context = await browser.newContext()
     try {
-      const page = await context.newPage()
-      await page.addInitScript(() => {
-        ;(window as unknown as { violations: string[] }).violations = []
-        document.addEventListener('securitypolicyviolation', (e) => (window as unknown as { violations: string[] }).violations.push(e.effectiveDirective))
-      })
-      await page.goto(new URL(path, server.url).href)
-      const value = await body(page)
-      const violations = await page.evaluate(() => (window as unknown as { violations: string[] }).violations)
-      return { value, violations }
+      const opened = await visit(chromium.browser(), new URL(path, server.url).href)
+      try {
+        const value = await body(opened.page)
+        await opened.collect()
+        return { value, violations: opened.violations.map((v) => v.effectiveDirective) }
+      } finally {
+        await opened.close()
+      }
     } finally {
-      await context.close()
       await server.close()
     }
   }
@@ -334,7 +325,7 @@ describe('csp-seal crawl in Chromium', () => {
     expect(rewritten.hashes).toHaveLength(3)
 
     // The pages work: the inserted theme applies, the panel opens with its style, the inserted script ran.
-    const widget = await visit(site, 'widget.html', async (page) => {
+    const widget = await visitServed(site, 'widget.html', async (page) => {
       await page.click('#toggle')
       return page.evaluate(() => ({
         title: getComputedStyle(document.querySelector('.title')!).color,
@@ -344,15 +335,17 @@ describe('csp-seal crawl in Chromium', () => {
     })
     expect(widget.value).toEqual({ title: 'rgb(0, 128, 0)', panel: 'rgb(0, 128, 128)', badge: '700' })
     expect(widget.violations).toEqual([])
-    const stats = await visit(site, 'stats.html', (page) =>
+    const stats = await visitServed(site, 'stats.html', (page) =>
       page.waitForFunction(() => document.getElementById('counter')!.textContent === 'counted').then(() => true),
     )
     expect(stats.violations).toEqual([])
 
     // An attack: script injected through the page's own injection point stays blocked.
     const payload = encodeURIComponent('<img src="x.png" onerror="window.pwned = 1">')
-    const attack = await visit(site, `greet.html#${payload}`, async (page) => {
-      await page.waitForFunction(() => (window as unknown as { violations: string[] }).violations.includes('script-src-attr'))
+    const attack = await visitServed(site, `greet.html#${payload}`, async (page) => {
+      await page.waitForFunction(() =>
+        (window as unknown as { __cspViolations: CspViolation[] }).__cspViolations.some((v) => v.effectiveDirective === 'script-src-attr'),
+      )
       return page.evaluate(() => (window as unknown as { pwned?: number }).pwned)
     })
     expect(attack.value).toBeUndefined()
@@ -389,7 +382,7 @@ describe('csp-seal crawl in Chromium', () => {
     expect(second.run.code, second.run.out).toBe(0)
     expect(second.report.violations).toEqual([])
 
-    const routed = await visit(site, '/', async (page) => {
+    const routed = await visitServed(site, '/', async (page) => {
       await page.click('nav a[href="/about.html"]')
       await page.waitForFunction(() => document.body.dataset.routed === '/about.html')
       return page.evaluate(() => ({ url: location.pathname, border: getComputedStyle(document.querySelector('.card')!).borderTopColor }))

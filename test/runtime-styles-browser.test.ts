@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process'
 import { rm } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { launchBrowser, type Browser, type CspViolation } from './support/browser.js'
+import { launchBrowser, visit, type Browser, type CspViolation } from './support/browser.js'
 import { copyFixtureSite, exerciseFixture, listFrameworkFixtures, serveSite, type FixtureRun } from './support/frameworks.js'
 
 const run = promisify(execFile)
@@ -73,15 +73,9 @@ describe('SvelteKit, sealed with default options: run-time styles', () => {
 
   it("the announcer's style applies after a navigation; an injected style attribute and inline script stay blocked", async () => {
     const server = await serveSite(sealedDir, sveltekit)
-    const context = await browser.newContext()
+    const opened = await visit(browser, server.url('/'))
     try {
-      const page = await context.newPage()
-      await page.addInitScript(() => {
-        const seen: Array<{ directive: string; sample: string }> = []
-        ;(window as unknown as { __violations: typeof seen }).__violations = seen
-        document.addEventListener('securitypolicyviolation', (e) => seen.push({ directive: e.effectiveDirective, sample: e.sample }))
-      })
-      await page.goto(server.url('/'))
+      const { page } = opened
       await page.waitForSelector('.counter')
       await page.click("header nav a[href$='/widgets']")
       await page.waitForSelector('.text-column button.toggle')
@@ -102,14 +96,14 @@ describe('SvelteKit, sealed with default options: run-time styles', () => {
       expect(attack.pwned).toBe(false)
       // Violation events arrive as tasks: wait for both (the test's hang guard stops a wait that never ends).
       await page.waitForFunction(() => {
-        const seen = (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive)
+        const seen = (window as unknown as { __cspViolations: CspViolation[] }).__cspViolations.map((v) => v.effectiveDirective)
         return seen.includes('style-src-attr') && seen.includes('script-src-elem')
       })
-      const directives = await page.evaluate(() => (window as unknown as { __violations: Array<{ directive: string }> }).__violations.map((v) => v.directive))
+      await opened.collect()
       // The injected attribute is the only style attribute blocked: the announcer's passed.
-      expect(directives.filter((d) => d === 'style-src-attr')).toHaveLength(1)
+      expect(opened.violations.filter((v) => v.effectiveDirective === 'style-src-attr')).toHaveLength(1)
     } finally {
-      await context.close()
+      await opened.close()
       await server.close()
     }
   })

@@ -342,11 +342,7 @@ export function originOf(url: string): string | null {
  */
 export async function visit(browser: Browser, url: string, opts: VisitOptions = {}): Promise<Visit> {
   const { tab, idle } = await borrowTab(browser, opts.context)
-  return visitIn(tab.page, tab.recorders, url, opts.waitFor, () => giveBack(tab, idle))
-}
-
-/** Opens `url` in `page`, recording what the page reports until the visit's `close()` calls `end`. */
-async function visitIn(page: Page, recorders: Recorders, url: string, waitFor: number | undefined, end: () => Promise<void>): Promise<Visit> {
+  const { page, recorders } = tab
   const seen = new Map<string, RawViolation>()
   const record = (v: RawViolation) => {
     const key = `${v.doc}#${v.seq}`
@@ -379,14 +375,14 @@ async function visitIn(page: Page, recorders: Recorders, url: string, waitFor: n
     page.off('requestfailed', onRequestFailed)
     page.off('response', onResponse)
     recorders.delete(page)
-    await end()
+    await giveBack(tab, idle)
   }
 
   let response: Response | null
   try {
     response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 })
     await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
-    await page.waitForTimeout(waitFor ?? 50)
+    await page.waitForTimeout(opts.waitFor ?? 50)
   } catch (err) {
     await finish().catch(() => undefined)
     throw err

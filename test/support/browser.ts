@@ -380,7 +380,8 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
 
   let response: Response | null
   try {
-    response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 })
+    // No deadline: a busy machine may take long to load a page; vitest's hang guard stops one that never loads.
+    response = await page.goto(url, { waitUntil: 'load', timeout: 0 })
     await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
     await page.waitForTimeout(opts.waitFor ?? 50)
   } catch (err) {

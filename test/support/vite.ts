@@ -193,9 +193,10 @@ export async function expectInjectionsBlocked(v: Visit, foreignScript: string, e
     [foreignScript, extra.nonce] as const,
   )
   const expected = 5 + (extra.nonce ? 1 : 0)
-  await v.page
-    .waitForFunction((n) => ((window as unknown as { __cspViolations?: unknown[] }).__cspViolations ?? []).length >= n, before + expected, { timeout: 5_000 })
-    .catch(() => undefined)
+  // Violation events arrive as tasks: wait for all of them (the test's hang guard stops a wait that never ends).
+  await v.page.waitForFunction((n) => ((window as unknown as { __cspViolations?: unknown[] }).__cspViolations ?? []).length >= n, before + expected, {
+    timeout: 0,
+  })
   await v.page.waitForTimeout(100)
   await v.collect()
   const info = describeVisit(v)

@@ -1,9 +1,9 @@
 /**
  * `visit()` (test/support/browser.ts) lends a browser's tab to one visit after another: each visit must start as a
- * first visit would, or a sealed page could pass on what an earlier page left behind. A page
- * that stores state every way a framework does, loads a cacheable script and breaks its own policy is visited twice:
- * the second visit finds nothing of the first, fetches the script again, and reports only its own violation; the
- * site sees no request but the visits' own.
+ * first visit would, or a sealed page could pass on what an earlier page left behind. A page that stores state every
+ * way a framework does, loads a cacheable script and breaks its own policy is visited three times in one tab: each
+ * later visit finds nothing of the one before, fetches the script again, and reports only its own violation; the site
+ * sees no request but the visits' own.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'

@@ -1,5 +1,5 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node'
-import { defineConfig } from 'vitest/config'
+import { configDefaults, defineConfig } from 'vitest/config'
 
 /**
  * The slowest test files, slowest first (their time in a 788 s `npm test` on a 2-core machine where a page fault is
@@ -28,9 +28,14 @@ class SlowestFirst extends BaseSequencer {
   }
 }
 
+/** Every test file of `npm test`. */
+export const ALL_TESTS = ['test/**/*.test.ts', 'plugins/**/*.test.ts']
+
+/** The test files that replace a module with a mock (`vi.mock`): each needs a module registry of its own. */
+export const MOCKING_TESTS = ['test/crash.test.ts', 'plugins/vite/verify-bytes.test.ts']
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'plugins/**/*.test.ts'],
     // Hang guards, not deadlines: a test's result is decided by what it observes, never by how long a busy
     // machine takes to get there.
     testTimeout: 1_200_000,
@@ -44,5 +49,12 @@ export default defineConfig({
     // Names the Debian packages that are missing (and the command that installs them) before any test starts;
     // makes the run's folder where the framework fixtures are sealed once for the three files that drive them.
     globalSetup: ['test/support/system-packages.ts', 'test/support/sealed-frameworks-folder.ts'],
+    // A worker keeps the modules it loaded for the next file it runs: loading Vite, webpack, Rspack and the
+    // browser drivers afresh for each file took a fifth of the suite's CPU time. The files that mock a module
+    // run with a registry of their own.
+    projects: [
+      { extends: true, test: { name: 'shared', include: ALL_TESTS, exclude: [...configDefaults.exclude, ...MOCKING_TESTS], isolate: false } },
+      { extends: true, test: { name: 'mocking', include: MOCKING_TESTS } },
+    ],
   },
 })

@@ -30,7 +30,10 @@ export const UNIT_TESTS = [
 export default defineConfig({
   test: {
     ...base.test,
+    // One project: these files mock no module, so they share their workers' modules too.
+    projects: undefined,
     include: UNIT_TESTS,
+    isolate: false,
     // No Debian package is needed: no browser, no nginx, no Python.
     globalSetup: [],
     // Property tests try a fifth of their cases here (test/support/property-runs.ts); `npm test` tries them all.

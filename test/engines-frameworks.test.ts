@@ -15,7 +15,7 @@ import { startReportingProxy, type ReportingProxy } from './support/engines/repo
 import { supportTable } from './support/engines/support-table.js'
 import { visit, type PageVisit } from './support/engines/visit.js'
 import { listFrameworkFixtures, sitePath, type FrameworkFixture, type SiteServer } from './support/frameworks.js'
-import { removeCaseConfigs, SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
+import { SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 const table = supportTable('test/engines-frameworks.test.ts')
@@ -61,7 +61,6 @@ afterAll(async () => {
     await proxy.close()
     await server.close()
   }
-  removeCaseConfigs()
 })
 
 /** What the page's policies blocked, less what the fixture's framework is known to cause. */

@@ -9,18 +9,9 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { inParallel, listFrameworkFixtures } from './support/frameworks.js'
-import {
-  ANGULAR_CONFIG,
-  BIN,
-  removeCaseConfigs,
-  SEALED,
-  sealedAsTheRowSays,
-  serveAsTheRowSays,
-  type CrawlViolation,
-  type SealedCase,
-} from './support/sealed-frameworks.js'
+import { ANGULAR_CONFIG, BIN, SEALED, sealedAsTheRowSays, serveAsTheRowSays, type CrawlViolation, type SealedCase } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 
@@ -74,8 +65,6 @@ describe('csp-seal crawl on the framework fixtures, sealed by the command a user
       }
     })
   }, 30 * 60_000)
-
-  afterAll(removeCaseConfigs)
 
   it('covers every fixture', () => {
     expect(Object.keys(SEALED).sort()).toEqual(fixtures.map((f) => f.name).sort())

@@ -14,7 +14,7 @@
 import { access, readFile, readdir } from 'node:fs/promises'
 import { constants } from 'node:fs'
 import path from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { launchBrowser } from './support/browser.js'
 import { supportTable, type EngineRun } from './support/engines/support-table.js'
 import {
@@ -28,7 +28,7 @@ import {
   type FrameworkFixture,
   type Injection,
 } from './support/frameworks.js'
-import { printedPolicyFix, removeCaseConfigs, SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
+import { printedPolicyFix, SEALED, sealedAsTheRowSays, serveAsTheRowSays } from './support/sealed-frameworks.js'
 
 const fixtures = listFrameworkFixtures()
 /** This file proves docs/browsers.md's framework row in Chromium (test/engines-frameworks.test.ts in the others). */
@@ -263,8 +263,6 @@ describe('framework fixtures sealed by the command a user runs, in Chromium', ()
       await browser.close()
     }
   }, ALL_RUNS_TIMEOUT)
-
-  afterAll(removeCaseConfigs)
 
   it('covers every fixture', () => {
     expect(Object.keys(SEALED).sort()).toEqual(fixtures.map((f) => f.name).sort())

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { globSync } from 'tinyglobby'
+import { ALL_TESTS, MOCKING_TESTS } from '../vitest.config.js'
 import { UNIT_TESTS } from '../vitest.unit.config.js'
 
 /**
@@ -79,4 +81,12 @@ describe('the unit tier (npm run test:unit)', () => {
       expect(wrong, 'move the test out of UNIT_TESTS in vitest.unit.config.ts, or drop what it needs').toEqual([])
     })
   }
+})
+
+describe('module registries (vitest.config.ts)', () => {
+  it("gives exactly the test files that mock a module a registry of their own (the others share their worker's modules)", () => {
+    const mocking = globSync(ALL_TESTS, { cwd: ROOT }).filter((file) => /\bvi\.(do)?mock\(/.test(readFileSync(join(ROOT, file), 'utf8')))
+    expect(mocking.length).toBeGreaterThan(0)
+    expect(mocking.sort()).toEqual([...MOCKING_TESTS].sort())
+  })
 })

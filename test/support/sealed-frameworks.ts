@@ -5,9 +5,8 @@
  * `csp-seal <folder>`, plus only what its row says, once per test run.
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { renameSync, writeFileSync } from 'node:fs'
 import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { inject } from 'vitest'
@@ -58,12 +57,15 @@ const ANGULAR: SealedCase = {
   nonces: true,
   args: () => ['--config', ANGULAR_CONFIG],
 }
-/** The config file those options go in: written when this module loads, in a folder of its own ({@link removeCaseConfigs}). */
-const CONFIG_DIR = mkdtempSync(path.join(os.tmpdir(), 'csp-seal-cases-'))
-export const ANGULAR_CONFIG = path.join(CONFIG_DIR, 'angular.json')
+/**
+ * The config file those options go in, in the run's folder: written whole and renamed into place when this module
+ * loads in a worker (each worker writes the same file), removed with the folder when the run ends.
+ */
+export const ANGULAR_CONFIG = path.join(inject('sealedFrameworks'), 'angular.json')
 // `nonce: true` changes nothing in the sealed pages; it tells `csp-seal crawl` (like `csp-seal serve`) to serve nonces.
 const ANGULAR_OPTIONS = { eventHandlers: 'hash', policy: { 'style-src-attr': "'unsafe-inline'" }, nonce: true }
-writeFileSync(ANGULAR_CONFIG, JSON.stringify(ANGULAR_OPTIONS))
+writeFileSync(`${ANGULAR_CONFIG}.${process.pid}`, JSON.stringify(ANGULAR_OPTIONS))
+renameSync(`${ANGULAR_CONFIG}.${process.pid}`, ANGULAR_CONFIG)
 
 export const SEALED: Record<string, SealedCase> = {
   'vite-react': { framework: 'no framework recognised', scope: 'site' },
@@ -94,11 +96,6 @@ export const SEALED: Record<string, SealedCase> = {
   angular: ANGULAR,
   // With Angular's own autoCsp its policy meta stays in the page, enforced beside csp-seal's.
   'angular-autocsp': ANGULAR,
-}
-
-/** Removes the case config files this module wrote. */
-export function removeCaseConfigs(): void {
-  rmSync(CONFIG_DIR, { recursive: true, force: true })
 }
 
 const run = promisify(execFile)

@@ -2,18 +2,18 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
 import { configDefaults, defineConfig } from 'vitest/config'
 
 /**
- * The slowest test files, slowest first (their time in a 788 s `npm test` on a 2-core machine where a page fault is
+ * The slowest test files, slowest first (their time in a 720 s `npm test` on a 2-core machine where a page fault is
  * slow, in seconds). They start first so that no worker is left running a long file alone at the end. Without this, a
  * fresh clone (no timing cache) runs the files largest first, which put the framework files last: one worker then ran
  * alone for the last ~80 s.
  */
 const SLOWEST_FIRST = [
-  'test/frameworks.test.ts', // 209
-  'test/crawl.test.ts', // 199
-  'test/engines-frameworks.test.ts', // 176 (Firefox and WebKit)
-  'test/frameworks-crawl.test.ts', // 173
-  'test/server-browser.test.ts', // 77
-  'test/browser-sealed.test.ts', // 58
+  'test/frameworks.test.ts', // 190
+  'test/crawl.test.ts', // 185
+  'test/engines-frameworks.test.ts', // 183 (Firefox and WebKit)
+  'test/frameworks-crawl.test.ts', // 176
+  'test/server-browser.test.ts', // 69
+  'test/browser-sealed.test.ts', // 54
   'test/framework-entry-points.test.ts', // 39
 ]
 

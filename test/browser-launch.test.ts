@@ -67,14 +67,15 @@ describe('Chromium as the tests launch it', () => {
     } finally {
       await plain.browser.close()
     }
-    // The list this check compares with is playwright-core's; it is there to compare with.
+    // What the launch below is compared with: playwright-core's own list, and the popups a window gets without ours.
     expect(playwrightOff.length).toBeGreaterThan(0)
     expect(plainUi.filter((url) => url.startsWith('chrome://omnibox-popup')).length).toBeGreaterThan(0)
 
     const ours = await launchAndRead(launchBrowser)
     try {
       const off = disabledFeatures(ours.argv)
-      // A playwright-core upgrade that turns off another feature fails here: add it to PLAYWRIGHT_DISABLED_FEATURES.
+      // The browser runs with playwright-core's features off (ours is the list it reads), and the list repeated is
+      // exactly playwright-core's: an upgrade that changes it fails here (update PLAYWRIGHT_DISABLED_FEATURES).
       expect(playwrightOff.filter((feature) => !off.includes(feature))).toEqual([])
       expect([...PLAYWRIGHT_DISABLED_FEATURES].sort()).toEqual([...playwrightOff].sort())
       expect(await windowUiPages(ours.browser)).toEqual([])

@@ -8,13 +8,13 @@ import { configDefaults, defineConfig } from 'vitest/config'
  * alone for the last ~80 s.
  */
 const SLOWEST_FIRST = [
-  'test/frameworks.test.ts', // 190
-  'test/crawl.test.ts', // 185
-  'test/engines-frameworks.test.ts', // 183 (Firefox and WebKit)
-  'test/frameworks-crawl.test.ts', // 176
-  'test/server-browser.test.ts', // 69
-  'test/browser-sealed.test.ts', // 54
-  'test/framework-entry-points.test.ts', // 39
+  'test/crawl.test.ts', // 186
+  'test/frameworks.test.ts', // 182
+  'test/engines-frameworks.test.ts', // 175 (Firefox and WebKit)
+  'test/frameworks-crawl.test.ts', // 156
+  'test/server-browser.test.ts', // 76
+  'test/browser-sealed.test.ts', // 55
+  'test/framework-entry-points.test.ts', // 46
 ]
 
 class SlowestFirst extends BaseSequencer {

@@ -10,7 +10,7 @@
  * in Chromium as well would repeat it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { forEachEngine } from './support/engines/index.js'
+import { documentWentAway, forEachEngine } from './support/engines/index.js'
 import { startReportingProxy, type ReportingProxy } from './support/engines/reporting-proxy.js'
 import { supportTable } from './support/engines/support-table.js'
 import { visit, type PageVisit } from './support/engines/visit.js'
@@ -83,7 +83,7 @@ async function click(v: PageVisit, fixture: FrameworkFixture, selector: string):
 
 /**
  * Waits until the page shows `path` and `selector`. Where a click loads a new document, a poll can meet the old one
- * being torn down (Chromium then says its execution context was destroyed): that poll is simply made again.
+ * being torn down: that poll is simply made again.
  */
 async function waitForArrival(v: PageVisit, path: string, selector: string): Promise<void> {
   for (;;) {
@@ -91,8 +91,7 @@ async function waitForArrival(v: PageVisit, path: string, selector: string): Pro
       await v.waitFor((p: string, s: string) => location.pathname === p && document.querySelector(s) !== null, path, selector)
       return
     } catch (error) {
-      const message = (error as Error).message
-      if (message.includes('still waiting') || !message.includes('Execution context was destroyed')) throw error
+      if ((error as Error).message.includes('still waiting') || !documentWentAway(error)) throw error
     }
   }
 }

@@ -43,6 +43,15 @@ export interface Tab {
   close(): Promise<void>
 }
 
+/**
+ * Whether `Tab.evaluate` failed because its document was torn down while the function ran (a click had started a
+ * document load): Chromium says the execution context was destroyed, WebKit's WebDriver that the callback was not
+ * called before the unload event. Such a call can simply be made again in the new document.
+ */
+export function documentWentAway(error: unknown): boolean {
+  return /Execution context was destroyed|Callback was not called before the unload event/.test(error instanceof Error ? error.message : String(error))
+}
+
 /** Runs in a page: the violations `installViolationRecorder` (../browser.ts) kept there. */
 export function recordedViolations(): CspViolation[] {
   const list = (window as unknown as { __cspViolations?: CspViolation[] }).__cspViolations

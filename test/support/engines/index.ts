@@ -19,6 +19,7 @@ import { launchFirefox } from './firefox.js'
 import { launchWebKit } from './webkit.js'
 
 export type { Engine, EngineName, Tab } from './engine.js'
+export { documentWentAway } from './engine.js'
 
 export const ENGINE_NAMES: readonly EngineName[] = ['chromium', 'firefox', 'webkit']
 

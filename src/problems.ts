@@ -61,7 +61,7 @@ export const PROBLEM_CODES = {
   'asset-not-a-file': 'a local script or stylesheet that is not a regular file',
   'asset-unreadable': 'a local script or stylesheet that cannot be read',
   'integrity-mismatch': 'an integrity already in the page that does not match the file',
-  'unsupported-url': 'a URL csp-seal cannot resolve',
+  'unsupported-url': 'a URL csp-seal cannot resolve, or on a host no policy can name exactly',
   'script-origin': 'scripts from another origin that must be allowed by origin',
   'svg-script-origin': 'an SVG <script href> from another origin, allowed by origin',
   'remote-http': 'a CDN file loaded over plain HTTP',

@@ -316,6 +316,27 @@ describe('remote integrity: bad URLs and bad servers', () => {
     expect(cdn.requests).toEqual([])
   })
 
+  it('a host no policy can name exactly never goes into the policy: a * in it would be a wildcard', async () => {
+    const urls = ['https://*/a.js', 'https://*.example.com/b.css', 'https://a_b.example.com/c.js', 'http://[::1]:8080/d.js', String.raw`\\&amp;`]
+    await writeFile(
+      join(site, 'index.html'),
+      page(urls.map((url) => (url.endsWith('.css') ? `<link rel=stylesheet href="${url}">` : `<script src="${url}"></script>`)).join('')),
+    )
+    const result = await seal({ remote: { mode: 'off' } })
+    const policy = metaPolicy(await readFile(join(site, 'index.html'), 'utf8'))
+    expect(policy.get('script-src')).toEqual(["'self'"])
+    expect(policy.get('style-src')).toEqual(["'self'"])
+    expect(result.warnings.filter((w) => w.code === 'unsupported-url').map((w) => w.message)).toEqual([
+      'https://*/a.js is on a host no policy can name exactly (*); csp-seal leaves it to your policy',
+      'https://*.example.com/b.css is on a host no policy can name exactly (*.example.com); csp-seal leaves it to your policy',
+      'https://a_b.example.com/c.js is on a host no policy can name exactly (a_b.example.com); csp-seal leaves it to your policy',
+      'http://[::1]:8080/d.js is on a host no policy can name exactly ([::1]:8080); csp-seal leaves it to your policy',
+      String.raw`\\& is on a host no policy can name exactly (&); csp-seal leaves it to your policy`,
+    ])
+    expect(result.warnings.filter((w) => w.code === 'remote-without-integrity')).toEqual([])
+    expect(cdn.requests).toEqual([])
+  })
+
   it('mode off: no integrity, one warning per URL, allowed by origin', async () => {
     await writeFile(join(site, 'index.html'), page(`<script src="${cdn.origin}/lib.js"></script><link rel=stylesheet href="${cdn.origin}/theme.css">`))
     const result = await seal({ remote: { mode: 'off' } })

@@ -142,6 +142,15 @@ export function isHashSource(source: string): boolean {
 }
 
 /**
+ * Whether a URL's origin (`https://cdn.example.com:8443`) written as a host source names that origin and no other.
+ * A URL's host may hold what the source grammar does not (`_`, `&`, an IPv6 address): browsers drop such a source.
+ * It may also hold `*`, which a policy reads as a wildcard: `https://*` would allow scripts from every host.
+ */
+export function namesOriginExactly(origin: string): boolean {
+  return !origin.includes('*') && HOST_SOURCE.test(origin)
+}
+
+/**
  * Parses policy text (as in a header or meta tag) or a policy object, validating every directive
  * name and source expression. `origin` names where the policy came from, for messages.
  */

@@ -1,3 +1,5 @@
+import { namesOriginExactly } from '../csp/policy.js'
+
 const SITE = 'https://csp-seal.invalid'
 
 export type UrlTarget =
@@ -28,6 +30,10 @@ export function resolveUrl(raw: string, page: string, baseHref: string | undefin
     return { kind: 'unsupported', reason: 'is not a valid URL' }
   }
   if (url.origin !== SITE) {
+    // Its origin would go into the policy: as a wildcard, or as a source browsers drop.
+    if ((url.protocol === 'http:' || url.protocol === 'https:') && !namesOriginExactly(url.origin)) {
+      return { kind: 'unsupported', reason: `is on a host no policy can name exactly (${url.host})` }
+    }
     for (const [prefix, folder] of Object.entries(localUrls)) {
       if (!url.href.startsWith(prefix)) continue
       const rest = safeDecode(url.pathname.slice(new URL(prefix).pathname.length))

@@ -166,7 +166,7 @@ export interface BadResponse {
 }
 
 export interface VisitOptions {
-  /** Extra milliseconds to wait after load and network idle, before collecting. Default 50. */
+  /** Extra milliseconds to wait after load and a quiet network, before collecting. Default 50. */
   waitFor?: number
   /** Options for the browser context of the visit's tab (e.g. `{ javaScriptEnabled: false }`). */
   context?: BrowserContextOptions
@@ -366,7 +366,53 @@ export function originOf(url: string): string | null {
 }
 
 /**
- * Open `url`, wait for `load`, network idle (capped) and `opts.waitFor` ms, then collect everything the page
+ * How long the page's network must have been quiet before a visit reads what the page did. Playwright's
+ * 'networkidle' waits for 500 ms of quiet: idle time on every visit, half of test/browser-oracle.test.ts's 24 s;
+ * 100 ms is enough because the page is then asked for a reply, which it gives once the script it is running ends: a
+ * request that script starts (a framework loading the chunks of its route) is seen by then, and the wait starts again.
+ */
+const QUIET_MS = 100
+
+/**
+ * Waits until none of `page`'s requests is in flight, none started or ended for {@link QUIET_MS}, and the page has
+ * replied since without starting one (an evaluation, which also works with JavaScript disabled). It counts the requests that start after it is called: call it before
+ * the navigation. At most 5 s: a page that keeps a request open (a stream, a long poll) is read then, as it is.
+ */
+function networkQuiet(page: Page): { settled(): Promise<void>; stop(): void } {
+  const inFlight = new Set<Request>()
+  let lastChange = performance.now()
+  const started = (request: Request) => {
+    inFlight.add(request)
+    lastChange = performance.now()
+  }
+  const ended = (request: Request) => {
+    inFlight.delete(request)
+    lastChange = performance.now()
+  }
+  page.on('request', started)
+  page.on('requestfinished', ended)
+  page.on('requestfailed', ended)
+  return {
+    async settled() {
+      const giveUp = performance.now() + 5_000
+      const busy = () => (inFlight.size > 0 || performance.now() - lastChange < QUIET_MS) && performance.now() < giveUp
+      for (;;) {
+        while (busy()) await new Promise((resolve) => setTimeout(resolve, 20))
+        const before = lastChange
+        await page.evaluate(() => 0).catch(() => undefined)
+        if (lastChange === before || performance.now() >= giveUp) return
+      }
+    },
+    stop() {
+      page.off('request', started)
+      page.off('requestfinished', ended)
+      page.off('requestfailed', ended)
+    },
+  }
+}
+
+/**
+ * Open `url`, wait for `load`, a quiet network (capped) and `opts.waitFor` ms, then collect everything the page
  * reported. Always `close()` the visit (the browser stays open). The visit borrows an idle tab of the browser made
  * with the same context options, or a new one: a fresh context per visit started a renderer process per page. It
  * starts as a first visit in a fresh context does: no cookie, no storage of an origin the tab showed before, no
@@ -393,6 +439,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   const onResponse = (res: Response) => {
     if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() })
   }
+  const network = networkQuiet(page)
   recorders.set(page, record)
   page.on('console', onConsole)
   page.on('pageerror', onPageError)
@@ -406,6 +453,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
     page.off('pageerror', onPageError)
     page.off('requestfailed', onRequestFailed)
     page.off('response', onResponse)
+    network.stop()
     recorders.delete(page)
     await giveBack(tab, idle)
   }
@@ -414,7 +462,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   try {
     // No deadline: a busy machine may take long to load a page; vitest's hang guard stops one that never loads.
     response = await page.goto(url, { waitUntil: 'load', timeout: 0 })
-    await page.waitForLoadState('networkidle', { timeout: 5_000 }).catch(() => undefined)
+    await network.settled()
     await page.waitForTimeout(opts.waitFor ?? 50)
   } catch (err) {
     await finish().catch(() => undefined)

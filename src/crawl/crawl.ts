@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { cspHash } from '../csp/hash.js'
 import { loadDriver } from './browser.js'
+import { watchRequests } from './requests.js'
 import { oncePerAction, pairHashes, parseConsoleCsp, type ConsoleCsp, type Violation, type ViolationEvent } from './violations.js'
 
 export interface CrawlOptions {
@@ -121,8 +122,6 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
   let step: Step = { path: [], how: 'load' }
   let events: Array<{ event: ViolationEvent; step: Step }> = []
   let messages: ConsoleCsp[] = []
-  const inFlight = new Set<unknown>()
-  let lastActivity = performance.now()
 
   // Same origin only: nothing leaves the machine, and no other site is crawled. Every request but the site's own goes
   // to a proxy that drops the connection, so it fails as a blocked request would. (Routing requests through the driver
@@ -155,16 +154,7 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
       if (parsed) messages.push(parsed)
     })
     page.on('pageerror', (error) => result.errors.push({ message: error.message.split('\n')[0]!, page: pathOf(page.url(), origin), path: step.path }))
-    page.on('request', (request) => {
-      inFlight.add(request)
-      lastActivity = performance.now()
-    })
-    const done = (request: unknown) => {
-      inFlight.delete(request)
-      lastActivity = performance.now()
-    }
-    page.on('requestfinished', done)
-    page.on('requestfailed', done)
+    const requests = watchRequests(page)
 
     const pagePending = () => page.evaluate(() => (globalThis as { __cspSealCrawlPending?: number }).__cspSealCrawlPending ?? 0).catch(() => 0)
     /**
@@ -173,9 +163,9 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawlResult> {
      * began; then for a frame to render, and for every report the page made until then to have reached the crawl.
      */
     const settle = async () => {
-      lastActivity = Math.max(lastActivity, performance.now())
+      requests.restart()
       await page.waitForLoadState('load').catch(() => undefined)
-      while (inFlight.size > 0 || performance.now() - lastActivity < 300 || (await pagePending()) > 0) await new Promise((r) => setTimeout(r, 50))
+      while (requests.inFlight > 0 || performance.now() - requests.lastChange < 300 || (await pagePending()) > 0) await new Promise((r) => setTimeout(r, 50))
       await page
         .evaluate(async () => {
           await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)))

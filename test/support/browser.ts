@@ -38,6 +38,7 @@ import {
   type Request,
   type Response,
 } from 'playwright-core'
+import { watchRequests, type RequestWatch } from '../../src/crawl/requests.js'
 
 export type { Browser, Page, Frame } from 'playwright-core'
 
@@ -374,40 +375,18 @@ export function originOf(url: string): string | null {
 const QUIET_MS = 100
 
 /**
- * Waits until none of `page`'s requests is in flight, none started or ended for {@link QUIET_MS}, and the page has
- * replied since without starting one (an evaluation, which also works with JavaScript disabled). It counts the requests that start after it is called: call it before
- * the navigation. At most 5 s: a page that keeps a request open (a stream, a long poll) is read then, as it is.
+ * Waits until none of the page's requests is in flight, none started or ended for {@link QUIET_MS}, and the page has
+ * replied since without starting one (an evaluation, which also works with JavaScript disabled). At most 5 s: a page
+ * that keeps a request open (a stream, a long poll) is read then, as it is.
  */
-function networkQuiet(page: Page): { settled(): Promise<void>; stop(): void } {
-  const inFlight = new Set<Request>()
-  let lastChange = performance.now()
-  const started = (request: Request) => {
-    inFlight.add(request)
-    lastChange = performance.now()
-  }
-  const ended = (request: Request) => {
-    inFlight.delete(request)
-    lastChange = performance.now()
-  }
-  page.on('request', started)
-  page.on('requestfinished', ended)
-  page.on('requestfailed', ended)
-  return {
-    async settled() {
-      const giveUp = performance.now() + 5_000
-      const busy = () => (inFlight.size > 0 || performance.now() - lastChange < QUIET_MS) && performance.now() < giveUp
-      for (;;) {
-        while (busy()) await new Promise((resolve) => setTimeout(resolve, 20))
-        const before = lastChange
-        await page.evaluate(() => 0).catch(() => undefined)
-        if (lastChange === before || performance.now() >= giveUp) return
-      }
-    },
-    stop() {
-      page.off('request', started)
-      page.off('requestfinished', ended)
-      page.off('requestfailed', ended)
-    },
+async function networkQuiet(page: Page, requests: RequestWatch): Promise<void> {
+  const giveUp = performance.now() + 5_000
+  const busy = () => (requests.inFlight > 0 || performance.now() - requests.lastChange < QUIET_MS) && performance.now() < giveUp
+  for (;;) {
+    while (busy()) await new Promise((resolve) => setTimeout(resolve, 20))
+    const before = requests.lastChange
+    await page.evaluate(() => 0).catch(() => undefined)
+    if (requests.lastChange === before || performance.now() >= giveUp) return
   }
 }
 
@@ -439,7 +418,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   const onResponse = (res: Response) => {
     if (res.status() >= 400) badResponses.push({ url: res.url(), status: res.status() })
   }
-  const network = networkQuiet(page)
+  const requests = watchRequests(page)
   recorders.set(page, record)
   page.on('console', onConsole)
   page.on('pageerror', onPageError)
@@ -453,7 +432,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
     page.off('pageerror', onPageError)
     page.off('requestfailed', onRequestFailed)
     page.off('response', onResponse)
-    network.stop()
+    requests.stop()
     recorders.delete(page)
     await giveBack(tab, idle)
   }
@@ -462,7 +441,7 @@ export async function visit(browser: Browser, url: string, opts: VisitOptions = 
   try {
     // No deadline: a busy machine may take long to load a page; vitest's hang guard stops one that never loads.
     response = await page.goto(url, { waitUntil: 'load', timeout: 0 })
-    await network.settled()
+    await networkQuiet(page, requests)
     await page.waitForTimeout(opts.waitFor ?? 50)
   } catch (err) {
     await finish().catch(() => undefined)

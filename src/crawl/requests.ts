@@ -34,7 +34,7 @@ export function watchRequests(page: Page): RequestWatch {
       return lastChange
     },
     restart() {
-      lastChange = Math.max(lastChange, performance.now())
+      lastChange = performance.now()
     },
     stop() {
       page.off('request', started)

@@ -40,9 +40,10 @@ export default defineConfig({
     // machine takes to get there.
     testTimeout: 1_200_000,
     hookTimeout: 1_200_000,
-    // Two workers on a 2-core machine: with the slowest files first the suite keeps both cores 93-95% busy from
-    // start to end (`npm test`: 581 s and 611 s), and three workers, which cannot add a core, were slower (740 s
-    // against 695 s and 723 s for two, in runs that also wrote vitest's JSON report).
+    // Two workers on a 2-core machine: with the slowest files first the suite keeps both cores 97% busy from start
+    // to end (about 1,340 CPU-seconds in a 705 s run, half of them Chromium's, nearly a third in the kernel),
+    // and three workers, which cannot add a core, were slower (740 s against 695 s and 723 s for two, in runs that
+    // also wrote vitest's JSON report).
     fileParallelism: true,
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },
